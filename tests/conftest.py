@@ -1,0 +1,88 @@
+"""Shared fixtures: a temporary COMPANION_HOME, the tiny real GGUF models, and a guard against the network."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_DIR = ROOT / "models" / "tiny"
+SHARED = ROOT.parent / "shared"
+ARTICLE = SHARED / "guidance" / "emotional-intimacy-article.txt"
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_loopback(sock: socket.socket, address) -> bool:
+    if sock.family == getattr(socket, "AF_UNIX", None):
+        return True
+    host = address[0] if isinstance(address, tuple) else address
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self, address):
+    if not _is_loopback(self, address):
+        raise RuntimeError(f"test tried to connect outside loopback: {address!r}")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if not _is_loopback(self, address):
+        raise RuntimeError(f"test tried to connect outside loopback: {address!r}")
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network_outside_loopback():
+    """For the whole session, any connection outside loopback fails the test that made it."""
+    socket.socket.connect = _guarded_connect
+    socket.socket.connect_ex = _guarded_connect_ex
+    yield
+    socket.socket.connect = _real_connect
+    socket.socket.connect_ex = _real_connect_ex
+
+
+@pytest.fixture(autouse=True)
+def companion_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own empty data folder; nothing touches the real one."""
+    home = tmp_path / "companion-home"
+    monkeypatch.setenv("COMPANION_HOME", str(home))
+    for var in ("COMPANION_MODEL", "COMPANION_EMBED_MODEL", "COMPANION_PASSPHRASE", "COMPANION_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run scripts/setup (it writes the test models)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model() -> Path:
+    return _require(TINY_DIR / "tiny-chat.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_embed_model() -> Path:
+    return _require(TINY_DIR / "tiny-embed.gguf")
+
+
+@pytest.fixture(scope="session")
+def minilm_model() -> Path:
+    return _require(ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf")
+
+
+@pytest.fixture(scope="session")
+def shared_article() -> Path:
+    return _require(ARTICLE)
