@@ -182,7 +182,7 @@ def plan_forget(settings: Settings, *, include_models: bool = False) -> ForgetPl
     known = _known_traces(settings, include_models)
     plan = ForgetPlan(remove=[path for path in known if path.exists() or path.is_symlink()])
     if settings.home.is_dir():
-        known_set = {path.resolve() for path in known} | {(settings.home / LOCK_FILE_NAME).resolve()}
+        known_set = {path.resolve() for path in _known_traces(settings, include_models=True)}
         plan.left = sorted(
             child for child in settings.home.iterdir() if child.resolve() not in known_set
         )
@@ -233,9 +233,8 @@ def forget(settings: Settings, *, include_models: bool = False) -> ForgetPlan:
 # ---- at start ---------------------------------------------------------------------------------------------
 
 
-def on_start(home: Path | None, argv: Sequence[str]) -> list[str]:
-    """Run before any command: offline environment, then the data dir's modes. Returns warnings to show."""
-    apply_offline_environment(allow_downloads=command_downloads(argv))
+def startup_warnings(home: Path | str | None) -> list[str]:
+    """The data dir's modes, checked (and fixed) at every start. Returns warnings to show."""
     if home is None:
         from companion.config import default_home
 

@@ -42,8 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from companion import privacy
+
+    # Before any library that could phone home is imported: offline, no telemetry (only `models pull` downloads).
+    privacy.apply_offline_environment(allow_downloads=privacy.command_downloads(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    for warning in privacy.startup_warnings(args.home):
+        print(f"companion: {warning}", file=sys.stderr)
     try:
         if args.command is None:
             from companion.cli.common import run_app
