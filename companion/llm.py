@@ -1,0 +1,346 @@
+"""The chat model: one owner thread around llama_cpp.Llama that loads once, streams, stops and cancels.
+
+Every call to the model goes through a queue to that one thread, so two generations never share the
+context at once; a request that arrives while another runs waits its turn (or its caller cancels it).
+The static start of every prompt (the system prompt) stays in the KV cache between requests: llama.cpp
+only evaluates the tokens after the longest prefix it already holds, and a small RAM cache of saved
+states brings the prefix back after a request with another system prompt has displaced it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from companion.errors import ModelError
+from companion.logs import get_logger
+
+log = get_logger("llm")
+
+DEFAULT_CONTEXT = 4096
+DEFAULT_MAX_TOKENS = 200
+# Room for a few saved prompt states (reflect, rehearsal partner, coach) of a small model.
+DEFAULT_PREFIX_CACHE_BYTES = 256 << 20
+
+Messages = Sequence[dict[str, str]]
+
+
+@dataclass
+class GenerationStats:
+    """What one generation cost, measured on the owner thread."""
+
+    prompt_tokens: int = 0
+    prompt_tokens_evaluated: int = 0  # after reusing the cached prefix
+    completion_tokens: int = 0
+    finish_reason: str = ""  # "stop", "length", "cancelled" or "error"
+    seconds_to_first_token: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def prompt_tokens_reused(self) -> int:
+        return max(0, self.prompt_tokens - self.prompt_tokens_evaluated)
+
+
+@dataclass
+class _Generation:
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    repeat_penalty: float
+    stop: list[str]
+    seed: int | None
+    cancel: threading.Event
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    out: queue.Queue = field(default_factory=queue.Queue)
+    stats: GenerationStats = field(default_factory=GenerationStats)
+
+
+@dataclass
+class _Call:
+    """Run a function on the owner thread with the Llama object (bench and maintenance only)."""
+
+    fn: Callable[[Any], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+_END = object()
+
+
+def _route_logs(log_file: Path | None) -> None:
+    """llama.cpp writes to stderr by default, which would tear a running TUI; send it to the log file."""
+    if log_file is not None:
+        from companion import runtime
+
+        runtime.route_llama_logs(log_file)
+
+
+class ChatModel:
+    """A local GGUF chat model behind one owner thread. Build it off the UI thread: loading takes seconds."""
+
+    def __init__(
+        self,
+        model_path: Path | str,
+        n_ctx: int = DEFAULT_CONTEXT,
+        n_threads: int | None = None,
+        n_gpu_layers: int | None = None,
+        *,
+        log_file: Path | None = None,
+        prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        seed: int = 20240611,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.name = self.model_path.stem
+        self.n_ctx = n_ctx
+        self._seed = seed
+        # None means: every layer on the GPU when this build can offload, none otherwise.
+        from companion import runtime
+
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if runtime.gpu_offload_supported() else 0
+        n_gpu_layers = runtime.effective_gpu_layers(n_gpu_layers)
+        self.n_gpu_layers = n_gpu_layers
+        self._load_kwargs = {"n_ctx": n_ctx, "n_threads": n_threads, "n_gpu_layers": n_gpu_layers, "seed": seed}
+        self._prefix_cache_bytes = prefix_cache_bytes
+        self._log_file = log_file
+        self._jobs: queue.Queue = queue.Queue()
+        self._closing = threading.Event()
+        self._loaded = threading.Event()
+        self._load_error: BaseException | None = None
+        self._evals: list[tuple[int, int]] = []  # (tokens already held, tokens decoded) per eval call
+        self.last_stats: GenerationStats | None = None
+        self.generations_running = 0
+        self.max_generations_running = 0  # the owner thread's own record: never above 1
+        self._thread = threading.Thread(target=self._own_the_model, name="companion-chat-model", daemon=True)
+        self._thread.start()
+        self._loaded.wait()
+        if self._load_error is not None:
+            raise self._load_error
+
+    # ---- the public surface -------------------------------------------------------------------
+    def stream(
+        self,
+        messages: Messages,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = 0.7,
+        cancel: threading.Event | None = None,
+        *,
+        top_p: float = 0.9,
+        repeat_penalty: float = 1.1,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+        stats: GenerationStats | None = None,
+    ) -> Iterator[str]:
+        """Text pieces as the model produces them. Setting `cancel` (or closing the iterator) stops it
+        between two tokens. The request is queued now, so requests run in the order they were made."""
+        self._check_open()
+        job = _Generation(
+            messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            repeat_penalty=repeat_penalty,
+            stop=list(stop),
+            seed=seed,
+            cancel=cancel or threading.Event(),
+            stats=stats if stats is not None else GenerationStats(),
+        )
+        self._jobs.put(job)
+        return self._pieces(job)
+
+    def complete(self, messages: Messages, max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.7,
+                 cancel: threading.Event | None = None, **options) -> str:
+        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, **options))
+
+    def run_on_owner(self, fn: Callable[[Any], Any]) -> Any:
+        """Run fn(llama) on the owner thread, between generations (benchmarks, tokenising)."""
+        self._check_open()
+        call = _Call(fn)
+        self._jobs.put(call)
+        call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def forget_prefix(self) -> None:
+        """Drop the cached KV state and saved prefixes, so the next prompt is evaluated from scratch."""
+
+        def drop(llm) -> None:
+            llm.reset()
+            if llm.cache is not None:
+                llm.set_cache(self._new_cache())
+
+        self.run_on_owner(drop)
+
+    def close(self) -> None:
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        self._jobs.put(None)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=30)
+
+    def __enter__(self) -> ChatModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- the consumer side --------------------------------------------------------------------
+    def _pieces(self, job: _Generation) -> Iterator[str]:
+        try:
+            while True:
+                item = job.out.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # The caller stopped reading (break, exception, garbage collection): stop the model too.
+            job.abandoned.set()
+
+    def _check_open(self) -> None:
+        if self._closing.is_set():
+            raise ModelError("The chat model was closed.", fix="start the companion again")
+
+    # ---- the owner thread ---------------------------------------------------------------------
+    def _new_cache(self):
+        from llama_cpp import LlamaRAMCache
+
+        return LlamaRAMCache(capacity_bytes=self._prefix_cache_bytes)
+
+    def _own_the_model(self) -> None:
+        try:
+            _route_logs(self._log_file)
+            from companion import runtime
+
+            llm = runtime.load_llama(self.model_path, what="chat model", **self._load_kwargs)
+            if self._prefix_cache_bytes > 0:
+                llm.set_cache(self._new_cache())
+            self._count_evaluated_tokens(llm)
+        except BaseException as exc:  # handed to the constructor, which raises it in the caller's thread
+            self._load_error = exc if isinstance(exc, ModelError) else ModelError(
+                f"The chat model {self.model_path.name} could not be loaded ({type(exc).__name__}).",
+                fix="check the file with `companion models list`, or run without a model: --no-model",
+            )
+            self._loaded.set()
+            return
+        log.info("chat model loaded: %s (gpu layers %s)", self.model_path.name, self.n_gpu_layers)
+        self._loaded.set()
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    break
+                if isinstance(job, _Call):
+                    try:
+                        job.result = job.fn(llm)
+                    except BaseException as exc:
+                        job.error = exc
+                    finally:
+                        job.done.set()
+                    continue
+                self._generate(llm, job)
+        finally:
+            self._drain_after_close()
+            try:
+                llm.close()
+            except Exception:
+                log.warning("the chat model did not close cleanly")
+
+    def _count_evaluated_tokens(self, llm) -> None:
+        """Record what each llama eval call decodes: the first call of a generation is the prompt's
+        unmatched tail, and the tokens already held at that moment are the reused prefix."""
+        original_eval = llm.eval
+        evals = self._evals
+
+        def eval_and_count(tokens):
+            evals.append((int(llm.n_tokens), len(tokens)))
+            return original_eval(tokens)
+
+        llm.eval = eval_and_count
+
+    def _drain_after_close(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(job, _Generation):
+                job.out.put(ModelError("The chat model was closed before this request ran."))
+            elif isinstance(job, _Call):
+                job.error = ModelError("The chat model was closed.")
+                job.done.set()
+
+    def _generate(self, llm, job: _Generation) -> None:
+        stats = job.stats
+
+        def stopping() -> bool:
+            return job.cancel.is_set() or job.abandoned.is_set() or self._closing.is_set()
+
+        if stopping():
+            stats.finish_reason = "cancelled"
+            job.out.put(_END)
+            return
+        self.generations_running += 1
+        self.max_generations_running = max(self.max_generations_running, self.generations_running)
+        started = time.perf_counter()
+        self._evals.clear()
+        chunks = None
+        try:
+            chunks = llm.create_chat_completion(
+                messages=job.messages,
+                stream=True,
+                max_tokens=job.max_tokens,
+                temperature=job.temperature,
+                top_p=job.top_p,
+                repeat_penalty=job.repeat_penalty,
+                stop=job.stop or None,
+                seed=job.seed if job.seed is not None else self._seed,
+            )
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                piece = choice.get("delta", {}).get("content")
+                if choice.get("finish_reason"):
+                    stats.finish_reason = choice["finish_reason"]
+                if piece:
+                    if stats.seconds_to_first_token is None:
+                        stats.seconds_to_first_token = time.perf_counter() - started
+                    stats.completion_tokens += 1
+                    job.out.put(piece)
+                if stopping():
+                    stats.finish_reason = "cancelled"
+                    break
+        except Exception as exc:
+            stats.finish_reason = "error"
+            log.warning("generation failed: %s", type(exc).__name__)
+            job.out.put(ModelError(
+                f"The chat model could not answer ({_short_reason(exc)}).",
+                fix="try a shorter text, or run without a model: --no-model",
+            ))
+        finally:
+            if chunks is not None:
+                chunks.close()
+            stats.seconds = time.perf_counter() - started
+            if self._evals:
+                held, decoded = self._evals[0]
+                stats.prompt_tokens_evaluated = decoded
+                stats.prompt_tokens = held + decoded
+            self.generations_running -= 1
+            self.last_stats = stats
+            job.out.put(_END)
+
+
+def _short_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "context window" in text or "exceed" in text:
+        return "the text is too long for the model's context"
+    return type(exc).__name__

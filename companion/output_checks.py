@@ -1,0 +1,232 @@
+"""Checks every model reflection before it is shown as final; each failure comes back as a short reason."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+MIN_WORDS = 8
+MAX_WORDS = 90
+MAX_CHARS = 650
+MAX_SENTENCES = 5
+CHECK_QUESTION = "Did I get that right?"
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
+
+# Phrases that tell the partner what to do instead of reflecting what they said.
+_ADVICE = [
+    r"\byou (?:should|shouldn['’]t|need to|must|ought to|have to|could try|might try|might want to)\b",
+    r"\btry (?:to|and|not)\b",
+    r"^\s*try\b",
+    r"\bwhy (?:don['’]t|not|do not) you\b",
+    r"\bwhy not\b",
+    r"\bhave you (?:tried|considered|thought about)\b",
+    r"\bi (?:suggest|recommend|advise)\b",
+    r"\bmy advice\b",
+    r"\bit (?:would|might) (?:help|be good|be best) (?:to|if)\b",
+    r"\bmake sure\b",
+    r"\bdon['’]t worry\b",
+    r"\bcalm down\b",
+    r"\bjust (?:relax|ignore|let it go)\b",
+    r"\bthe (?:best|right) thing (?:to do|is to)\b",
+]
+_ADVICE_RE = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in _ADVICE]
+
+# Judging, diagnosing or labelling a person.
+_LABELS = re.compile(
+    r"\b(?:narcissis\w*|gaslight\w*|toxic|codependen\w*|bipolar|borderline|sociopath\w*|psychopath\w*|"
+    r"overreact\w*|too sensitive|dramatic|crazy|insane|hysterical|selfish|lazy|immature)\b",
+    re.IGNORECASE,
+)
+
+# The model speaking as someone it is not: a chat role, an AI, or the partner.
+_ROLE_LABEL = re.compile(r"^\s*(?:partner|user|assistant|system|me|you|listener|human|ai)\s*:", re.IGNORECASE | re.MULTILINE)
+_AI_SELF = re.compile(r"\bas an? (?:ai|language model|assistant|chatbot)\b|\bi(?:'m| am) (?:an? )?(?:ai|language model|chatbot)\b", re.IGNORECASE)
+_TEMPLATE_TOKEN = re.compile(
+    r"<\|[^|>]{1,30}\|>|\[/?INST\]|<</?SYS>>|</?s>|<start_of_turn>|<end_of_turn>|<\|?endoftext\|?>|###\s*(?:user|assistant|instruction)",
+    re.IGNORECASE,
+)
+
+# First-person uses that are part of a listener's stems ("I'm hearing", "Did I get that right?").
+_LISTENER_FIRST_PERSON = re.compile(
+    r"\b(?:i['’]m (?:hearing|guessing|wondering|sensing|getting)|i (?:hear|wonder|imagine|guess|sense|get|can see|"
+    r"understand|notice|think|might|may)|did i|have i|if i|do i|am i|let me|i['’]d like)\b",
+    re.IGNORECASE,
+)
+_FIRST_PERSON = re.compile(r"\b(?:i|i['’]m|i['’]ve|i['’]d|i['’]ll|me|my|mine|myself)\b", re.IGNORECASE)
+_SECOND_PERSON = re.compile(r"\b(?:you|you['’]re|you['’]ve|you['’]d|you['’]ll|your|yours|yourself)\b", re.IGNORECASE)
+
+_TENTATIVE = re.compile(
+    r"\b(?:it sounds|sounds like|sounds as if|it seems|seems like|seems as if|i['’]m hearing|i hear|i wonder|"
+    r"i imagine|i['’]m guessing|i guess|i sense|i get the sense|i get the feeling|it may be|it might be|maybe|"
+    r"perhaps|if i understand|it feels like|it['’]s felt like|you['’]re feeling|you feel|you['’]ve felt|you felt)\b",
+    re.IGNORECASE,
+)
+
+# Function words of ordinary English: real sentences are full of them, random tokens almost never are.
+_COMMON_WORDS_TEXT = """a about after all also am an and any are as at be because been being but by can could did do does
+    doing don't for from get got had has have having he her here him his how i i'm if in into is it it's
+    its just know like me more much my no not now of on one or our out really right said say she so some
+    sounds seems than that that's the their them then there these they this those to too up us very was
+    way we were what when where which who why will with would you you're you've your feel feeling felt
+    need needs want wanted time lot been being alone together"""
+_COMMON_WORDS = frozenset(_COMMON_WORDS_TEXT.split())
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict on one model output: ok, why not, and the cleaned text to show when ok."""
+
+    ok: bool
+    reasons: tuple[str, ...]
+    text: str
+
+
+def clean_model_text(text: str) -> str:
+    """Strip whitespace and stray quotes a model wraps around its answer."""
+    text = text.strip()
+    text = re.sub(r"^(?:reflection|answer|response)\s*:\s*", "", text, flags=re.IGNORECASE)
+    if len(text) >= 2 and text[0] in "\"“'" and text[-1] in "\"”'":
+        text = text[1:-1].strip()
+    return re.sub(r"[ \t]+", " ", text)
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?…])\s+", text.strip())
+    return [p for p in parts if p.strip()]
+
+
+def _latin_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
+    return latin / len(letters)
+
+
+def garbage_reasons(text: str) -> list[str]:
+    """Signs that a text is not language: odd characters, no common words, runaway repetition."""
+    reasons: list[str] = []
+    stripped = text.strip()
+    if not stripped:
+        return ["empty"]
+    plain = sum(1 for c in stripped if c.isalnum() or c.isspace() or c in ".,;:!?'’\"“”-—()…")
+    if plain / len(stripped) < 0.9:
+        reasons.append("garbage: too many symbols")
+    words = _words(stripped)
+    if not words:
+        reasons.append("garbage: no words")
+        return reasons
+    if _latin_share(stripped) >= 0.8:
+        common = sum(1 for w in words if w in _COMMON_WORDS)
+        if len(words) >= 4 and common / len(words) < 0.2:
+            reasons.append("garbage: not English sentences")
+        odd = sum(1 for w in words if len(w) > 18 or (len(w) > 3 and not re.search(r"[aeiouy]", w)))
+        if odd / len(words) > 0.2:
+            reasons.append("garbage: unpronounceable words")
+    if len(words) >= 6:
+        top = max(words.count(w) for w in set(words))
+        if top / len(words) > 0.35:
+            reasons.append("garbage: one word repeated")
+    if re.search(r"(.)\1{7,}", stripped):
+        reasons.append("garbage: a character repeated")
+    if re.search(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]", stripped):
+        reasons.append("garbage: control characters")
+    return reasons
+
+
+def _echo_reason(text: str, statement: str) -> str | None:
+    said = _words(statement)
+    answer = _words(text)
+    if len(said) < 4 or len(answer) < 4:
+        return None
+    said_trigrams = {tuple(said[i : i + 3]) for i in range(len(said) - 2)}
+    answer_trigrams = [tuple(answer[i : i + 3]) for i in range(len(answer) - 2)]
+    copied = sum(1 for t in answer_trigrams if t in said_trigrams)
+    if answer_trigrams and copied / len(answer_trigrams) > 0.5:
+        return "echo: repeats the partner's words"
+    # The whole statement pasted inside the answer.
+    if len(said) >= 6 and " ".join(said) in " ".join(answer):
+        return "echo: repeats the partner's words"
+    return None
+
+
+def check_reflection(output: str, statement: str) -> CheckResult:
+    """Is this a reflection we can show? Returns ok, the reasons when not, and the cleaned text."""
+    text = clean_model_text(output)
+    reasons: list[str] = []
+    if not text:
+        return CheckResult(False, ("empty",), "")
+
+    if _TEMPLATE_TOKEN.search(text):
+        reasons.append("role: chat-template tokens")
+    if _ROLE_LABEL.search(text):
+        reasons.append("role: speaks with a role label")
+    if _AI_SELF.search(text):
+        reasons.append("role: talks about being an AI")
+
+    reasons.extend(garbage_reasons(text))
+    if any(r.startswith("garbage") for r in reasons):
+        return CheckResult(False, tuple(dict.fromkeys(reasons)), text)
+
+    words = _words(text)
+    if len(words) < MIN_WORDS:
+        reasons.append(f"length: {len(words)} words is too short")
+    if len(words) > MAX_WORDS or len(text) > MAX_CHARS:
+        reasons.append(f"length: {len(words)} words is too long")
+    sentences = _sentences(text)
+    if len(sentences) > MAX_SENTENCES:
+        reasons.append(f"length: {len(sentences)} sentences")
+
+    for pattern in _ADVICE_RE:
+        match = pattern.search(text)
+        if match:
+            reasons.append(f"advice: '{match.group(0).strip().lower()}'")
+            break
+    label = _LABELS.search(text)
+    if label:
+        reasons.append(f"judgement: '{label.group(0).lower()}'")
+
+    statements = [s for s in sentences if not s.rstrip().endswith("?") and len(_words(s)) >= 4]
+    if not statements:
+        reasons.append("question: no reflection, only a question")
+
+    # Speaking as the partner: first person that is not a listener's stem, and more of it than "you".
+    first = len(_FIRST_PERSON.findall(text)) - len(_LISTENER_FIRST_PERSON.findall(text))
+    second = len(_SECOND_PERSON.findall(text))
+    if first >= 3 and first > second:
+        reasons.append("role: speaks as the partner")
+
+    if not _TENTATIVE.search(text):
+        reasons.append("tone: not tentative")
+
+    echo = _echo_reason(text, statement)
+    if echo:
+        reasons.append(echo)
+
+    if reasons:
+        return CheckResult(False, tuple(dict.fromkeys(reasons)), text)
+    if not text.rstrip().endswith("?"):
+        text = text.rstrip() + " " + CHECK_QUESTION
+    return CheckResult(True, (), text)
+
+
+def early_failure(partial: str) -> str | None:
+    """A reason to stop a stream before it ends: garbage or role tokens show up in the first few words."""
+    if _TEMPLATE_TOKEN.search(partial):
+        return "role: chat-template tokens"
+    if _AI_SELF.search(partial):
+        return "role: talks about being an AI"
+    words = _words(partial)
+    if len(partial) >= 60 and len(words) >= 6:
+        garbage = garbage_reasons(partial)
+        if garbage:
+            return garbage[0]
+    if len(words) > MAX_WORDS + 20:
+        return f"length: over {MAX_WORDS} words"
+    return None

@@ -1,0 +1,204 @@
+"""Reflection: statement -> safety screen -> retrieval -> prompt -> model (or built-in reflector) -> checked reflection."""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from companion.config import DEFAULT_REGION, MAX_STATEMENT_CHARS
+from companion.errors import CompanionError, InputError
+from companion.logs import get_logger
+from companion.output_checks import check_reflection, early_failure
+from companion.prompts import build_reflection_messages
+
+log = get_logger("reflect")
+
+GUIDANCE_SECTIONS = 3
+MODEL_MAX_TOKENS = 160
+MODEL_TEMPERATURE = 0.6
+
+# ANSI/VT escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and two-character escapes.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+
+
+@dataclass
+class Reflection:
+    """One answer to what the partner said; the CLI's --json is exactly `to_json()`."""
+
+    reflection: str
+    alternatives: list[str] = field(default_factory=list)
+    feelings: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
+    citations: list[dict[str, str]] = field(default_factory=list)
+    engine: str = "builtin"  # "llama" or "builtin"
+    safety: dict[str, Any] | None = None
+    notice: str | None = None
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload.pop("cancelled")
+        return payload
+
+
+def clean_statement(statement: str | None) -> str:
+    """The statement as text we can work with: escapes and control characters removed, or a clear InputError."""
+    if statement is None:
+        statement = ""
+    if not isinstance(statement, str):
+        raise InputError("The statement is not text.", fix='companion reflect "what your partner said"')
+    text = _ANSI.sub("", statement)
+    # Keep line breaks and tabs as spaces; every other control or format character goes.
+    text = "".join(
+        " " if ch in "\t\r\n\v\f" else ch
+        for ch in text
+        if ch in "\t\r\n\v\f" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
+    )
+    text = text.replace("\ufffd", "")
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise InputError(
+            "The statement is empty: there is nothing to reflect.",
+            fix='companion reflect "what your partner said" (or pipe it in with -)',
+        )
+    if len(text) > MAX_STATEMENT_CHARS:
+        raise InputError(
+            f"The statement is {len(text):,} characters long; the limit is {MAX_STATEMENT_CHARS:,}.",
+            kept="Nothing was stored.",
+            fix="reflect one part at a time: paste the few sentences that matter most",
+        )
+    return text
+
+
+def _citation(hit: Any) -> dict[str, str]:
+    section = getattr(hit, "section", hit)
+    heading_path = getattr(section, "heading_path", None) or ()
+    name = " › ".join(heading_path) if heading_path else str(getattr(section, "heading", ""))
+    return {"section": name, "source": str(getattr(section, "source", ""))}
+
+
+class ReflectionEngine:
+    """Answers what a partner said the way a skilled listener would; the CLI and the TUI both call `.reflect`."""
+
+    def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None) -> None:
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self.region = region
+        if builtin is None:
+            from companion.reflector import BuiltinReflector
+
+            builtin = BuiltinReflector()
+        self.builtin = builtin
+
+    def reflect(
+        self,
+        statement: str,
+        on_token: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        on_discard: Callable[[str], None] | None = None,
+    ) -> Reflection:
+        """Reflect one statement. `on_token` gets model text as it streams; `on_discard(reason)` says that the
+        streamed draft failed the checks and will be replaced; `cancel` stops the model between tokens."""
+        text = clean_statement(statement)
+
+        from companion.safety import screen
+
+        assessment = screen(text, region=self.region)
+        if assessment is not None:
+            log.info("safety message shown")
+            return Reflection(
+                reflection=assessment.message,
+                engine="builtin",
+                safety={"level": assessment.level, "message": assessment.message,
+                        "resources": list(assessment.resources)},
+            )
+
+        notices: list[str] = []
+        hits = self._search(text, notices)
+        tip = hits[0] if hits else None
+        builtin = self.builtin.reflect(text, tip)
+        citations = [_citation(hit) for hit in hits]
+        base = {
+            "feelings": list(builtin.feelings),
+            "needs": list(builtin.needs),
+            "citations": citations,
+        }
+
+        def builtin_answer(notice: str | None) -> Reflection:
+            if notice:
+                notices.append(notice)
+            return Reflection(
+                reflection=builtin.reflection,
+                alternatives=list(builtin.alternatives),
+                engine="builtin",
+                notice=" ".join(notices) or None,
+                **base,
+            )
+
+        if self.chat_model is None:
+            return builtin_answer(None)
+
+        cancel = cancel or threading.Event()
+        reasons: tuple[str, ...] = ()
+        for attempt in range(2):
+            try:
+                draft, early_reason = self._model_draft(text, hits, firmer=attempt > 0, on_token=on_token,
+                                                        cancel=cancel)
+            except CompanionError as exc:
+                log.warning("model failed, built-in reflector answers: %s", type(exc).__name__)
+                return builtin_answer(f"The model could not answer ({exc.message}); the built-in reflector answered.")
+            if cancel.is_set():
+                log.info("reflection cancelled")
+                return Reflection(reflection=draft.strip(), engine="llama", notice="Stopped.", cancelled=True,
+                                  **base)
+            verdict = check_reflection(draft, text)
+            if early_reason:
+                reasons = (early_reason,)
+            elif verdict.ok:
+                alternatives = [builtin.reflection, *builtin.alternatives][:2]
+                return Reflection(reflection=verdict.text, alternatives=alternatives, engine="llama",
+                                  notice=" ".join(notices) or None, **base)
+            else:
+                reasons = verdict.reasons
+            # Log only the kind of failure, never the text.
+            log.info("model draft rejected (attempt %d): %s", attempt + 1, "; ".join(r.split(":")[0] for r in reasons))
+            if on_discard is not None:
+                on_discard(reasons[0])
+        return builtin_answer(
+            f"The model's answer did not pass the checks ({reasons[0] if reasons else 'no answer'}); "
+            "the built-in reflector answered instead."
+        )
+
+    # ---- steps ----------------------------------------------------------------------------------
+    def _search(self, text: str, notices: list[str]) -> list[Any]:
+        if self.retriever is None:
+            return []
+        try:
+            return list(self.retriever.search(text, k=GUIDANCE_SECTIONS))
+        except CompanionError as exc:
+            log.warning("guidance search failed: %s", type(exc).__name__)
+            notices.append(f"The guidance could not be searched ({exc.message}).")
+            return []
+
+    def _model_draft(self, text: str, hits: list[Any], *, firmer: bool, on_token, cancel) -> tuple[str, str | None]:
+        """Stream one model answer; stop early when the first words already show it cannot pass."""
+        messages = build_reflection_messages(text, hits, firmer=firmer)
+        pieces: list[str] = []
+        stream = self.chat_model.stream(messages, max_tokens=MODEL_MAX_TOKENS, temperature=MODEL_TEMPERATURE,
+                                        cancel=cancel)
+        try:
+            for piece in stream:
+                pieces.append(piece)
+                if on_token is not None:
+                    on_token(piece)
+                reason = early_failure("".join(pieces))
+                if reason:
+                    return "".join(pieces), reason
+        finally:
+            stream.close()
+        return "".join(pieces), None
