@@ -1,0 +1,196 @@
+"""`companion rehearse [SCENARIO]`: practise a hard conversation in the plain terminal, coached on every reply."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from companion.cli.common import settings_from_args
+from companion.errors import CompanionError, InputError
+
+END_COMMANDS = ("/end", "/quit", "/exit")
+# Text from files and models must never drive the terminal: control characters start escape sequences.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "rehearse",
+        help="rehearse a hard conversation with a simulated partner, coached on every reply",
+        description="The companion plays your partner in a scenario; you practise listening. After each reply "
+        "a coach says what you did and one thing to try; at the end you get a summary. Type /end (or press "
+        "Ctrl-D) to finish. Reads replies line by line from stdin, so it also works with piped input.",
+    )
+    parser.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a scenario id (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--no-model", action="store_true", help="scripted partner replies only, no chat model")
+    parser.add_argument("--model", dest="rehearse_model", metavar="PATH",
+                        help="a chat model for the partner: a GGUF path or a catalogue name")
+    parser.set_defaults(func=run_rehearse)
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub("", str(text))
+
+
+def _say(text: str = "") -> None:
+    sys.stdout.write(_printable(text) + "\n")
+    sys.stdout.flush()
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(_printable(text) + "\n")
+    sys.stderr.flush()
+
+
+def _load(settings):
+    from companion.scenarios import default_scenario_dirs, load_scenarios
+
+    scenarios, errors = load_scenarios(default_scenario_dirs(settings))
+    for error in errors:
+        _warn(f"companion: skipped a scenario file: {error}")
+    return scenarios
+
+
+def _list(scenarios) -> int:
+    if not scenarios:
+        raise CompanionError("No scenarios were found.", fix="check knowledge/scenarios/ or run scripts/setup")
+    width = max(len(s.id) for s in scenarios)
+    for scenario in scenarios:
+        _say(f"{scenario.id:<{width}}  {scenario.title} — {scenario.description}")
+    return 0
+
+
+def _read_line(interactive: bool) -> str | None:
+    """One reply, or None at the end of input. Invalid UTF-8 on a pipe is replaced, never a traceback."""
+    if interactive:
+        try:
+            return input("You: ")
+        except EOFError:
+            return None
+    raw = sys.stdin.buffer.readline()
+    if not raw:
+        return None
+    return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def _section_name(section) -> str | None:
+    if section is None:
+        return None
+    if isinstance(section, str):
+        return section
+    heading = getattr(section, "heading", None)
+    source = getattr(section, "source", None)
+    if heading and source:
+        return f"{heading} ({source})"
+    return heading or str(section)
+
+
+def _coaching_lines(coaching) -> list[str]:
+    label = getattr(coaching, "label", "other")
+    subtype = getattr(coaching, "subtype", None)
+    flags = [flag.replace("_", "-") for flag in (getattr(coaching, "flags", None) or ())]
+    line = f"  coach: {label}" + (f" ({subtype})" if subtype else "")
+    if flags:
+        line += " · " + ", ".join(flags)
+    lines = [line]
+    tip = getattr(coaching, "tip", None)
+    if tip:
+        where = _section_name(getattr(coaching, "tip_section", None))
+        lines.append(f"  try: {tip}" + (f"  [guidance: {where}]" if where else ""))
+    return lines
+
+
+def _coach_and_journal(services, settings):
+    """The coach and the journal, through Services when it offers them."""
+    coach = getattr(services, "coach", None)
+    if coach is None:
+        from companion.coach import Coach
+
+        embedder = services.embedder
+        if embedder is None:
+            raise CompanionError(
+                "The coach needs the sentence embedder, and it is not prepared.",
+                fix="companion models prepare-embedder",
+            )
+        coach = Coach(embedder)
+    journal = getattr(services, "journal", None)
+    own_journal = journal is None
+    if own_journal:
+        from companion.journal import Journal
+
+        journal = Journal(settings.journal_path)
+    return coach, journal, own_journal
+
+
+def run_rehearse(args: argparse.Namespace) -> int:
+    from companion.rehearse import Rehearsal
+    from companion.scenarios import find_scenario
+    from companion.services import Services
+
+    if getattr(args, "rehearse_model", None):
+        args.model = args.rehearse_model
+    settings = settings_from_args(args)
+    scenarios = _load(settings)
+    if args.list:
+        return _list(scenarios)
+    interactive = sys.stdin.isatty()
+    key = args.scenario
+    if not key:
+        if not interactive:
+            raise InputError("Which scenario? None was given.", fix="companion rehearse --list, then companion rehearse ID")
+        _list(scenarios)
+        try:
+            key = input("Which scenario? ").strip()
+        except EOFError:
+            return 0
+    scenario = find_scenario(scenarios, key)
+
+    with Services(settings, use_model=not args.no_model) as services:
+        coach, journal, own_journal = _coach_and_journal(services, settings)
+        try:
+            for notice in getattr(journal, "notices", []):
+                _warn(f"companion: {notice}")
+            chat_model = None if args.no_model else services.chat_model
+            rehearsal = Rehearsal(scenario, coach, chat_model=chat_model, journal=journal)
+            return _converse(rehearsal, interactive)
+        finally:
+            if own_journal:
+                journal.close()
+
+
+def _converse(rehearsal, interactive: bool) -> int:
+    scenario = rehearsal.scenario
+    name = scenario.partner_name
+    engine = "a chat model, kept in character" if rehearsal.chat_model is not None else "scripted replies"
+    _say(f"Rehearsing: {scenario.title}")
+    _say(f"{scenario.description} {name} speaks first ({engine}). Type your reply; /end finishes.")
+    _say()
+    _say(f"{name}: {rehearsal.opening()}")
+    try:
+        while True:
+            line = _read_line(interactive)
+            if line is None or line.strip().lower() in END_COMMANDS:
+                break
+            try:
+                turn = rehearsal.reply(line)
+            except InputError as exc:
+                _warn(f"companion: {exc}")
+                continue
+            if not interactive:
+                _say(f"You: {turn.listener_text}")
+            for coaching_line in _coaching_lines(turn.coaching):
+                _say(coaching_line)
+            if turn.notice:
+                _say(f"  note: {turn.notice}")
+            _say()
+            _say(f"{name}: {turn.partner_reply}")
+    except KeyboardInterrupt:
+        _say()
+    summary = rehearsal.finish()
+    _say()
+    _say(summary.as_text())
+    if rehearsal.journal is not None and rehearsal.session_id is not None:
+        _say(f"\nSaved to your journal as session {rehearsal.session_id}: companion journal show {rehearsal.session_id}")
+    return 0

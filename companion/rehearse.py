@@ -1,0 +1,639 @@
+"""Rehearse a hard conversation: a simulated partner (scripted, or a chat model kept in character), a coach on every
+reply, and a MITI-style summary at the end. Every line is written to the journal when it is shown."""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from companion.errors import CompanionError, InputError
+from companion.logs import get_logger
+from companion.scenarios import Scenario, default_scenario_dirs, find_scenario, load_scenarios
+
+__all__ = [
+    "Moment",
+    "Rehearsal",
+    "RehearsalSummary",
+    "RehearsalTurn",
+    "check_in_character",
+    "choose_reply_kind",
+    "default_scenario_dirs",
+    "find_scenario",
+    "load_scenarios",
+    "summarise",
+]
+
+log = get_logger("rehearse")
+
+# A spoken reply in a rehearsal; anything longer is a paste, refused whole rather than silently cut.
+MAX_REPLY_CHARS = 2000
+# Checked in this order: the most hurtful move decides how the partner reacts.
+HORSEMEN = ("contempt", "criticism", "defensiveness", "stonewalling")
+ANTIDOTES = ("repair", "validation", "i_statement", "appreciation")
+# What Gottman's research pairs with each horseman; named in the summary when a horseman showed up.
+ANTIDOTE_FOR = {
+    "criticism": "a gentle start-up: describe your own feeling and need with an I-statement",
+    "contempt": "appreciation: name something you value in them",
+    "defensiveness": "taking responsibility for even a small part",
+    "stonewalling": "saying you need a short break, calming down, and coming back",
+}
+# MITI 4.2 summary-score thresholds.
+RQ_FAIR, RQ_GOOD = 1.0, 2.0
+COMPLEX_FAIR, COMPLEX_GOOD = 40.0, 50.0
+MAX_MODEL_TOKENS = 120
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
+
+def _word_set(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+# Everyday English function words and conversational fillers: a reply with none of them is probably in another
+# language, and model output with too few of them is not language at all.
+_ENGLISH_WORDS = _word_set(
+    """a about after again all also always am an and any are as at away back be because been before being but by
+    can can't could did didn't do does doesn't don't down even ever every for from get go going gone good got had
+    has have haven't he her here him his how i i'd i'll i'm i've if in into is isn't it it's just know last let like
+    little lot make me mean more much must my need never no not nothing now of off oh ok okay on one only or our out
+    over really right said same say see she should so some something sorry still such sure tell than thank thanks
+    that that's the their them then there they thing think this those though time to told too try up us very want
+    was wasn't way we we're well were what when where which while who why will with without won't would wouldn't
+    yeah yes yet you you'd you'll you're you've your yourself feel feeling felt hear heard sounds seems alone
+    together home work love care hurt sad angry tired"""
+)
+
+# A partner who speaks like the listener (reflecting back), like an assistant, or out of the fiction.
+_LISTENER_VOICE = re.compile(
+    r"\b(?:it sounds like you|sounds like you(?:'re| are| feel)|what i(?:'m| am) hearing|i hear you saying|"
+    r"did i get that right|am i getting that right|how does that make you feel|tell me more about how you feel)\b",
+    re.IGNORECASE,
+)
+_ASSISTANT_VOICE = re.compile(
+    r"\b(?:as an? (?:ai|assistant|language model|chatbot)|language model|i(?:'m| am) (?:an? )?(?:ai|assistant|"
+    r"chatbot|bot)\b|i(?:'m| am) here to help|how can i (?:help|assist)|happy to help|glad to help|"
+    r"let me know if|here are (?:some|a few)|tips? for|it(?:'s| is) important to|i can(?:'t|not) (?:help|assist)|"
+    r"role[- ]?play|practi[cs]e (?:conversation|session|scenario)|this scenario|the listener|"
+    r"certainly[!,]|of course[!,] here)",
+    re.IGNORECASE,
+)
+_ROLE_LABEL = re.compile(
+    r"^\s*(?:partner|user|assistant|system|listener|you|me|human|ai|coach)\s*:", re.IGNORECASE | re.MULTILINE
+)
+_TEMPLATE_TOKEN = re.compile(
+    r"<\|[^|>]{1,30}\|>|\[/?INST\]|<</?SYS>>|</?s>|<start_of_turn>|<end_of_turn>|###", re.IGNORECASE
+)
+_MARKDOWN_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S", re.MULTILINE)
+# Insults, slurs, swearing at someone and threats: a hurt partner may say "that hurt", never these.
+_ABUSE = re.compile(
+    r"\b(?:idiot|moron|stupid|dumb|imbecile|loser|pathetic excuse|worthless|useless|disgusting|bitch|bastard|"
+    r"asshole|arsehole|dickhead|prick|cunt|slut|whore|fuck\w*|shit(?:head|ty)?|damn you|screw you|shut up|"
+    r"hate you|piece of (?:work|garbage|trash|crap)|"
+    r"(?:i(?:'ll| will)|i(?:'m| am) going to|gonna) (?:hurt|hit|kill|slap|punch|destroy|ruin|make you pay|"
+    r"leave you|divorce you|take the kids)|you(?:'ll| will) regret|or else|watch your back|kill (?:you|myself)|"
+    r"you deserve (?:it|this|to))\b",
+    re.IGNORECASE,
+)
+
+# For the model: how the listener's last line landed, in the partner's terms. Written for this project.
+_DIRECTIONS = {
+    "heard": "They understood you. Soften a little and say a bit more about what is underneath.",
+    "open_question": "They asked an open question. Answer it honestly, with one concrete detail.",
+    "closed_question": "They asked a yes-or-no question. Answer briefly, in a few words.",
+    "advice": "They jumped to a solution too soon. Say gently that you don't need a fix right now; "
+    "you want to be understood first.",
+    "criticism": "They blamed or criticised you. Say that it hurt, without attacking back.",
+    "contempt": "They spoke to you with contempt. Say that the tone hurts and that you feel small.",
+    "defensiveness": "They got defensive. Say you are not attacking them and you still feel unheard.",
+    "stonewalling": "They shut down. Notice the silence out loud and say it leaves you feeling alone.",
+    "repair": "They tried to repair things. Accept it and soften.",
+    "neutral": "Their reply missed what matters to you. Say again, simply, what you feel.",
+    "settled": "You feel understood. Say something warm about where the two of you go from here.",
+}
+
+PERSONA_PROMPT = """\
+You are {name} in a conversation with your partner, who is trying hard to listen to you. {persona}
+
+How you feel right now: {emotional_state}
+What you need underneath, though you may not say it straight away: {need}
+
+Stay {name} the whole time. Speak only as {name}, in the first person, in one to three short spoken sentences, \
+plainly, the way people talk at home. Never give advice or coach, never speak for your partner, never mention \
+being an AI, an assistant, a character or an exercise. You can be hurt, frustrated or quiet, but you never insult, \
+threaten or swear at your partner.
+
+How their last reply landed: {direction}
+Something {name} might say now: "{example}\""""
+
+
+@dataclass(frozen=True)
+class RehearsalTurn:
+    """One exchange: what the listener said, how the coach read it, and the partner's answer."""
+
+    listener_text: str
+    partner_reply: str
+    coaching: Any  # a coach.CoachResult
+    engine: str  # "llama" when the chat model spoke in character, "script" otherwise
+    reply_kind: str  # which scripted reaction the listener's move called for (see scenarios.REPLY_KINDS)
+    notice: str | None = None  # something about the reply to show the person (one word, another language...)
+    fallback_reason: str | None = None  # why the model's line was not used, when it was tried
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A listener line worth looking at again, in their own words, with why."""
+
+    quote: str
+    why: str
+    try_instead: str | None = None
+
+
+@dataclass(frozen=True)
+class RehearsalSummary:
+    scenario_id: str
+    scenario_title: str
+    listener_turns: int
+    reflections: int
+    complex_reflections: int
+    questions: int
+    open_questions: int
+    inputs: int
+    rq_ratio: float | None  # None when no questions were asked
+    rq_rating: str  # "good" | "fair" | "below fair" | "no questions asked" | "no reflections or questions"
+    complex_percent: float | None  # None when there were no reflections
+    complex_rating: str  # "good" | "fair" | "below fair" | "no reflections"
+    horsemen_seen: dict[str, int] = field(default_factory=dict)
+    antidotes_used: dict[str, int] = field(default_factory=dict)
+    went_well: tuple[Moment, ...] = ()
+    try_again: Moment | None = None
+
+    def rq_text(self) -> str:
+        if self.rq_ratio is None:
+            if self.reflections:
+                return f"no questions asked ({self.reflections} reflections): the ratio has no value to rate"
+            return "no reflections or questions"
+        return f"{self.rq_ratio:.1f} ({self.reflections} reflections : {self.questions} questions) — {self.rq_rating}"
+
+    def complex_text(self) -> str:
+        if self.complex_percent is None:
+            return "no reflections to rate"
+        return (
+            f"{self.complex_percent:.0f}% ({self.complex_reflections} of {self.reflections} reflections) "
+            f"— {self.complex_rating}"
+        )
+
+    def as_text(self) -> str:
+        lines = [
+            f"Rehearsal summary: {self.scenario_title}",
+            f"Your replies: {self.listener_turns}",
+            f"Reflection-to-question ratio: {self.rq_text()} (MITI 4.2: fair ≥ 1, good ≥ 2)",
+            f"Complex reflections: {self.complex_text()} (MITI 4.2: fair ≥ 40%, good ≥ 50%)",
+        ]
+        if self.inputs:
+            lines.append(f"Advice or information given: {self.inputs}")
+        if self.horsemen_seen:
+            seen = ", ".join(f"{name} ×{count}" for name, count in self.horsemen_seen.items())
+            lines.append(f"Horsemen seen: {seen}")
+            for name in self.horsemen_seen:
+                lines.append(f"  antidote to {name}: {ANTIDOTE_FOR[name]}")
+        else:
+            lines.append("Horsemen seen: none")
+        used = ", ".join(f"{name.replace('_', '-')} ×{count}" for name, count in self.antidotes_used.items())
+        lines.append(f"Antidotes and good moves used: {used or 'none yet'}")
+        if self.went_well:
+            lines.append("What went well:")
+            lines += [f'  "{m.quote}" — {m.why}' for m in self.went_well]
+        else:
+            lines.append("What went well: no reply stood out yet; a reflection of their feeling is a good first step.")
+        if self.try_again is not None:
+            lines.append(f'Try again: "{self.try_again.quote}" — {self.try_again.why}')
+            if self.try_again.try_instead:
+                lines.append(f"  Next time: {self.try_again.try_instead}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "scenario": self.scenario_id,
+            "listener_turns": self.listener_turns,
+            "reflections": self.reflections,
+            "complex_reflections": self.complex_reflections,
+            "questions": self.questions,
+            "open_questions": self.open_questions,
+            "inputs": self.inputs,
+            "rq_ratio": self.rq_ratio,
+            "rq": self.rq_text(),
+            "rq_rating": self.rq_rating,
+            "complex_percent": self.complex_percent,
+            "complex": self.complex_text(),
+            "complex_rating": self.complex_rating,
+            "horsemen_seen": dict(self.horsemen_seen),
+            "antidotes_used": dict(self.antidotes_used),
+            "went_well": [{"quote": m.quote, "why": m.why} for m in self.went_well],
+            "try_again": None
+            if self.try_again is None
+            else {"quote": self.try_again.quote, "why": self.try_again.why, "next_time": self.try_again.try_instead},
+            "text": self.as_text(),
+        }
+
+
+# ---- input hygiene ----------------------------------------------------------------------------------------------
+def clean_listener_text(text: str) -> str:
+    """Drop terminal escapes and control characters; one spoken line keeps single spaces."""
+    text = _ANSI.sub("", text)
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\n", " ").replace("\t", " "))
+    return " ".join(text.split())
+
+
+def looks_like_english(text: str) -> bool:
+    """A rough guess, enough to warn: mostly Latin letters and at least one everyday English word in 3+ words."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
+    if latin / len(letters) < 0.6:
+        return False
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    if len(words) < 3:
+        return True
+    return any(w in _ENGLISH_WORDS for w in words)
+
+
+# ---- the partner's reaction -------------------------------------------------------------------------------------
+def _field(result: Any, name: str, default: Any = None) -> Any:
+    if isinstance(result, dict):
+        return result.get(name, default)
+    return getattr(result, name, default)
+
+
+def choose_reply_kind(coaching: Any, tension: int = 0) -> str:
+    """Which scripted reaction the coach's reading calls for: hurt moves first, then repair, then the listening move."""
+    flags = set(_field(coaching, "flags", ()) or ())
+    label = _field(coaching, "label", "other")
+    for horseman in HORSEMEN:
+        if horseman in flags:
+            return horseman
+    if "repair" in flags and tension > 0:
+        return "repair"
+    if label == "input":
+        return "advice"
+    if label == "reflection" or "validation" in flags:
+        return "heard"
+    if label == "question":
+        return "open_question" if _field(coaching, "subtype") == "open" else "closed_question"
+    if flags & {"repair", "appreciation"}:
+        return "heard"
+    return "neutral"
+
+
+def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[str]]:
+    """The model's line cleaned for showing, or None with the reasons it broke character."""
+    text = text.strip()
+    # A leading "Maya:" or quotes around the line are harmless: remove them rather than reject.
+    text = re.sub(rf"^\s*\**{re.escape(scenario.partner_name)}\**\s*:\s*", "", text, flags=re.IGNORECASE)
+    if len(text) >= 2 and text[0] in "\"“" and text[-1] in "\"”":
+        text = text[1:-1].strip()
+    text = " ".join(text.split())
+    reasons: list[str] = []
+    if not text:
+        return None, ["empty"]
+    if _TEMPLATE_TOKEN.search(text):
+        reasons.append("chat-template tokens")
+    if _ROLE_LABEL.search(text):
+        reasons.append("speaks with a role label")
+    if _MARKDOWN_LIST.search(text):
+        reasons.append("a list, not speech")
+    if _ASSISTANT_VOICE.search(text):
+        reasons.append("assistant voice")
+    if _LISTENER_VOICE.search(text):
+        reasons.append("speaks as the listener")
+    if _ABUSE.search(text):
+        reasons.append("insult or threat")
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    if len(words) < 2:
+        reasons.append("too short")
+    elif len(words) > 80 or len(text) > 600:
+        reasons.append("too long")
+    if words:
+        plain = sum(1 for c in text if c.isalnum() or c.isspace() or c in ".,;:!?'’\"“”-—()…")
+        if plain / len(text) < 0.9:
+            reasons.append("garbage: symbols")
+        if not looks_like_english(text) or sum(w in _ENGLISH_WORDS for w in words) / len(words) < 0.25:
+            reasons.append("garbage: not English speech")
+        odd = sum(1 for w in words if len(w) > 18 or (len(w) > 3 and not re.search(r"[aeiouy]", w)))
+        if odd / len(words) > 0.2:
+            reasons.append("garbage: unpronounceable words")
+        if len(words) >= 6 and max(Counter(words).values()) / len(words) > 0.35:
+            reasons.append("garbage: one word repeated")
+    else:
+        reasons.append("garbage: no words")
+    if re.search(r"(.)\1{7,}", text):
+        reasons.append("garbage: a character repeated")
+    return (None, reasons) if reasons else (text, [])
+
+
+# ---- the summary ------------------------------------------------------------------------------------------------
+def _rate(value: float, fair: float, good: float) -> str:
+    return "good" if value >= good else "fair" if value >= fair else "below fair"
+
+
+def _strength(text: str, coaching: Any) -> tuple[int, str]:
+    """How good a listening move this was (0 = not a highlight), and why, in a few words."""
+    flags = set(_field(coaching, "flags", ()) or ())
+    if flags & set(HORSEMEN):
+        return 0, ""
+    label, subtype = _field(coaching, "label"), _field(coaching, "subtype")
+    score, reasons = 0, []
+    if label == "reflection" and subtype == "complex":
+        score, reasons = 5, ["a complex reflection: you named what was under their words"]
+    elif label == "reflection":
+        score, reasons = 3, ["a reflection: you showed them what you heard"]
+    elif label == "question" and subtype == "open":
+        score, reasons = 2, ["an open question that invited them to say more"]
+    for flag, points, why in (
+        ("validation", 2, "you validated their feeling"),
+        ("repair", 2, "you repaired and took some responsibility"),
+        ("appreciation", 1, "you showed appreciation"),
+        ("i_statement", 1, "you spoke for yourself with an I-statement"),
+    ):
+        if flag in flags:
+            score += points
+            reasons.append(why)
+    return score, "; ".join(reasons)
+
+
+_TRY_INSTEAD = {
+    "contempt": "say what you feel without mockery, then reflect what they said",
+    "criticism": "describe your own feeling with an I-statement instead of a judgement about them",
+    "defensiveness": "take responsibility for a small part, then reflect what they feel",
+    "stonewalling": "if you're flooded, say you need a few minutes and will come back; then reflect",
+    "input": "hold the solution for now; first reflect the feeling and what they need",
+    "closed": "ask an open question (what, how) or reflect the feeling you heard",
+    "other": "reflect the feeling and the need you heard: 'It sounds like you feel… because…'",
+    "simple": "go one step deeper: add the feeling or need under their words",
+    "open": "follow their answer with a reflection before the next question",
+}
+
+
+def _weakness(coaching: Any) -> tuple[int, str, str]:
+    """How much this reply calls for another try, why, and what to try instead."""
+    flags = set(_field(coaching, "flags", ()) or ())
+    for points, horseman in zip((6, 5, 4, 4), HORSEMEN, strict=True):
+        if horseman in flags:
+            return points, f"this came across as {horseman}", _TRY_INSTEAD[horseman]
+    label, subtype = _field(coaching, "label"), _field(coaching, "subtype")
+    if label == "input":
+        return 3, "advice or a fix before they felt heard", _TRY_INSTEAD["input"]
+    if label == "question" and subtype != "open":
+        return 2, "a closed question gets a short answer", _TRY_INSTEAD["closed"]
+    if label == "other" and not flags & set(ANTIDOTES):
+        return 2, "this didn't show them what you heard", _TRY_INSTEAD["other"]
+    if label == "reflection" and subtype != "complex":
+        return 1, "a simple reflection: accurate, and there is room to go deeper", _TRY_INSTEAD["simple"]
+    if label == "question":
+        return 1, "an open question: good, and a reflection first would land even better", _TRY_INSTEAD["open"]
+    return 0, "", ""
+
+
+def summarise(scenario: Scenario, records: list[tuple[str, Any]]) -> RehearsalSummary:
+    """The session's MITI-style figures and moments from (listener line, coach result) pairs, in order."""
+    labels = [(_field(c, "label"), _field(c, "subtype")) for _, c in records]
+    reflections = sum(1 for label, _ in labels if label == "reflection")
+    complex_reflections = sum(1 for label, sub in labels if label == "reflection" and sub == "complex")
+    questions = sum(1 for label, _ in labels if label == "question")
+    open_questions = sum(1 for label, sub in labels if label == "question" and sub == "open")
+    inputs = sum(1 for label, _ in labels if label == "input")
+
+    if questions:
+        rq_ratio: float | None = reflections / questions
+        rq_rating = _rate(rq_ratio, RQ_FAIR, RQ_GOOD)
+    else:
+        rq_ratio = None
+        rq_rating = "no questions asked" if reflections else "no reflections or questions"
+    if reflections:
+        complex_percent: float | None = 100.0 * complex_reflections / reflections
+        complex_rating = _rate(complex_percent, COMPLEX_FAIR, COMPLEX_GOOD)
+    else:
+        complex_percent, complex_rating = None, "no reflections"
+
+    flag_counts = Counter(flag for _, c in records for flag in (_field(c, "flags", ()) or ()))
+    horsemen_seen = {name: flag_counts[name] for name in HORSEMEN if flag_counts[name]}
+    antidotes_used = {name: flag_counts[name] for name in ANTIDOTES if flag_counts[name]}
+
+    scored = [(*_strength(text, c), index, text) for index, (text, c) in enumerate(records)]
+    best = sorted((s for s in scored if s[0] > 0), key=lambda s: (-s[0], s[2]))[:2]
+    went_well = tuple(Moment(quote=text, why=why) for _, why, _, text in sorted(best, key=lambda s: s[2]))
+    highlighted = {index for _, _, index, _ in best}
+
+    try_again = None
+    weak = [
+        (*_weakness(c), index, text) for index, (text, c) in enumerate(records) if index not in highlighted
+    ]
+    weak = [w for w in weak if w[0] > 0]
+    if weak:
+        # The weakest reply; among equals the latest, since that is the habit still running at the end.
+        points, why, instead, _, text = max(weak, key=lambda w: (w[0], w[3]))
+        try_again = Moment(quote=text, why=why, try_instead=instead)
+
+    return RehearsalSummary(
+        scenario_id=scenario.id,
+        scenario_title=scenario.title,
+        listener_turns=len(records),
+        reflections=reflections,
+        complex_reflections=complex_reflections,
+        questions=questions,
+        open_questions=open_questions,
+        inputs=inputs,
+        rq_ratio=rq_ratio,
+        rq_rating=rq_rating,
+        complex_percent=complex_percent,
+        complex_rating=complex_rating,
+        horsemen_seen=horsemen_seen,
+        antidotes_used=antidotes_used,
+        went_well=went_well,
+        try_again=try_again,
+    )
+
+
+# ---- the session ------------------------------------------------------------------------------------------------
+class Rehearsal:
+    """One practice conversation with a scenario's partner.
+
+    `coach` reads each listener line (`assess(text, context)`); `chat_model` (optional) voices the partner in
+    character, with the script as the fallback; `journal` (optional) keeps every line as it is shown.
+    """
+
+    def __init__(self, scenario: Scenario, coach: Any, chat_model: Any = None, journal: Any = None) -> None:
+        self.scenario = scenario
+        self.coach = coach
+        self.chat_model = chat_model
+        self.journal = journal
+        self.session_id: int | None = None
+        self.history: list[tuple[str, str]] = []  # (speaker, text): "partner" | "listener"
+        self.turns: list[RehearsalTurn] = []
+        self.tension = 0  # rises with each horseman, falls with repair: a tense partner needs repair before depth
+        self._used: Counter[str] = Counter()
+        self._opened = False
+        self._summary: RehearsalSummary | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._summary is not None
+
+    @property
+    def partner_name(self) -> str:
+        return self.scenario.partner_name
+
+    def opening(self) -> str:
+        """The partner's first line; journaled as it is shown. Calling it again returns the same line."""
+        if self._opened:
+            return self.scenario.opening
+        if self.journal is not None:
+            self.session_id = self.journal.start_session("rehearse", self.scenario.id)
+            self.journal.add_turn(self.session_id, "partner", self.scenario.opening, engine="script")
+        self._opened = True
+        self.history.append(("partner", self.scenario.opening))
+        log.info("rehearsal started (%s)", self.scenario.id)
+        return self.scenario.opening
+
+    def reply(self, listener_text: str, cancel: threading.Event | None = None) -> RehearsalTurn:
+        """Coach the listener's line, answer as the partner, journal both. Bad input raises InputError and
+        leaves the conversation exactly where it was."""
+        if self.finished:
+            raise CompanionError(
+                "This rehearsal has ended.", fix=f"start a new one: companion rehearse {self.scenario.id}"
+            )
+        if not isinstance(listener_text, str):
+            raise InputError("Your reply must be text.", fix="type what you would say to your partner")
+        text = clean_listener_text(listener_text)
+        waiting = f"{self.partner_name} is still waiting for your reply; nothing was sent."
+        if not text:
+            raise InputError(
+                "Your reply is empty.", kept=waiting, fix="type what you would say back, or /end to finish"
+            )
+        if len(text) > MAX_REPLY_CHARS:
+            raise InputError(
+                f"Your reply is {len(text):,} characters; a spoken reply in a rehearsal can be at most "
+                f"{MAX_REPLY_CHARS:,}.",
+                kept=waiting,
+                fix="say it in a few sentences, the way you would out loud",
+            )
+        if not self._opened:
+            self.opening()
+
+        partner_before = self.history[-1][1] if self.history else self.scenario.opening
+        coaching = self.coach.assess(text, partner_before)
+        notice = None
+        english = looks_like_english(text)
+        words = _WORD.findall(text)
+        if not english:
+            notice = (
+                "This reply doesn't look like English. The coach and the scripted partner only understand English, "
+                "so the coaching may be off and the partner answers as if they missed it."
+            )
+        elif len(words) <= 1:
+            notice = (
+                "A one-word reply can land as shutting down. Try saying back what you heard: the feeling, "
+                "and what it is about."
+            )
+        kind = choose_reply_kind(coaching, self.tension) if english else "neutral"
+        if kind == "heard" and self.tension > 0:
+            kind = "repair"  # a hurt partner needs to feel the temperature drop before opening up further
+        line_kind, scripted = self._scripted_line(kind)
+
+        partner_reply, engine, fallback = scripted, "script", None
+        if self.chat_model is not None:
+            spoken, fallback = self._model_line(text, line_kind, scripted, cancel)
+            if spoken is not None:
+                partner_reply, engine = spoken, "llama"
+
+        if self.journal is not None:
+            self.journal.add_turn(self.session_id, "listener", text, coach=coaching)
+            self.journal.add_turn(self.session_id, "partner", partner_reply, engine=engine)
+
+        # Only now, with both lines kept, does the conversation move on.
+        self._used[line_kind] += 1
+        if kind in HORSEMEN:
+            self.tension += 1
+        elif kind == "repair":
+            self.tension = 0
+        self.history += [("listener", text), ("partner", partner_reply)]
+        turn = RehearsalTurn(
+            listener_text=text,
+            partner_reply=partner_reply,
+            coaching=coaching,
+            engine=engine,
+            reply_kind=kind,
+            notice=notice,
+            fallback_reason=fallback,
+        )
+        self.turns.append(turn)
+        log.info("rehearsal turn %d: %s by %s", len(self.turns), kind, engine)
+        return turn
+
+    def finish(self) -> RehearsalSummary:
+        """The session summary, saved to the journal with the end of the session. Calling it again is harmless."""
+        if self._summary is not None:
+            return self._summary
+        summary = summarise(self.scenario, [(t.listener_text, t.coaching) for t in self.turns])
+        if self.journal is not None and self.session_id is not None:
+            self.journal.end_session(self.session_id, summary.as_dict())
+        self._summary = summary
+        log.info("rehearsal finished after %d turns", len(self.turns))
+        return summary
+
+    # ---- partner lines --------------------------------------------------------------------------------------
+    def _scripted_line(self, kind: str) -> tuple[str, str]:
+        """(the kind actually used, the line). Staged kinds advance through their lines, then settle."""
+        lines = self.scenario.lines(kind)
+        used = self._used[kind]
+        if kind in ("heard", "open_question"):
+            if used < len(lines):
+                return kind, lines[used]
+            kind = "settled"
+            lines, used = self.scenario.lines(kind), self._used[kind]
+        return kind, lines[used % len(lines)]
+
+    def persona_messages(self, line_kind: str, example: str) -> list[dict]:
+        """The chat messages that voice the partner: persona and direction first, then the conversation so far."""
+        system = PERSONA_PROMPT.format(
+            name=self.scenario.partner_name,
+            persona=self.scenario.persona,
+            emotional_state=self.scenario.emotional_state,
+            need=self.scenario.need,
+            direction=_DIRECTIONS[line_kind],
+            example=example,
+        )
+        messages = [{"role": "system", "content": system}]
+        for speaker, text in self.history[-8:]:
+            messages.append({"role": "assistant" if speaker == "partner" else "user", "content": text})
+        return messages
+
+    def _model_line(
+        self, listener_text: str, line_kind: str, scripted: str, cancel: threading.Event | None
+    ) -> tuple[str | None, str | None]:
+        """The model's line when it stays in character, else (None, why it fell back to the script)."""
+        messages = self.persona_messages(line_kind, scripted)
+        messages.append({"role": "user", "content": listener_text})
+        try:
+            raw = self.chat_model.complete(messages, max_tokens=MAX_MODEL_TOKENS, temperature=0.7, cancel=cancel)
+        except CompanionError as exc:
+            log.warning("partner model failed (%s); scripted reply used", type(exc).__name__)
+            return None, "the model could not answer"
+        if cancel is not None and cancel.is_set():
+            return None, "stopped"
+        spoken, reasons = check_in_character(raw or "", self.scenario)
+        if spoken is None:
+            log.info("partner model line rejected: %s", ", ".join(reasons))
+            return None, ", ".join(reasons)
+        return spoken, None
+
+
+def load_bundled_scenario(key: str, settings: Any = None) -> Scenario:
+    """One scenario by id from the usual folders; unreadable files elsewhere do not get in the way."""
+    scenarios, _errors = load_scenarios(default_scenario_dirs(settings))
+    return find_scenario(scenarios, key)
