@@ -1,0 +1,225 @@
+"""The Textual app: five screens over the same services the CLI uses.
+
+The first frame paints before llama_cpp or chromadb is imported: the services load in a thread worker that starts
+once the app is ready, and the status line says so while they load.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from companion.config import Settings
+from companion.errors import CompanionError
+from companion.logs import get_logger
+from companion.tui.driver import terminal_driver_class
+from companion.tui.labels import BUILTIN_ENGINE
+from companion.tui.screens.guidance import GuidanceScreen
+from companion.tui.screens.help import HelpScreen
+from companion.tui.screens.journal import JournalScreen
+from companion.tui.screens.models import ModelsScreen
+from companion.tui.screens.reflect import ReflectScreen
+from companion.tui.screens.rehearse import RehearseScreen
+
+log = get_logger("tui")
+
+
+# Mode name -> (screen class, label shown in the status line and the footer).
+SCREENS = {
+    "reflect": (ReflectScreen, "Reflect"),
+    "rehearse": (RehearseScreen, "Rehearse"),
+    "guidance": (GuidanceScreen, "Guidance"),
+    "journal": (JournalScreen, "Journal"),
+    "models": (ModelsScreen, "Models"),
+}
+
+
+class CompanionApp(App):
+    """companion's terminal UI. Build it with a Settings; services load in the background."""
+
+    TITLE = "companion"
+    CSS_PATH = "app.tcss"
+    MODES = {name: screen for name, (screen, _label) in SCREENS.items()}
+    DEFAULT_MODE = "reflect"
+    BINDINGS = [
+        Binding("f2", "switch_mode('reflect')", "Reflect"),
+        Binding("f3", "switch_mode('rehearse')", "Rehearse"),
+        Binding("f4", "switch_mode('guidance')", "Guidance"),
+        Binding("f5", "switch_mode('journal')", "Journal"),
+        Binding("f6", "switch_mode('models')", "Models"),
+        Binding("f1,question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    # What the status line shows: the engine answering, and what the services are doing.
+    engine_label: reactive[str] = reactive(BUILTIN_ENGINE)
+    services_status: reactive[str] = reactive("starting")
+
+    def __init__(self, settings: Settings | None = None, *, load_services: bool = True, **kwargs) -> None:
+        kwargs.setdefault("driver_class", terminal_driver_class())
+        super().__init__(**kwargs)
+        self.settings = settings if settings is not None else Settings.load()
+        self.services = None
+        self.services_error: CompanionError | None = None
+        self._services_loaded = threading.Event()
+        self._own_lock = threading.Lock()
+        self._own_journal = None
+        self._own_coach = None
+        self._load_services_on_ready = load_services
+        self.started_at = time.perf_counter()
+        self.first_paint_seconds: float | None = None
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def on_ready(self) -> None:
+        self.first_paint_seconds = time.perf_counter() - self.started_at
+        # Start loading only after the first frame: the import of llama_cpp/chromadb must not delay it.
+        if self._load_services_on_ready:
+            self.load_services()
+
+    @work(thread=True, exclusive=True, group="services", name="load services")
+    def load_services(self) -> None:
+        """Build the services, then warm the index and the chat model so the first reflection is quick."""
+        self._services_loaded.clear()
+        self.services_error = None
+        self.call_from_thread(self._set_services_status, "loading the guidance…")
+        try:
+            from companion.services import Services
+
+            services = Services(self.settings)
+            # Warm what the first reflection needs, saying what is loading; each step is built once.
+            _ = services.index
+            self.call_from_thread(self._set_services_status, "loading the model…")
+            _ = services.chat_model
+            _ = services.reflection
+            self.services = services
+            engine = self._engine_name(services)
+        except CompanionError as exc:
+            self.services_error = exc
+            log.warning("services failed to load: %s", type(exc).__name__)
+            self.call_from_thread(self._services_failed, exc)
+            return
+        except Exception as exc:  # a bug below must leave the app usable and say what happened
+            self.services_error = CompanionError(
+                f"The companion could not start its services ({type(exc).__name__}).",
+                kept="Nothing you typed was lost.",
+                fix="see the log in the data folder, or run `companion reflect --no-model TEXT` to check",
+            )
+            log.exception("services failed to load")
+            self.call_from_thread(self._services_failed, self.services_error)
+            return
+        finally:
+            self._services_loaded.set()
+        self.call_from_thread(self._services_ready, engine)
+
+    def _engine_name(self, services) -> str:
+        chat = services.chat_model
+        name = getattr(chat, "name", None) if chat is not None else None
+        return str(name) if name else BUILTIN_ENGINE
+
+    def _set_services_status(self, status: str) -> None:
+        self.services_status = status
+
+    def _services_ready(self, engine: str) -> None:
+        self.engine_label = engine
+        self.services_status = "ready"
+        log.info("services ready after %.2fs", time.perf_counter() - self.started_at)
+
+    def _services_failed(self, error: CompanionError) -> None:
+        self.services_status = "unavailable"
+        self.notify(str(error), title="Could not load", severity="error", timeout=10, markup=False)
+
+    def wait_for_services(self, timeout: float | None = None):
+        """From a worker thread: the services once loaded. Raises the loading error as a CompanionError."""
+        if not self._services_loaded.wait(timeout):
+            raise CompanionError("The companion is still loading.", fix="wait a moment and try again")
+        if self.services is None:
+            raise self.services_error or CompanionError("The companion's services are not available.")
+        return self.services
+
+    # The journal, coach and rehearsals come from Services when it offers them; until then the app builds them
+    # the same way, once (the journal allows one owner per process).
+    def journal(self):
+        """From a worker thread: the journal."""
+        services = self.wait_for_services()
+        if hasattr(type(services), "journal"):
+            return services.journal
+        with self._own_lock:
+            if self._own_journal is None:
+                from companion.journal import Journal
+
+                self._own_journal = Journal(self.settings.journal_path)
+            return self._own_journal
+
+    def coach(self):
+        services = self.wait_for_services()
+        if hasattr(type(services), "coach"):
+            return services.coach
+        with self._own_lock:
+            if self._own_coach is None:
+                from companion.coach import Coach
+
+                self._own_coach = Coach(services.embedder, retriever=services.index)
+            return self._own_coach
+
+    def rehearsal(self, scenario):
+        """From a worker thread: a new Rehearsal of scenario, with the coach, the chat model and the journal."""
+        services = self.wait_for_services()
+        if callable(getattr(services, "rehearsal", None)):
+            return services.rehearsal(scenario)
+        from companion.rehearse import Rehearsal
+
+        return Rehearsal(scenario, self.coach(), chat_model=services.chat_model, journal=self.journal())
+
+    def reload_services(self, settings: Settings) -> None:
+        """Use new settings (model, GPU offload, region): close the old services and load again."""
+        old = self.services
+        self.settings = settings
+        self.services = None
+        self._services_loaded.clear()
+        self.engine_label = BUILTIN_ENGINE
+        if old is not None and callable(getattr(old, "close", None)):
+            try:
+                old.close()
+            except Exception:  # closing must never take the app down
+                log.exception("closing services failed")
+        self.load_services()
+
+    # ---- actions ---------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def watch_theme(self, theme: str) -> None:
+        # Remember the person's theme choice for next time.
+        if getattr(self, "settings", None) is not None and theme != self.settings.theme:
+            self.settings = self.settings.with_changes(theme=theme)
+            try:
+                self.settings.save()
+            except OSError:
+                log.warning("could not save the theme choice")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, (_screen, label) in SCREENS.items():
+            yield SystemCommand(f"Go to {label}", f"Open the {label} screen", self._switch_to(mode))
+        yield SystemCommand("Help", "Show the keys and what each screen does", self.action_help)
+        # Each screen names its own actions, so every action is in the palette.
+        commands = getattr(screen, "palette_commands", None)
+        if callable(commands):
+            for title, help_text, callback in commands():
+                yield SystemCommand(title, help_text, callback)
+
+    def _switch_to(self, mode: str):
+        def switch() -> None:
+            self.switch_mode(mode)
+
+        return switch

@@ -1,0 +1,38 @@
+"""What every main screen shares: the status line on top, the footer with its keys below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from companion.tui.widgets.status import StatusLine
+
+
+def read_field(obj, name: str, default=None):
+    """A field of a service result, whether it is a dataclass or a dict (JSON-shaped results)."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+class CompanionScreen(Screen):
+    """A main screen: status line, the screen's own body, footer."""
+
+    LABEL = ""
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(self.LABEL, id="status-line")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def palette_commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
+        """(title, help, callback) for the command palette: every action of this screen."""
+        return []

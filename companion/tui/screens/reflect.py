@@ -1,0 +1,346 @@
+"""Reflect: type what your partner said, read a careful listener's reflection and the guidance behind it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Label, Markdown, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from companion.errors import CompanionError
+from companion.logs import get_logger
+from companion.tui.screens.base import CompanionScreen, read_field
+from companion.tui.screens.section import SectionScreen
+from companion.tui.streaming import FLUSH_SECONDS, GenerationCounter, TokenBuffer
+
+log = get_logger("tui.reflect")
+
+IDLE_HINT = "Type what your partner said, in their words, then press ctrl+j."
+
+
+def citation_section(citation):
+    """The Section behind a citation, whether it is a SearchHit, a Section or a JSON-shaped dict."""
+    return read_field(citation, "section", citation)
+
+
+def citation_label(citation) -> Text:
+    section = citation_section(citation)
+    if isinstance(section, str):
+        heading, source = section, read_field(citation, "source", "")
+    else:
+        heading = read_field(section, "heading", "") or "Untitled section"
+        source = read_field(section, "source", "") or read_field(citation, "source", "")
+    label = Text(str(heading), style="bold")
+    if source:
+        label.append("\n")
+        label.append(str(source), style="dim")
+    return label
+
+
+class ReflectScreen(CompanionScreen):
+    LABEL = "Reflect"
+    BINDINGS = [
+        Binding("ctrl+j", "reflect", "Reflect", priority=True),
+        Binding("escape", "cancel", "Stop", show=True),
+        Binding("ctrl+g", "regenerate", "Again", priority=True),
+        Binding("ctrl+o", "alternatives", "Other ways", priority=True),
+        Binding("ctrl+l", "copy_reflection", "Copy", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generations = GenerationCounter()
+        self.buffer: TokenBuffer | None = None
+        self.statement: str | None = None  # the statement being (or last) reflected
+        self.result = None  # the last finished Reflection
+        self.saved = False
+        self.flushes = 0  # how many times streamed text reached the screen (batches, not tokens)
+        self._stream = None
+        self._streamed_text = ""
+        self._restarts_shown = 0
+        self.citations: list = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="reflect-main"):
+            with Vertical(id="reflect-left"):
+                yield Label("What did your partner say?", id="statement-label")
+                yield TextArea(id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+                with VerticalScroll(id="reflection-panel"):
+                    yield Static(Text(IDLE_HINT, style="dim"), id="reflect-state")
+                    yield Static("", id="said")
+                    yield Markdown("", id="reflection")
+                    yield Static("", id="reflection-details")
+                    yield Static("", id="safety")
+            with Vertical(id="reflect-side"):
+                yield Label("Guidance it leaned on", id="citations-label")
+                yield OptionList(id="citations")
+
+    def on_mount(self) -> None:
+        self.flush_timer = self.set_interval(FLUSH_SECONDS, self._flush_tokens, pause=True)
+        self.query_one("#safety").display = False
+        self.query_one("#said").display = False
+        self.query_one("#statement", TextArea).focus()
+
+    # ---- state ---------------------------------------------------------------------------------
+    @property
+    def generating(self) -> bool:
+        return self.buffer is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return True if self.generating else None
+        if action in ("alternatives", "copy_reflection", "save"):
+            return True if self.result is not None and not self.generating else None
+        if action == "regenerate":
+            return True if self.statement else None
+        return True
+
+    def _set_state(self, message: str, style: str = "dim") -> None:
+        state = self.query_one("#reflect-state", Static)
+        state.update(Text(message, style=style))
+        state.display = bool(message)
+
+    # ---- actions -------------------------------------------------------------------------------
+    async def action_reflect(self) -> None:
+        area = self.query_one("#statement", TextArea)
+        statement = area.text
+        if not statement.strip():
+            self._set_state("There is nothing to reflect yet: type what your partner said first.", "italic")
+            return
+        area.clear()
+        await self._start(statement)
+
+    async def action_regenerate(self) -> None:
+        if self.statement:
+            await self._start(self.statement)
+
+    async def _start(self, statement: str) -> None:
+        # A new request replaces the one in flight: its tokens and its result are dropped.
+        if self.buffer is not None:
+            self.buffer.cancel.set()
+        generation = self.generations.next()
+        self.buffer = TokenBuffer(generation)
+        self.statement = statement
+        self.result = None
+        self.saved = False
+        self._streamed_text = ""
+        self._restarts_shown = 0
+        await self._reset_panel(statement)
+        self._set_state("Listening… (esc stops)" if self.app.services is not None else "Loading the guidance… (esc stops)")
+        self.flush_timer.resume()
+        self.refresh_bindings()
+        self.run_reflection(statement, self.buffer)
+
+    async def _reset_panel(self, statement: str) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        said = self.query_one("#said", Static)
+        said.update(Text.assemble(("They said: ", "dim"), (statement, "italic")))
+        said.display = True
+        markdown = self.query_one("#reflection", Markdown)
+        markdown.display = True
+        await markdown.update("")
+        self.query_one("#reflection-details", Static).update("")
+        self.query_one("#safety", Static).display = False
+        self.query_one("#citations", OptionList).clear_options()
+        self._stream = Markdown.get_stream(markdown)
+
+    async def action_cancel(self) -> None:
+        if self.buffer is None:
+            return
+        self.buffer.cancel.set()
+        self.generations.invalidate()
+        statement = self.statement or ""
+        await self._end_stream()
+        area = self.query_one("#statement", TextArea)
+        area.text = statement
+        area.focus()
+        self.query_one("#said", Static).display = False
+        await self.query_one("#reflection", Markdown).update("")
+        self._set_state("Stopped. Your words are back in the box: change them or press ctrl+j.", "italic")
+        self.refresh_bindings()
+
+    async def _end_stream(self) -> None:
+        self.flush_timer.pause()
+        self.buffer = None
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+
+    async def _flush_tokens(self) -> None:
+        buffer = self.buffer
+        if buffer is None or self._stream is None or not self.generations.is_current(buffer.generation):
+            return
+        text, restarts = buffer.take()
+        if restarts != self._restarts_shown:
+            # The engine threw the draft away (it failed the checks): clear it before the next one streams.
+            self._restarts_shown = restarts
+            self._streamed_text = ""
+            await self._stream.stop()
+            await self.query_one("#reflection", Markdown).update("")
+            self._stream = Markdown.get_stream(self.query_one("#reflection", Markdown))
+            self._set_state("Checking… trying again.")
+        if text:
+            if not self._streamed_text:
+                self._set_state("")
+            self._streamed_text += text
+            self.flushes += 1
+            await self._stream.write(text)
+
+    # ---- the worker ------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="reflect", name="reflect")
+    def run_reflection(self, statement: str, buffer: TokenBuffer) -> None:
+        try:
+            services = self.app.wait_for_services()
+            result = services.reflection.reflect(
+                statement, on_token=buffer.add, cancel=buffer.cancel, on_discard=buffer.discard
+            )
+        except CompanionError as exc:
+            self.app.call_from_thread(self._reflection_failed, buffer.generation, exc)
+            return
+        except Exception as exc:  # a bug below must not take the screen down, nor lose the statement
+            log.exception("reflection failed")
+            error = CompanionError(f"The reflection failed ({type(exc).__name__}).", kept="Your words are back in the box.")
+            self.app.call_from_thread(self._reflection_failed, buffer.generation, error)
+            return
+        self.app.call_from_thread(self._reflection_done, buffer.generation, result)
+
+    async def _reflection_failed(self, generation: int, error: CompanionError) -> None:
+        if not self.generations.is_current(generation):
+            return
+        statement = self.statement or ""
+        await self._end_stream()
+        area = self.query_one("#statement", TextArea)
+        if not area.text.strip():
+            area.text = statement
+        self._set_state(str(error), "bold red")
+        self.refresh_bindings()
+
+    async def _reflection_done(self, generation: int, result) -> None:
+        if not self.generations.is_current(generation) or read_field(result, "cancelled", False):
+            return  # a cancelled or replaced turn: never let it write into the current one
+        await self._flush_tokens()
+        await self._end_stream()
+        self.result = result
+        self._set_state("")
+        safety = read_field(result, "safety")
+        if safety:
+            await self._show_safety(safety)
+        else:
+            final = str(read_field(result, "reflection", "") or "")
+            if final.strip() != self._streamed_text.strip():
+                # The checked reflection differs from what streamed (a retry or the built-in reflector spoke).
+                await self.query_one("#reflection", Markdown).update(final)
+            self._show_details(result)
+            self._show_citations(read_field(result, "citations", []) or [])
+        self.refresh_bindings()
+
+    async def _show_safety(self, safety) -> None:
+        # A crisis takes over the panel: no paraphrase, no guidance list, just the message and who to call.
+        self.query_one("#reflection", Markdown).display = False
+        self.query_one("#reflection-details", Static).update("")
+        panel = self.query_one("#safety", Static)
+        text = Text()
+        text.append(str(read_field(safety, "message", "")), style="bold")
+        resources = read_field(safety, "resources", []) or []
+        if resources:
+            text.append("\n\n")
+            for resource in resources:
+                text.append(f"• {resource}\n")
+        panel.update(text)
+        panel.display = True
+        self.query_one("#citations", OptionList).clear_options()
+
+    def _show_details(self, result, with_alternatives: bool = False) -> None:
+        details = Text()
+        feelings = read_field(result, "feelings", []) or []
+        needs = read_field(result, "needs", []) or []
+        if feelings:
+            details.append("Feelings: ", style="dim")
+            details.append(", ".join(map(str, feelings)) + "\n")
+        if needs:
+            details.append("Needs: ", style="dim")
+            details.append(", ".join(map(str, needs)) + "\n")
+        if with_alternatives:
+            alternatives = read_field(result, "alternatives", []) or []
+            details.append("\nOther ways to say it:\n", style="bold")
+            for alternative in alternatives or ["(no other phrasing this time)"]:
+                details.append(f"• {alternative}\n")
+        engine = read_field(result, "engine")
+        if engine:
+            details.append(f"\nanswered by: {'the built-in reflector' if engine == 'builtin' else 'the model'}", style="dim")
+        notice = read_field(result, "notice")
+        if notice:
+            details.append(f"\n{notice}", style="italic")
+        self.query_one("#reflection-details", Static).update(details)
+
+    def _show_citations(self, citations) -> None:
+        options = self.query_one("#citations", OptionList)
+        options.clear_options()
+        self.citations = list(citations)
+        for index, citation in enumerate(self.citations):
+            options.add_option(Option(citation_label(citation), id=f"citation-{index}"))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id != "citations":
+            return
+        citation = self.citations[event.option_index]
+        section = citation_section(citation)
+        if isinstance(section, str):
+            self.open_cited_section(citation)  # a JSON-shaped citation: find its section in the knowledge base
+        else:
+            self.app.push_screen(SectionScreen(section))
+
+    @work(thread=True, exclusive=True, group="reflect-open", name="open cited section")
+    def open_cited_section(self, citation) -> None:
+        name = str(read_field(citation, "section", ""))
+        source = str(read_field(citation, "source", ""))
+        try:
+            sections = self.app.wait_for_services().knowledge.sections()
+        except CompanionError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        for section in sections:
+            path = " › ".join(section.heading_path) if section.heading_path else section.heading
+            if path == name and (not source or str(section.source) == source):
+                self.app.call_from_thread(self.app.push_screen, SectionScreen(section))
+                return
+        self.app.call_from_thread(self.notify, "That section is no longer in the guidance.", markup=False)
+
+    def action_alternatives(self) -> None:
+        if self.result is not None:
+            self._show_details(self.result, with_alternatives=True)
+
+    def action_copy_reflection(self) -> None:
+        if self.result is not None:
+            self.app.copy_to_clipboard(str(read_field(self.result, "reflection", "")))
+            self.notify("Copied the reflection.")
+
+    def action_save(self) -> None:
+        if self.result is not None and self.statement and not self.saved:
+            self.save_to_journal(self.statement, self.result)
+
+    @work(thread=True, group="journal", name="save reflection")
+    def save_to_journal(self, statement: str, result) -> None:
+        try:
+            self.app.journal().save_reflection(statement, result)
+        except CompanionError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.saved = True
+        self.app.call_from_thread(self.notify, "Saved to your journal (F5).")
+
+    def palette_commands(self):
+        return [
+            ("Reflect", "Reflect what your partner said (ctrl+j)", lambda: self.run_action("reflect")),
+            ("Reflect again", "A fresh reflection of the same words (ctrl+g)", lambda: self.run_action("regenerate")),
+            ("Other ways to say it", "Show alternative phrasings (ctrl+o)", self.action_alternatives),
+            ("Copy the reflection", "Copy it to the clipboard (ctrl+l)", self.action_copy_reflection),
+            ("Save to journal", "Keep this reflection in your journal (ctrl+s)", self.action_save),
+            ("Stop", "Stop the reflection being written (esc)", lambda: self.run_action("cancel")),
+        ]

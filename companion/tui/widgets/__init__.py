@@ -1,0 +1,1 @@
+"""Widgets grouped by area: the status line, cited sections, conversation turns."""
