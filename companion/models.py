@@ -351,7 +351,7 @@ def read_safetensors(data: bytes) -> dict[str, np.ndarray]:
             continue
         dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
         if dtype is None:
-            raise ValueError(f"tensor {name} has unsupported dtype {info['dtype']}")
+            continue  # integer buffers such as position_ids are not weights
         start, end = info["data_offsets"]
         raw = data[base + start : base + end]
         if dtype == "bfloat16":
