@@ -224,6 +224,8 @@ class Journal:
             create_private_file(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=2.0)
         self._conn = conn
+        # Stored text that is not valid UTF-8 (written by another tool) reads with replacement marks, not an error.
+        conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed turn survives a crash and a power cut, not only a killed process.
         conn.execute("PRAGMA synchronous=FULL")
@@ -621,17 +623,18 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
 def _write_error(exc: sqlite3.Error, what: str) -> JournalError:
     text = str(exc).lower()
     if "full" in text or "disk i/o" in text or "no space" in text:
-        reason = "the disk is full"
+        reason, fix = "the disk is full", _WRITE_FAILED_FIX
     elif "readonly" in text or "read-only" in text:
-        reason = "the data folder is read-only"
+        reason, fix = "the data folder is read-only", _WRITE_FAILED_FIX
     elif "locked" in text or "busy" in text:
-        reason = "another program is using the journal"
+        reason, fix = "another program is using the journal", "close the other program, then save again"
     else:
         reason = "the database reported an error"
+        fix = "try again; if it keeps happening, keep a copy with `companion journal export` and report it"
     return JournalError(
         f"{what}: {reason}.",
         kept="Your text was not lost: it is still where you typed it, and everything saved before is intact.",
-        fix=_WRITE_FAILED_FIX,
+        fix=fix,
     )
 
 
