@@ -149,11 +149,20 @@ def pull_model(name: str, settings: Settings, progress: ProgressCallback | None 
     existing = settings.models_dir / model.file
     if existing.is_file():
         return existing
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise ModelError(
+            f"Cannot download {model.name}: downloads are switched off (HF_HUB_OFFLINE is set).",
+            kept="Nothing was changed.",
+            fix=f"unset HF_HUB_OFFLINE, then companion models pull {model.name}",
+        )
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     try:
         from huggingface_hub import hf_hub_download
+        from huggingface_hub.utils import logging as hub_logging
     except ImportError:  # pragma: no cover - it is a declared dependency
         raise ModelError("huggingface_hub is not installed.", fix="scripts/setup") from None
+    # The hub client logs every retry to stderr; our own message says what happened, once.
+    hub_logging.set_verbosity_error()
 
     tqdm_class = _progress_tqdm(progress) if progress is not None else None
     try:

