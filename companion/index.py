@@ -7,6 +7,7 @@ A missing, damaged or junk-filled index folder is cleared and rebuilt from the k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -232,20 +233,16 @@ class GuidanceIndex:
     def _release_client(self) -> None:
         client, self._client, self._collection = self._client, None, None
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken client may fail to close; it is dropped either way
                 client.close()
-            except Exception:  # noqa: BLE001 - a broken client may fail to close; we drop it either way
-                pass
         from chromadb.api.shared_system_client import SharedSystemClient
 
         # Chroma caches one system per folder; a cleared folder must not be served by the old one.
         system = SharedSystemClient._identifier_to_system.pop(str(self.index_dir), None)
         SharedSystemClient._identifier_to_refcount.pop(str(self.index_dir), None)
         if system is not None:
-            try:
+            with contextlib.suppress(Exception):
                 system.stop()
-            except Exception:  # noqa: BLE001
-                pass
 
     def _clear_folder(self) -> None:
         self._release_client()

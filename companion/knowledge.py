@@ -67,9 +67,8 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _NUMBERED_HEADING = re.compile(r"^\s*(\d{1,2})[.)]\s+(\S.*)$")
 _TIP_LINE = re.compile(r"^\W*?([A-Z][A-Za-z'’&,\- ]{1,60}?)\s*:\s+(\S.*)$")
 # Small words that stay lower case inside a title ("Be Consistent in Your Emotional Availability").
-_TITLE_SMALL_WORDS = frozenset(
-    "a an and as at but by for from in into of on or over the to vs via with your our their its my".split()
-)
+_TITLE_SMALL_WORDS_TEXT = "a an and as at but by for from in into of on or over the to vs via with your our their its my"
+_TITLE_SMALL_WORDS = frozenset(_TITLE_SMALL_WORDS_TEXT.split())
 
 
 def split_document(text: str, source: str, *, title: str | None = None) -> list[Section]:
@@ -78,10 +77,7 @@ def split_document(text: str, source: str, *, title: str | None = None) -> list[
     doc_title = title or meta.get("title") or _title_from_source(source)
     tags = _parse_tags(meta.get("tags", ""))
     has_markdown_headings = any(_ATX_HEADING.match(line) for line in _outside_fences(body.splitlines()))
-    if has_markdown_headings:
-        raw = _split_markdown(body)
-    else:
-        raw = _split_plain_text(body, doc_title)
+    raw = _split_markdown(body) if has_markdown_headings else _split_plain_text(body, doc_title)
     return _finish_sections(raw, source, doc_title, tags)
 
 

@@ -24,8 +24,7 @@ HEADING_WEIGHT = 0.20
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*")
 
 # Function words that say nothing about the topic; written for this corpus, not taken from a list.
-STOPWORDS = frozenset(
-    """
+_STOPWORDS_TEXT = """
     a about above after again against all also am an and any are aren't as at be because been before being below
     between both but by can can't could couldn't did didn't do does doesn't doing don't down during each even few
     for from further get gets got had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers
@@ -36,18 +35,15 @@ STOPWORDS = frozenset(
     up very was wasn't we we'd we'll we're we've were weren't what what's when when's where where's which while who
     who's whom why why's will with won't would wouldn't you you'd you'll you're you've your yours yourself
     yourselves s t just yet ever still maybe
-    """.split()
-)
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 # Longest first; at most two are stripped ("listeners" -> "listener" -> "listen").
-_SUFFIXES = tuple(
-    sorted(
-        "ational fulness iveness ization ations ation ional ments ment nesses ness ingly edly ings ing ions ion "
-        "ates ated ating ate ful ies ied ed es ly er s".split(),
-        key=len,
-        reverse=True,
-    )
+_SUFFIX_TEXT = (
+    "ational fulness iveness ization ations ation ional ments ment nesses ness ingly edly ings ing ions ion "
+    "ates ated ating ate ful ies ied ed es ly er s"
 )
+_SUFFIXES = tuple(sorted(_SUFFIX_TEXT.split(), key=len, reverse=True))
 
 
 @lru_cache(maxsize=50_000)

@@ -1,0 +1,247 @@
+"""`companion knowledge add|list`, `companion index [--rebuild]`, `companion search QUERY`: private guidance search."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+from companion.cli.common import print_json, read_text_argument, settings_from_args
+from companion.errors import InputError, ModelError
+
+# Text from added documents must never drive the terminal: drop control characters (escapes start with one).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+EXCERPT_CHARS = 360
+
+
+def register(subparsers) -> None:
+    knowledge = subparsers.add_parser(
+        "knowledge",
+        help="add your own guidance documents or list what the companion knows",
+        description="The guidance the companion searches: the bundled guidance plus documents you add. "
+        "Added documents are copied into your data folder, so the index can always be rebuilt.",
+    )
+    actions = knowledge.add_subparsers(dest="knowledge_command", metavar="ACTION")
+    add = actions.add_parser("add", help="add a .md or .txt document", description="Add a .md or .txt document "
+                             "(UTF-8 text); it is copied into your data folder and indexed.")
+    add.add_argument("path", metavar="PATH", help="the document to add")
+    add.set_defaults(func=run_knowledge_add)
+    listing = actions.add_parser("list", help="list the guidance documents", description="List every guidance "
+                                 "document with its number of sections.")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(func=run_knowledge_list)
+    knowledge.set_defaults(func=lambda args: knowledge.print_help() or 0)
+
+    index = subparsers.add_parser(
+        "index",
+        help="bring the search index up to date with the guidance",
+        description="Embed new or changed guidance sections and drop removed ones; unchanged sections are "
+        "not embedded again. --rebuild starts from scratch.",
+    )
+    index.add_argument("--rebuild", action="store_true", help="throw the index away and embed everything again")
+    index.set_defaults(func=run_index)
+
+    search = subparsers.add_parser(
+        "search",
+        help="search the guidance privately, on this device",
+        description="Best-matching guidance sections first: by meaning, with exact words and headings counting "
+        "too. Matching words are shown in bold.",
+    )
+    search.add_argument("query", metavar="QUERY", help="what to look for, in quotes; - reads it from stdin")
+    search.add_argument("-k", type=int, default=5, metavar="N", help="how many sections to show (default 5)")
+    search.add_argument("--json", action="store_true",
+                        help='print {"results": [{"section", "source", "text", "score"}]} instead')
+    search.set_defaults(func=run_search)
+
+
+# ---- shared ------------------------------------------------------------------------------------------
+
+
+def _embedder(settings):
+    path = settings.resolved_embed_model
+    if path is None:
+        raise ModelError(
+            "The embedding model is not prepared, so the guidance cannot be indexed or searched.",
+            kept="Your documents are kept.",
+            fix="companion models prepare-embedder",
+        )
+    from companion.embed import Embedder
+
+    return Embedder(path, n_threads=settings.n_threads)
+
+
+def _open_index(settings):
+    from companion.index import GuidanceIndex
+    from companion.logs import configure_logging
+
+    configure_logging(settings)
+    return GuidanceIndex(settings.index_dir, _embedder(settings))
+
+
+def _say(message: str) -> None:
+    print(f"companion: {message}", file=sys.stderr)
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+
+
+def run_knowledge_add(args: argparse.Namespace) -> int:
+    from companion.knowledge import KnowledgeBase
+
+    settings = settings_from_args(args)
+    knowledge = KnowledgeBase(settings)
+    document = knowledge.add_document(Path(args.path))
+    print(f"Added {document.path.name}: {len(document.sections)} sections (kept in {document.path.parent}).")
+    if settings.resolved_embed_model is None:
+        _say("it will be searchable once the embedder is prepared. Fix: companion models prepare-embedder")
+        return 0
+    index = _open_index(settings)
+    try:
+        report = index.refresh(knowledge.sections())
+    finally:
+        index.close()
+    if report.notice:
+        _say(report.notice)
+    print(f"Index: {report.summary()}.")
+    return 0
+
+
+def run_knowledge_list(args: argparse.Namespace) -> int:
+    from companion.knowledge import KnowledgeBase
+
+    knowledge = KnowledgeBase(settings_from_args(args))
+    documents = knowledge.documents()
+    if args.json:
+        print_json(
+            {
+                "documents": [
+                    {
+                        "source": doc.source,
+                        "title": doc.title,
+                        "sections": len(doc.sections),
+                        "bundled": doc.bundled,
+                        "path": str(doc.path),
+                    }
+                    for doc in documents
+                ],
+                "problems": knowledge.problems,
+            }
+        )
+        return 0
+    width = max((len(doc.source) for doc in documents), default=10)
+    for doc in documents:
+        origin = "bundled" if doc.bundled else "added"
+        print(f"{doc.source:<{width}}  {len(doc.sections):>3} sections  {origin:<7}  {_printable(doc.title)}")
+    total = sum(len(doc.sections) for doc in documents)
+    print(f"{len(documents)} documents, {total} sections.")
+    for problem in knowledge.problems:
+        _say(f"skipped: {problem}")
+    return 0
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from companion.knowledge import KnowledgeBase
+
+    settings = settings_from_args(args)
+    knowledge = KnowledgeBase(settings)
+    sections = knowledge.sections()
+    index = _open_index(settings)
+    try:
+        report = index.rebuild(sections) if args.rebuild else index.refresh(sections)
+    finally:
+        index.close()
+    if report.notice:
+        _say(report.notice)
+    for problem in knowledge.problems:
+        _say(f"skipped: {problem}")
+    print(f"Index: {report.summary()}.")
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from companion.knowledge import KnowledgeBase
+
+    query = read_text_argument(args.query, what="query")
+    if not query.strip():
+        raise InputError(
+            "The search query is empty: nothing to look for.",
+            fix='type what you are looking for in quotes, e.g. companion search "repair after a fight"',
+        )
+    settings = settings_from_args(args)
+    index = _open_index(settings)
+    try:
+        # A no-op when nothing changed (no embedding); it also heals a missing or damaged index.
+        report = index.refresh(KnowledgeBase(settings).sections())
+        results = index.search(query, k=args.k)
+    finally:
+        index.close()
+    notices = [notice for notice in (report.notice, results.notice) if notice]
+    if args.json:
+        payload = {
+            "results": [
+                {
+                    "section": hit.section.title,
+                    "source": hit.section.source,
+                    "text": hit.section.text,
+                    "score": round(hit.score, 4),
+                    "heading": hit.section.heading,
+                    "id": hit.section.id,
+                    "matched_terms": list(hit.matched_terms),
+                }
+                for hit in results
+            ]
+        }
+        if notices:
+            payload["notices"] = notices
+        print_json(payload)
+        return 0
+    for notice in notices:
+        _say(notice)
+    _print_hits(results, bold=sys.stdout.isatty())
+    return 0
+
+
+def _print_hits(results, *, bold: bool) -> None:
+    from companion.search import highlight, highlight_spans
+
+    width = min(100, shutil.get_terminal_size((100, 24)).columns) - 4
+    if not results:
+        print("No guidance matched.")
+        return
+    for rank, hit in enumerate(results, start=1):
+        title = _printable(hit.section.title)
+        print(f"{rank}. {_bolden(title, bold)}  ({_printable(hit.section.source)}, score {hit.score:.2f})")
+        text = " ".join(_printable(hit.section.text).split())
+        spans = highlight_spans(text, hit.matched_terms)
+        excerpt = _excerpt(text, spans[0][0] if spans else 0)
+        for line in textwrap.wrap(excerpt, width=width):
+            print("   " + (highlight(line, hit.matched_terms) if bold else line))
+        if hit.matched_terms:
+            print(f"   matched: {', '.join(hit.matched_terms)}")
+        print()
+
+
+def _bolden(text: str, bold: bool) -> str:
+    return f"\033[1m{text}\033[0m" if bold else text
+
+
+def _excerpt(text: str, focus: int) -> str:
+    """About EXCERPT_CHARS of text, starting at a sentence before the first match."""
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    start = 0
+    if focus > EXCERPT_CHARS // 2:
+        boundary = max(text.rfind(". ", 0, focus), text.rfind("? ", 0, focus), text.rfind("! ", 0, focus))
+        start = boundary + 2 if boundary > 0 else focus
+    end = min(len(text), start + EXCERPT_CHARS)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start else end
+    return ("… " if start else "") + text[start:end] + ("…" if end < len(text) else "")
