@@ -121,7 +121,7 @@ _IDIOMS = [
     r"\b(?:blow|blowing|blew) off steam\b",
     r"\b(?:career|social|political|financial|commercial|fashion|relationship) suicide\b",
     r"\bsuicide (?:squad|mission|run|doors|lane|prevention|awareness|hotline|watch)\b",
-    r"\bdrop dead gorgeous\b", r"\bdead inside\b", r"\brather (?:die|be dead) than\b",
+    r"\bdrop dead gorgeous\b", r"\bdead inside\b",
     r"\bbeat (?:me|him|her|us|them|you) (?:to it|at|in|to the|by)\b",
     r"\bbeat (?:the|my|his|her) (?:traffic|record|deadline|odds|heat|eggs|rush|clock|high score)\b",
     r"\bpunch(?:ed|ing)? (?:a |the )?(?:clock|card|numbers|line|in)\b",
@@ -246,11 +246,21 @@ _RULES: list[_Rule] = [
     _rule("suicide_self_harm", r"\b(?:wrote|writing|written|left|leaving) (?:a |me a |us a )?(?:goodbye|suicide|"
           r"farewell) (?:note|letter|message)\b"),
     _rule("suicide_self_harm", r"\b(?:go to sleep|fall asleep|sleep) and (?:never|not) wake up\b"),
-    _rule("suicide_self_harm", r"\bdisappear (?:forever|for good|and never come back|permanently)\b"),
+    _rule("suicide_self_harm", r"\bdisappear(?:s|ed|ing)? (?:forever|for good|and never come back|permanently)\b"),
+    _rule("suicide_self_harm", r"\b(?:be|being) (?:around|here|alive) (?:much|for much|for very much|a lot) longer\b"),
     _rule("suicide_self_harm", r"\b(?:think|thinks|thinking|thought|thoughts) (?:about|of) (?:dying|death|ending "
           r"it|ending things|not being (?:here|alive|around)|not waking up|killing)\b"),
     _rule("suicide_self_harm", r"\bwill not (?:be around|be here|be a (?:problem|burden)) (?:much longer|for much "
           r"longer|anymore|soon)\b"),
+    _rule("suicide_self_harm", r"\b(?:ways|how|methods|the best way|easiest way) to (?:die|kill (?:my|him|her|them)"
+          r"sel(?:f|ves)|end (?:it all|my life|his life|her life)|overdose|not wake up)\b"),
+    _rule("suicide_self_harm", r"\b(?:world|everyone|everybody|family|you|they|all of you|things|life)(?: \w+){0,4} "
+          r"(?:better|easier|happier|lighter)(?: \w+){0,3} (?:if|when) (?:i|he|she) (?:just )?(?:was|were|am|is) not "
+          r"(?:here|around|alive|in it|in the world|breathing)\b"),
+    _rule("suicide_self_harm", r"\bnoose\b"),
+    _rule("suicide_self_harm", r"\b(?:bought|buying|got|getting|has|hid|hiding|hides|keeps) (?:a |some |a lot of )?"
+          r"(?:rope|gun|pills|razor blades)\b(?: \w+){0,6}(?: (?:and )?(?:i|we) (?:do|does|did) not know (?:why|what "
+          r"for)| for no reason| and (?:will|would) not (?:say|tell me) (?:why|what for))"),
     _rule("suicide_self_harm", r"\b(?:i am|i feel like|i feel|i have become|i am just) (?:such )?a burden (?:to|on) "
           r"(?:everyone|you|all of you|my family|this family)\b"),
 
@@ -261,11 +271,13 @@ _RULES: list[_Rule] = [
           rf"starved|locks up|locked up) {_CHILD}\b", negatable=True),
     _rule("child_danger", rf"\b(?P<v>touch(?:es|ed|ing)?|fondl\w+) {_CHILD} (?:inappropriately|sexually|down "
           r"there|in (?:a|the) wrong way|in private places|under (?:her|his|their) clothes)\b", negatable=True),
+    _rule("child_danger", rf"\b(?:locks|locked|lock|locking) {_CHILD} (?:in|inside|up|out)\b"),
     _rule("child_danger", r"\bmolest\w*\b"),
     _rule("child_danger", r"\b(?:child|kid) (?:abuse|porn\w*|sexual abuse)\b"),
-    _rule("child_danger", r"\b(?P<v>leaves|left|leaving|leave) (?:the |my |our |his |her )?(?:\w+ )?(?:kids?|"
-          r"children|baby|toddler|son|daughter|\w+-year-old|little ones?)(?: \w+)? (?:alone (?:all|for|overnight|at "
-          r"night|in the|while)|home alone|in the car|in a hot car|unattended|by (?:them|him|her)sel(?:f|ves) all)\b",
+    _rule("child_danger", r"\b(?P<v>leaves|left|leaving|leave|forgets|forgot|forgetting|forget) (?:the |my |our |"
+          r"his |her )?(?:\w+ )?(?:kids?|children|baby|toddler|son|daughter|\w+-year-old|little ones?)(?: \w+)? "
+          r"(?:alone (?:all|for|overnight|at night|in the|while)|home alone|in the (?:car|bath|bathtub|tub|pool)|in a "
+          r"hot car|unattended|by (?:them|him|her)sel(?:f|ves) all)\b",
           negatable=True),
     _rule("child_danger", r"\b(?:drunk|high|wasted|drinking|intoxicated|stoned|blackout)\b(?: \w+){0,6} (?:with|while "
           r"(?:watching|driving|looking after|caring for|minding)) (?:the |my |our |his |her )?(?:kids|children|baby|"
@@ -289,7 +301,14 @@ _RULES: list[_Rule] = [
           r"at (?:me|her|him|us|my head|her head|his head)\b", negatable=True),
     _rule("violence", r"\b(?P<v>threat(?:en|ens|ened|ening)) (?:me|her|him|us|my life|to kill|to hurt|to harm|to "
           r"shoot|to stab|to beat|to burn|to break)\b", negatable=True),
+    _rule("violence", r"\b(?:scared|afraid|terrified|frightened) (?:to go home|of going home|to be (?:at )?home|to "
+          r"be alone with (?:him|her)|to sleep at home|for my safety)\b"),
+    _rule("violence", r"\bwhat (?:he|she|they) (?:said|says|threatened|swore) (?:he|she|they) (?:would|will) do\b"),
     _rule("violence", r"\bdeath threats?\b"),
+    _rule("violence", r"\b(?:punched|punches|kicked|kicks|smashed|smashes|broke|breaks|hit|hits) (?:a hole in |"
+          r"holes in )?(?:the|a) (?:wall|door|window|table|mirror)(?: \w+){0,4} (?:next to|near|beside|by|behind|"
+          r"above|inches from) (?:my|her|his|your) (?:head|face)\b"),
+    _rule("violence", r"\bnext time (?:it is|it will be|it would be) (?:me|you|her|him|your face|your head|my face)\b"),
     _rule("violence", r"\b(?:held|put|pressed|holds|puts|presses) (?:a|the|his|her) (?:knife|gun|blade|pistol|"
           r"razor) (?:to|against|at) (?:my|her|his|your|their|our) (?:throat|head|neck|chest|face|side)\b"),
     _rule("violence", r"\b(?:pointed|points|pointing|aimed|aims|waved|waves|waving|pulled|pulls|brandished|"

@@ -71,11 +71,12 @@ def evaluate(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="a JSONL file of labelled statements")
-    parser.add_argument("--split", choices=("dev", "heldout", "all"), default="all")
+    parser.add_argument("--split", default="all", help="dev, heldout1, heldout2 or all")
     parser.add_argument("--show-errors", action="store_true", help="print each missed or falsely flagged statement")
     args = parser.parse_args(argv)
     rows = load_statements(args.set)
-    splits = ["dev", "heldout"] if args.split == "all" else [args.split]
+    present = list(dict.fromkeys(r.get("split", "dev") for r in rows))
+    splits = present if args.split == "all" else [args.split]
     print(f"{'split':<9} {'n':>4} {'crisis':>7} {'other':>6} {'recall':>7} {'FPR':>6} {'category ok':>12}")
     results = {}
     for split in splits:
