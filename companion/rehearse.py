@@ -88,12 +88,19 @@ _ROLE_LABEL = re.compile(
 _TEMPLATE_TOKEN = re.compile(
     r"<\|[^|>]{1,30}\|>|\[/?INST\]|<</?SYS>>|</?s>|<start_of_turn>|<end_of_turn>|###", re.IGNORECASE
 )
+_NAME_LABEL = re.compile(r"^\s*\**[A-Z][\w .'-]{0,24}\**\s*:\s")
 _MARKDOWN_LIST = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+\S", re.MULTILINE)
-# Insults, slurs, swearing at someone and threats: a hurt partner may say "that hurt", never these.
+# Insults aimed at the partner, swearing, contempt words and threats: a hurt partner may say "that hurt", never
+# these. Insult words count only when aimed at "you", so "I feel stupid for minding" stays in character.
+_INSULT_AT_YOU = re.compile(
+    r"\byou(?:'re| are)?\s+(?:(?:such|so|a|an|being|really|just|complete|total|utter)\s+){0,3}"
+    r"(?:idiot|moron|stupid|dumb|imbecile|loser|pathetic|worthless|useless|disgusting|selfish|lazy|liar|joke|"
+    r"child|baby|coward|failure)\b",
+    re.IGNORECASE,
+)
 _ABUSE = re.compile(
-    r"\b(?:idiot|moron|stupid|dumb|imbecile|loser|pathetic excuse|worthless|useless|disgusting|bitch|bastard|"
-    r"asshole|arsehole|dickhead|prick|cunt|slut|whore|fuck\w*|shit(?:head|ty)?|damn you|screw you|shut up|"
-    r"hate you|piece of (?:work|garbage|trash|crap)|"
+    r"\b(?:bitch|bastard|asshole|arsehole|dickhead|prick|cunt|slut|whore|fuck\w*|shit(?:head|ty)?|damn you|"
+    r"screw you|shut up|hate you|piece of (?:work|garbage|trash|crap)|"
     r"(?:i(?:'ll| will)|i(?:'m| am) going to|gonna) (?:hurt|hit|kill|slap|punch|destroy|ruin|make you pay|"
     r"leave you|divorce you|take the kids)|you(?:'ll| will) regret|or else|watch your back|kill (?:you|myself)|"
     r"you deserve (?:it|this|to))\b",
@@ -292,48 +299,46 @@ def choose_reply_kind(coaching: Any, tension: int = 0) -> str:
 
 def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[str]]:
     """The model's line cleaned for showing, or None with the reasons it broke character."""
-    text = text.strip()
+    raw = text.strip()
     # A leading "Maya:" or quotes around the line are harmless: remove them rather than reject.
-    text = re.sub(rf"^\s*\**{re.escape(scenario.partner_name)}\**\s*:\s*", "", text, flags=re.IGNORECASE)
-    if len(text) >= 2 and text[0] in "\"“" and text[-1] in "\"”":
-        text = text[1:-1].strip()
-    text = " ".join(text.split())
+    raw = re.sub(rf"^\s*\**{re.escape(scenario.partner_name)}\**\s*:\s*", "", raw, flags=re.IGNORECASE)
+    if len(raw) >= 2 and raw[0] in "\"“" and raw[-1] in "\"”":
+        raw = raw[1:-1].strip()
     reasons: list[str] = []
-    if not text:
+    if not raw:
         return None, ["empty"]
-    if _TEMPLATE_TOKEN.search(text):
+    if _TEMPLATE_TOKEN.search(raw):
         reasons.append("chat-template tokens")
-    if _ROLE_LABEL.search(text):
+    if _ROLE_LABEL.search(raw) or _NAME_LABEL.match(raw):
         reasons.append("speaks with a role label")
-    if _MARKDOWN_LIST.search(text):
+    if _MARKDOWN_LIST.search(raw):
         reasons.append("a list, not speech")
-    if _ASSISTANT_VOICE.search(text):
+    spoken = " ".join(raw.split())
+    if _ASSISTANT_VOICE.search(spoken):
         reasons.append("assistant voice")
-    if _LISTENER_VOICE.search(text):
+    if _LISTENER_VOICE.search(spoken):
         reasons.append("speaks as the listener")
-    if _ABUSE.search(text):
+    if _ABUSE.search(spoken) or _INSULT_AT_YOU.search(spoken):
         reasons.append("insult or threat")
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
-    if len(words) < 2:
-        reasons.append("too short")
-    elif len(words) > 80 or len(text) > 600:
-        reasons.append("too long")
-    if words:
-        plain = sum(1 for c in text if c.isalnum() or c.isspace() or c in ".,;:!?'’\"“”-—()…")
-        if plain / len(text) < 0.9:
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(spoken)]
+    if not words:
+        reasons.append("garbage: no words")
+    else:
+        if len(words) > 80 or len(spoken) > 600:
+            reasons.append("too long")
+        plain = sum(1 for c in spoken if c.isalnum() or c.isspace() or c in ".,;:!?'’\"“”-—()…")
+        if plain / len(spoken) < 0.9:
             reasons.append("garbage: symbols")
-        if not looks_like_english(text) or sum(w in _ENGLISH_WORDS for w in words) / len(words) < 0.25:
+        if not looks_like_english(spoken) or sum(w in _ENGLISH_WORDS for w in words) / len(words) < 0.25:
             reasons.append("garbage: not English speech")
         odd = sum(1 for w in words if len(w) > 18 or (len(w) > 3 and not re.search(r"[aeiouy]", w)))
         if odd / len(words) > 0.2:
             reasons.append("garbage: unpronounceable words")
         if len(words) >= 6 and max(Counter(words).values()) / len(words) > 0.35:
             reasons.append("garbage: one word repeated")
-    else:
-        reasons.append("garbage: no words")
-    if re.search(r"(.)\1{7,}", text):
+    if re.search(r"(.)\1{7,}", spoken):
         reasons.append("garbage: a character repeated")
-    return (None, reasons) if reasons else (text, [])
+    return (None, reasons) if reasons else (spoken, [])
 
 
 # ---- the summary ------------------------------------------------------------------------------------------------
