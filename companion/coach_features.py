@@ -419,7 +419,8 @@ _FLAG_PATTERNS: dict[str, tuple[str, ...]] = {
         for p in (
             "makes sense", "make sense", "understandable", "no wonder", "anyone would", "anybody would",
             "of course you feel", "of course you're", "it's okay to feel", "it's ok to feel", "it's fine to feel",
-            "natural to feel", "you have every right", "that's valid", "it's valid", "fair enough",
+            "natural to feel", "you have every right", "makes total sense", "makes complete sense",
+        "makes so much sense", "makes perfect sense", "that's valid", "it's valid", "fair enough",
             "i get why", "i can see why", "i understand why", "i'd feel the same", "i would feel the same",
             "you're not wrong", "you're not crazy", "you are not crazy", "your feelings are", "you're right to",
             "i'd be upset too", "i'd be hurt too", "i would be hurt too", "i would be upset too",
@@ -445,6 +446,7 @@ _FLAG_PATTERNS: dict[str, tuple[str, ...]] = {
     # Apology, owning a part, de-escalating, reaching back.
     "repair": (
         r"\bi(?:'m| am) (?:so |really |truly |very )?sorry\b",
+        r"^\s*(?:so |really )?sorry\b",
         r"\bi apologi[sz]e\b",
         r"\bmy (?:bad|fault|mistake)\b",
         r"\bi was wrong\b",
@@ -492,8 +494,9 @@ def utterance_flags(text: str) -> list[str]:
                 continue
             found.append(name)
     # An apology that takes itself back ("sorry, but you...") is a counter-attack, not a repair.
-    if "repair" in found and re.search(r"\bsorry,? (?:but|if)\b", norm):
-        found.remove("repair")
+    if re.search(r"\bsorry,? (?:but|if)\b", norm):
+        if "repair" in found:
+            found.remove("repair")
         if "defensiveness" not in found:
             found.append("defensiveness")
     # Criticism spoken as a feeling ("I feel like you never...") is still criticism: keep it, drop the i_statement.

@@ -1,0 +1,156 @@
+#!/usr/bin/env python
+"""Evaluate the shipped coach on data it never trained on, next to the regular-expression baseline.
+
+Evaluation only (never used to train or tune lexicons):
+  ../shared/data/esconv/esconv_{dev,test}_strategy_turns.csv   (ESConv supporter strategies)
+  ../shared/data/welivita_mi/mi_gold_test_output.csv            (MI codes, gold column)
+Each is mapped to the coach's four labels; prints per-class F1 and macro-F1 per data set as Markdown tables.
+
+    .venv/bin/python scripts/eval_coach.py [--limit N] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from train_coach import DEFAULT_CACHE, DEFAULT_EMBEDDER, CachedEmbedder  # noqa: E402
+
+from companion.coach import LABELS, Coach, load_model  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+
+ESCONV_MAP = {
+    "Questions": "question",
+    "Restatement or Paraphrasing": "reflection",
+    "Reflection of feelings": "reflection",
+    "Providing Suggestions": "input",
+    "Information": "input",
+}
+MI_MAP = {
+    "Simple Reflection": "reflection",
+    "Complex Reflection": "reflection",
+    "Open Question": "question",
+    "Closed Question": "question",
+    "Give Information": "input",
+    "Advise with Permission": "input",
+    "Advise without Permission": "input",
+    "Direct": "input",
+    "Warn": "input",
+}
+
+
+def load_esconv(path: Path) -> list[tuple[str, str | None, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [
+            (row["response"], row.get("last_seeker_utterance") or None, ESCONV_MAP.get(row["strategy"], "other"))
+            for row in csv.DictReader(handle)
+            if row.get("response", "").strip()
+        ]
+
+
+def load_mi(path: Path) -> list[tuple[str, str | None, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [
+            (row["Text"], None, MI_MAP.get(row["Ground truth"], "other"))
+            for row in csv.DictReader(handle)
+            if row.get("Text", "").strip()
+        ]
+
+
+_BASELINE_REFLECTION = re.compile(r"^\s*(?:so you|you|it sounds)\b", re.IGNORECASE)
+
+
+def baseline_label(text: str) -> str:
+    """The reference regular expressions: '?' -> question, "you"/"so you"/"it sounds" openings -> reflection."""
+    if "?" in text:
+        return "question"
+    if _BASELINE_REFLECTION.match(text):
+        return "reflection"
+    return "other"
+
+
+def scores(gold: list[str], predicted: list[str]) -> dict:
+    per_class = {}
+    for label in LABELS:
+        tp = sum(g == label and p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(g != label and p == label for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label and p != label for g, p in zip(gold, predicted, strict=True))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"n": tp + fn, "precision": precision, "recall": recall, "f1": f1}
+    macro = sum(c["f1"] for c in per_class.values()) / len(LABELS)
+    accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(len(gold), 1)
+    return {"per_class": per_class, "macro_f1": macro, "accuracy": accuracy, "n": len(gold)}
+
+
+def table(name: str, coach_scores: dict, baseline_scores: dict) -> str:
+    lines = [
+        f"### {name} (n = {coach_scores['n']})",
+        "",
+        "| class | n | coach P | coach R | coach F1 | baseline F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label in LABELS:
+        c, b = coach_scores["per_class"][label], baseline_scores["per_class"][label]
+        lines.append(
+            f"| {label} | {c['n']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {b['f1']:.3f} |"
+        )
+    lines.append(f"| **macro-F1** | | | | **{coach_scores['macro_f1']:.3f}** | {baseline_scores['macro_f1']:.3f} |")
+    lines.append(f"| accuracy | | | | {coach_scores['accuracy']:.3f} | {baseline_scores['accuracy']:.3f} |")
+    return "\n".join(lines)
+
+
+def datasets() -> dict[str, list[tuple[str, str | None, str]]]:
+    return {
+        "ESConv dev": load_esconv(DATA / "esconv" / "esconv_dev_strategy_turns.csv"),
+        "ESConv test": load_esconv(DATA / "esconv" / "esconv_test_strategy_turns.csv"),
+        "MI gold test (Welivita)": load_mi(DATA / "welivita_mi" / "mi_gold_test_output.csv"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embed-model", type=Path, default=DEFAULT_EMBEDDER)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--no-embedder", action="store_true", help="score the cue-only fallback model")
+    parser.add_argument("--limit", type=int, default=None, help="first N rows of each set (quick look)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the scores here")
+    args = parser.parse_args(argv)
+
+    embedder = None
+    if not args.no_embedder:
+        embedder = CachedEmbedder(args.embed_model, None if args.no_cache else args.cache)
+    coach = Coach(embedder, model=load_model())
+    report = {}
+    for name, rows in datasets().items():
+        rows = rows[: args.limit] if args.limit else rows
+        gold = [label for _, _, label in rows]
+        predicted = [r.label for r in coach.assess_batch([(text, context) for text, context, _ in rows])]
+        coach_scores = scores(gold, predicted)
+        baseline_scores = scores(gold, [baseline_label(text) for text, _, _ in rows])
+        report[name] = {"coach": coach_scores, "baseline": baseline_scores}
+        print(table(name, coach_scores, baseline_scores))
+        print()
+    if embedder is not None:
+        embedder.save()
+    summary = " | ".join(f"{name}: {r['coach']['macro_f1']:.3f} (baseline {r['baseline']['macro_f1']:.3f})"
+                         for name, r in report.items())
+    print(f"macro-F1 -- {summary}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,319 @@
+#!/usr/bin/env python
+"""Retrain the listening coach's weights (companion/data/coach_weights.npz), reproducibly.
+
+Training data, and nothing else:
+  - ../shared/data/pair/pair_umich_long.csv (PAIR, Apache-2.0): hq1/hq2 complex reflections, mq1 simple
+    reflections, lq1 advice, lq2 questions; the unlabelled lq3-lq5 slots are mapped by form (see pair_label).
+  - training/coach_examples.jsonl: our own hand-written examples; those marked "split": "test" are held out.
+
+Full-batch gradient descent from zero weights with a fixed number of steps: the same data and embedder give
+the same weights on every run. Prints the data sizes and the held-out accuracy.
+
+    .venv/bin/python scripts/train_coach.py [--embed-model models/all-MiniLM-L6-v2-f32.gguf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from companion import coach_features  # noqa: E402
+from companion.coach import LABELS, SUBTYPES, CoachModel, LinearHead, design_matrix  # noqa: E402
+
+PAIR_CSV = ROOT.parent / "shared" / "data" / "pair" / "pair_umich_long.csv"
+OWN_EXAMPLES = ROOT / "training" / "coach_examples.jsonl"
+DEFAULT_EMBEDDER = ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf"
+DEFAULT_OUT = ROOT / "companion" / "data" / "coach_weights.npz"
+DEFAULT_CACHE = Path("/tmp/companion-coach-embeddings")
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    context: str | None
+    label: str
+    subtype: str | None
+    source: str  # "pair" or "own"
+    split: str = "train"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The model design; chosen once by comparing a few designs (see the README), then fixed."""
+
+    feature_weight: float = 1.0
+    use_context: bool = True
+    l2: float = 1e-3
+    steps: int = 600
+    learning_rate: float = 0.05
+    own_weight: float = 3.0  # our couples' examples count more than PAIR's health-behaviour ones
+
+
+# ---- data -------------------------------------------------------------------------------------------------
+
+
+def question_subtype(text: str) -> str:
+    first = coach_features.words(text)[:1]
+    return "open" if first and first[0] in coach_features.WH_WORDS else "closed"
+
+
+def input_subtype(text: str) -> str:
+    norm = coach_features.normalise(text)
+    tokens = coach_features.words(norm)
+    advice = coach_features._count_any(norm, coach_features.ADVICE_CUES) > 0 or (
+        bool(tokens) and tokens[0] in coach_features.IMPERATIVE_VERBS
+    )
+    return "advice" if advice else "information"
+
+
+def pair_label(slot: str, text: str) -> tuple[str, str | None] | None:
+    """PAIR's slot -> (label, subtype). The lq3-lq5 slots carry no label: they are mapped by their form."""
+    if slot in ("hq1", "hq2"):
+        return "reflection", "complex"
+    if slot == "mq1":
+        return "reflection", "simple"
+    if slot == "lq1":
+        return "input", input_subtype(text)
+    if slot == "lq2":
+        return "question", question_subtype(text)
+    if slot in ("lq3", "lq4", "lq5"):
+        norm = coach_features.normalise(text)
+        has_advice = coach_features._count_any(norm, coach_features.ADVICE_CUES) > 0
+        if norm.rstrip().endswith("?") and not has_advice and norm.count("?") == 1 and len(norm) < 160:
+            return "question", question_subtype(text)
+        if "?" in norm:
+            return None  # mixed question and statement: too ambiguous to teach from
+        return "input", input_subtype(text)
+    return None
+
+
+def load_pair(path: Path = PAIR_CSV) -> list[Example]:
+    examples = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            text = (row.get("response") or "").strip()
+            if not text:
+                continue
+            mapped = pair_label(row["slot"], text)
+            if mapped is None:
+                continue
+            examples.append(Example(text, row.get("prompt") or None, mapped[0], mapped[1], "pair"))
+    return examples
+
+
+def load_own(path: Path = OWN_EXAMPLES) -> list[Example]:
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if record["label"] not in LABELS:
+            raise SystemExit(f"{path}:{number}: unknown label {record['label']!r}")
+        examples.append(
+            Example(record["text"], record.get("context"), record["label"], record.get("subtype"), "own",
+                    record.get("split", "train"))
+        )
+    return examples
+
+
+# ---- embeddings, cached by text so reruns and evaluations don't recompute them ----------------------------
+
+
+class CachedEmbedder:
+    """Wraps companion.embed.Embedder; same `embed`/`dimension`/`name`, with an on-disk cache per model file."""
+
+    def __init__(self, model_path: Path, cache_dir: Path | None = DEFAULT_CACHE) -> None:
+        from companion.embed import Embedder
+
+        self._embedder = Embedder(model_path)
+        self.name = self._embedder.name
+        self.dimension = self._embedder.dimension
+        self._file = None
+        self._vectors: dict[str, np.ndarray] = {}
+        if cache_dir is not None:
+            digest = hashlib.sha256(Path(model_path).read_bytes()[:1_000_000]).hexdigest()[:16]
+            self._file = Path(cache_dir) / f"{self.name}-{digest}.npz"
+            if self._file.is_file():
+                with np.load(self._file) as stored:
+                    self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8", errors="replace")).hexdigest()
+
+    def embed(self, texts) -> np.ndarray:
+        texts = list(texts)
+        keys = [self._key(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
+        if missing:
+            vectors = self._embedder.embed([t for _, t in missing])
+            for (key, _), vector in zip(missing, vectors, strict=True):
+                self._vectors[key] = vector
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self._file is None:
+            return
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        keys = sorted(self._vectors)
+        np.savez(self._file, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+
+
+def embed_examples(embedder, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    text_vectors = embedder.embed([e.text[:3000] for e in examples])
+    context_vectors = np.zeros_like(text_vectors)
+    present = [i for i, e in enumerate(examples) if e.context and e.context.strip()]
+    if present:
+        context_vectors[present] = embedder.embed([examples[i].context[:3000] for i in present])
+    return text_vectors, context_vectors
+
+
+# ---- training ---------------------------------------------------------------------------------------------
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, sample_weight: np.ndarray, cfg: TrainingConfig):
+    """Multinomial logistic regression, L2, full-batch Adam from zeros: deterministic."""
+    x = x.astype(np.float64)
+    n, d = x.shape
+    w = np.zeros((d, n_classes))
+    b = np.zeros(n_classes)
+    onehot = np.eye(n_classes)[y]
+    sw = sample_weight / sample_weight.sum()
+    m_w, v_w, m_b, v_b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for step in range(1, cfg.steps + 1):
+        logits = x @ w + b
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        err = (p - onehot) * sw[:, None]
+        g_w = x.T @ err + cfg.l2 * w
+        g_b = err.sum(axis=0)
+        for param, grad, m, v in ((w, g_w, m_w, v_w), (b, g_b, m_b, v_b)):
+            m *= beta1
+            m += (1 - beta1) * grad
+            v *= beta2
+            v += (1 - beta2) * grad * grad
+            param -= cfg.learning_rate * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + eps)
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def balanced_weights(y: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Each class gets the same total weight, so the label mix of the training data doesn't set the prior."""
+    weights = base.astype(np.float64).copy()
+    for cls in np.unique(y):
+        mask = y == cls
+        weights[mask] *= base.sum() / (len(np.unique(y)) * base[mask].sum())
+    return weights
+
+
+def train_heads(x: np.ndarray, examples: list[Example], cfg: TrainingConfig):
+    base = np.array([cfg.own_weight if e.source == "own" else 1.0 for e in examples])
+    y = np.array([LABELS.index(e.label) for e in examples])
+    w, b = fit_softmax(x, y, len(LABELS), balanced_weights(y, base), cfg)
+    label_head = LinearHead(LABELS, w, b)
+    subtype_heads = {}
+    for label, classes in SUBTYPES.items():
+        rows = [i for i, e in enumerate(examples) if e.label == label and e.subtype in classes]
+        ys = np.array([classes.index(examples[i].subtype) for i in rows])
+        ws, bs = fit_softmax(x[rows], ys, 2, balanced_weights(ys, base[rows]), cfg)
+        subtype_heads[label] = LinearHead(classes, ws, bs)
+    return label_head, subtype_heads
+
+
+def build_model(embedder, examples: list[Example], cfg: TrainingConfig) -> CoachModel:
+    features = coach_features.feature_matrix([e.text for e in examples], [e.context for e in examples])
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    std[std < 1e-6] = 1.0
+    text_vectors, context_vectors = embed_examples(embedder, examples)
+    common = {"mean": mean, "std": std, "feature_weight": cfg.feature_weight, "use_context": cfg.use_context}
+    x_full = design_matrix(features, text_vectors, context_vectors, **common)
+    x_cues = design_matrix(features, None, None, **common)
+    label_head, subtype_heads = train_heads(x_full, examples, cfg)
+    fallback_label, fallback_subtypes = train_heads(x_cues, examples, cfg)
+    return CoachModel(
+        embed_dim=int(text_vectors.shape[1]),
+        feature_names=coach_features.FEATURE_NAMES,
+        feature_mean=mean.astype(np.float32),
+        feature_std=std.astype(np.float32),
+        feature_weight=cfg.feature_weight,
+        use_context=cfg.use_context,
+        label_head=label_head,
+        subtype_heads=subtype_heads,
+        fallback_label_head=fallback_label,
+        fallback_subtype_heads=fallback_subtypes,
+        embedder_name=str(embedder.name),
+    )
+
+
+def save_model(model: CoachModel, path: Path) -> None:
+    """An .npz (zip of .npy) with fixed timestamps and order: the same weights give a byte-identical file."""
+    import io
+    import zipfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, array in sorted(model.to_arrays().items()):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue())
+
+
+def held_out_accuracy(model: CoachModel, embedder, held_out: list[Example]) -> tuple[float, float]:
+    from companion.coach import Coach
+
+    coach = Coach(embedder, model=model)
+    results = coach.assess_batch([(e.text, e.context) for e in held_out])
+    label_acc = float(np.mean([r.label == e.label for r, e in zip(results, held_out, strict=True)]))
+    with_sub = [(r, e) for r, e in zip(results, held_out, strict=True) if e.subtype and r.label == e.label]
+    sub_acc = float(np.mean([r.subtype == e.subtype for r, e in with_sub])) if with_sub else float("nan")
+    return label_acc, sub_acc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embed-model", type=Path, default=DEFAULT_EMBEDDER)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
+    parser.add_argument("--no-cache", action="store_true")
+    args = parser.parse_args(argv)
+
+    pair = load_pair()
+    own = load_own()
+    train = pair + [e for e in own if e.split == "train"]
+    held_out = [e for e in own if e.split != "train"]
+    print(f"PAIR (Apache-2.0): {len(pair)} examples {dict(Counter(e.label for e in pair))}")
+    print(f"own examples: {len(own)} ({len(own) - len(held_out)} train, {len(held_out)} held out) "
+          f"{dict(Counter(e.label for e in own))}")
+    print(f"training on {len(train)} examples {dict(Counter(e.label for e in train))}")
+
+    embedder = CachedEmbedder(args.embed_model, None if args.no_cache else args.cache)
+    cfg = TrainingConfig()
+    model = build_model(embedder, train, cfg)
+    embedder.save()
+    save_model(model, args.out)
+    label_acc, sub_acc = held_out_accuracy(model, embedder, held_out)
+    print(f"held-out own examples: label accuracy {label_acc:.3f}, subtype accuracy {sub_acc:.3f}")
+    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} "
+          f"({args.out.stat().st_size} bytes, config {cfg})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
