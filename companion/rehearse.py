@@ -149,6 +149,7 @@ class RehearsalTurn:
     reply_kind: str  # which scripted reaction the listener's move called for (see scenarios.REPLY_KINDS)
     notice: str | None = None  # something about the reply to show the person (one word, another language...)
     fallback_reason: str | None = None  # why the model's line was not used, when it was tried
+    safety: Any = None  # a safety.SafetyAssessment: the role-play pauses, show its message and resources instead
 
 
 @dataclass(frozen=True)
@@ -472,8 +473,11 @@ class Rehearsal:
     character, with the script as the fallback; `journal` (optional) keeps every line as it is shown.
     """
 
-    def __init__(self, scenario: Scenario, coach: Any, chat_model: Any = None, journal: Any = None) -> None:
+    def __init__(
+        self, scenario: Scenario, coach: Any, chat_model: Any = None, journal: Any = None, *, region: str = "US"
+    ) -> None:
         self.scenario = scenario
+        self.region = region
         self.coach = coach
         self.chat_model = chat_model
         self.journal = journal
@@ -507,7 +511,8 @@ class Rehearsal:
 
     def reply(self, listener_text: str, cancel: threading.Event | None = None) -> RehearsalTurn:
         """Coach the listener's line, answer as the partner, journal both. Bad input raises InputError and
-        leaves the conversation exactly where it was."""
+        leaves the conversation exactly where it was; a crisis comes back as a turn with `safety` set, neither
+        journaled nor coached, and the conversation also stays where it was."""
         if self.finished:
             raise CompanionError(
                 "This rehearsal has ended.", fix=f"start a new one: companion rehearse {self.scenario.id}"
@@ -529,6 +534,19 @@ class Rehearsal:
             )
         if not self._opened:
             self.opening()
+        from companion.safety import screen
+
+        crisis = screen(text, self.region)
+        if crisis is not None:
+            # No role-play over a crisis: the person sees the message and resources; nothing is kept or coached.
+            return RehearsalTurn(
+                listener_text=text,
+                partner_reply="",
+                coaching=None,
+                engine="safety",
+                reply_kind="safety",
+                safety=crisis,
+            )
 
         partner_before = self.history[-1][1] if self.history else self.scenario.opening
         coaching = self.coach.assess(text, partner_before)

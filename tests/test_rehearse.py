@@ -208,6 +208,19 @@ def test_terminal_escapes_are_removed_from_the_listener_line(coach):
     assert turn.listener_text.startswith("It sounds like")
 
 
+def test_a_crisis_pauses_the_role_play_with_resources_and_keeps_nothing(coach, journal):
+    rehearsal = Rehearsal(scenario("after-fight"), coach, journal=journal)
+    rehearsal.opening()
+    turn = rehearsal.reply("Honestly I've been thinking about killing myself since the fight.")
+    assert turn.safety is not None and turn.safety.resources
+    assert turn.partner_reply == "" and turn.coaching is None
+    assert rehearsal.turns == [] and rehearsal.tension == 0
+    assert len(journal.get_session(rehearsal.session_id).turns) == 1
+    # An idiom is not a crisis: the role-play goes on.
+    idiom = rehearsal.reply("It sounds like this fight has been killing you, and you're worn out and scared.")
+    assert idiom.safety is None and idiom.partner_reply
+
+
 def test_no_reply_after_the_end(coach):
     rehearsal = Rehearsal(scenario("money"), coach)
     rehearsal.opening()

@@ -153,7 +153,7 @@ def run_rehearse(args: argparse.Namespace) -> int:
             for notice in getattr(journal, "notices", []):
                 _warn(f"companion: {notice}")
             chat_model = None if args.no_model else services.chat_model
-            rehearsal = Rehearsal(scenario, coach, chat_model=chat_model, journal=journal)
+            rehearsal = Rehearsal(scenario, coach, chat_model=chat_model, journal=journal, region=settings.region)
             return _converse(rehearsal, interactive)
         finally:
             if own_journal:
@@ -178,12 +178,21 @@ def _converse(rehearsal, interactive: bool) -> int:
             except InputError as exc:
                 _warn(f"companion: {exc}")
                 continue
+            if turn.safety is not None:
+                _say()
+                _say(turn.safety.message)
+                for resource in turn.safety.resources:
+                    _say(f"  • {resource}")
+                _say()
+                _say(f"(The rehearsal is paused. Type a reply to go on with {name}, or /end to finish.)")
+                continue
             if not interactive:
                 _say(f"You: {turn.listener_text}")
             for coaching_line in _coaching_lines(turn.coaching):
                 _say(coaching_line)
-            if turn.notice:
-                _say(f"  note: {turn.notice}")
+            notice = turn.notice or getattr(turn.coaching, "notice", None)
+            if notice:
+                _say(f"  note: {notice}")
             _say()
             _say(f"{name}: {turn.partner_reply}")
     except KeyboardInterrupt:
