@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -45,15 +46,16 @@ class CompanionApp(App):
     """companion's terminal UI. Build it with a Settings; services load in the background."""
 
     TITLE = "companion"
-    CSS_PATH = "app.tcss"
+    # Absolute, so subclasses defined elsewhere (benchmarks, tests) find the stylesheet too.
+    CSS_PATH = Path(__file__).parent / "app.tcss"
     MODES = {name: screen for name, (screen, _label) in SCREENS.items()}
     DEFAULT_MODE = "reflect"
     BINDINGS = [
-        Binding("f2", "switch_mode('reflect')", "Reflect"),
-        Binding("f3", "switch_mode('rehearse')", "Rehearse"),
-        Binding("f4", "switch_mode('guidance')", "Guidance"),
-        Binding("f5", "switch_mode('journal')", "Journal"),
-        Binding("f6", "switch_mode('models')", "Models"),
+        Binding("f2", "switch_mode('reflect')", "Reflect", show=False),
+        Binding("f3", "switch_mode('rehearse')", "Rehearse", show=False),
+        Binding("f4", "switch_mode('guidance')", "Guidance", show=False),
+        Binding("f5", "switch_mode('journal')", "Journal", show=False),
+        Binding("f6", "switch_mode('models')", "Models", show=False),
         Binding("f1,question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from companion.tui.widgets.status import StatusLine
+from companion.tui.widgets.status import NavLine, StatusLine
 
 
 def read_field(obj, name: str, default=None):
@@ -24,9 +25,12 @@ class CompanionScreen(Screen):
     """A main screen: status line, the screen's own body, footer."""
 
     LABEL = ""
+    MODE = ""
 
     def compose(self) -> ComposeResult:
-        yield StatusLine(self.LABEL, id="status-line")
+        with Vertical(id="top-bar"):
+            yield StatusLine(id="status-line")
+            yield NavLine(self.MODE, id="nav-line")
         yield from self.compose_body()
         yield Footer()
 

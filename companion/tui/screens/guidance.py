@@ -88,6 +88,7 @@ class AddDocumentScreen(ModalScreen[Path | None]):
 
 class GuidanceScreen(CompanionScreen):
     LABEL = "Guidance"
+    MODE = "guidance"
     BINDINGS = [
         Binding("ctrl+n", "add_document", "Add document"),
         Binding("ctrl+f", "focus_search", "Search"),

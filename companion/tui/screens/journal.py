@@ -70,6 +70,7 @@ def session_text(session) -> Text:
 
 class JournalScreen(CompanionScreen):
     LABEL = "Journal"
+    MODE = "journal"
     BINDINGS = [
         Binding("ctrl+e", "export", "Export"),
         Binding("delete", "delete", "Delete"),

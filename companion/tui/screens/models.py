@@ -15,8 +15,6 @@ from companion.tui.screens.base import CompanionScreen
 
 log = get_logger("tui.models")
 
-# Regions with their own safety resources; anything else falls back to the international list.
-KNOWN_REGIONS = ("US", "GB", "IE", "CA", "AU", "NZ", "IN", "DE", "FR", "ES", "INTL")
 GPU_CHOICES = (("CPU only (0 layers)", 0), ("Some layers (16)", 16), ("Most layers (32)", 32), ("All layers", 999))
 
 
@@ -26,6 +24,7 @@ def gigabytes(size: float) -> str:
 
 class ModelsScreen(CompanionScreen):
     LABEL = "Models"
+    MODE = "models"
     BINDINGS = [
         Binding("ctrl+u", "use_model", "Use selected"),
         Binding("ctrl+d", "pull_model", "Download selected", priority=True),
@@ -55,7 +54,10 @@ class ModelsScreen(CompanionScreen):
                 id="gpu-layers",
             )
             yield Label("Region for safety resources", classes="section-label")
-            regions = KNOWN_REGIONS if settings.region in KNOWN_REGIONS else (settings.region, *KNOWN_REGIONS)
+            from companion.safety import available_regions
+
+            known = tuple(available_regions())
+            regions = known if settings.region in known else (settings.region, *known)
             yield Select([(region, region) for region in regions], value=settings.region, allow_blank=False, id="region")
             with Horizontal(id="settings-buttons"):
                 yield Button("Save settings (ctrl+s)", id="save", variant="primary")

@@ -42,6 +42,7 @@ def citation_label(citation) -> Text:
 
 class ReflectScreen(CompanionScreen):
     LABEL = "Reflect"
+    MODE = "reflect"
     BINDINGS = [
         Binding("ctrl+j", "reflect", "Reflect", priority=True),
         Binding("escape", "cancel", "Stop", show=True),
@@ -92,7 +93,7 @@ class ReflectScreen(CompanionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
-            return True if self.generating else None
+            return self.generating  # hidden unless there is something to stop
         if action in ("alternatives", "copy_reflection", "save"):
             return True if self.result is not None and not self.generating else None
         if action == "regenerate":

@@ -41,6 +41,9 @@ def coach_text(result, turn_number: int) -> Text:
 
 
 def summary_text(summary) -> Text:
+    as_text = getattr(summary, "as_text", None)
+    if callable(as_text):
+        return Text(as_text())
     text = Text()
     text.append("Rehearsal summary\n\n", style="bold")
     fields = summary.items() if isinstance(summary, dict) else vars(summary).items() if hasattr(summary, "__dict__") else ()
@@ -63,6 +66,7 @@ def summary_text(summary) -> Text:
 
 class RehearseScreen(CompanionScreen):
     LABEL = "Rehearse"
+    MODE = "rehearse"
     BINDINGS = [
         Binding("ctrl+j", "send", "Send", priority=True),
         Binding("ctrl+e", "end", "End & summary", priority=True),
@@ -76,6 +80,7 @@ class RehearseScreen(CompanionScreen):
         self.scenario = None
         self.turns = 0
         self.busy = False
+        self.coaching: list = []
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="rehearse-main"):
@@ -135,6 +140,7 @@ class RehearseScreen(CompanionScreen):
         self.scenario = scenario
         self.rehearsal = None
         self.turns = 0
+        self.coaching = []
         self.query_one("#conversation", VerticalScroll).remove_children()
         self.query_one("#coach-text", Static).update(Text("The coach will comment on your first reply.", style="dim"))
         self._show_picker(False)
@@ -216,12 +222,20 @@ class RehearseScreen(CompanionScreen):
             return
         self.busy = False
         self.turns += 1
-        partner = read_field(turn, "partner") or read_field(turn, "partner_reply") or ""
-        self._add_line("partner", str(partner))
-        coach = read_field(turn, "coach") or read_field(turn, "feedback")
-        if coach is not None:
+        self._add_line("partner", str(read_field(turn, "partner_reply", "")))
+        notice = read_field(turn, "notice")
+        if notice:
+            self._add_line("scene", str(notice))
+        coaching = read_field(turn, "coaching")
+        if coaching is not None:
+            self.coaching.append(coaching)
             panel = self.query_one("#coach-text", Static)
-            panel.update(coach_text(coach, self.turns))
+            notes = Text()
+            # Newest first: the note on the reply just sent is where the eye lands.
+            for number in range(len(self.coaching), 0, -1):
+                notes.append_text(coach_text(self.coaching[number - 1], number))
+                notes.append("\n\n")
+            panel.update(notes)
 
     def action_end(self) -> None:
         if self.rehearsal is None or self.busy:
