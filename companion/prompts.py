@@ -72,10 +72,22 @@ def _hit_parts(hit: Any) -> tuple[str, str, str]:
     )
 
 
+def _corpus_order(hit: Any) -> tuple[str, int, str]:
+    section = getattr(hit, "section", hit)
+    if isinstance(section, dict):
+        return str(section.get("source", "")), int(section.get("position", 0) or 0), str(section.get("heading", ""))
+    return (str(getattr(section, "source", "") or ""), int(getattr(section, "position", 0) or 0),
+            str(getattr(section, "heading", "") or ""))
+
+
 def format_guidance(hits: Sequence[Any], *, max_sections: int = MAX_GUIDANCE_SECTIONS) -> str:
     """The retrieved sections as quoted reference data, every line prefixed with '> '."""
     blocks = []
-    for hit in list(hits)[:max_sections]:
+    chosen = list(hits)[:max_sections]
+    # A stable order (by place in the corpus, not by score): two statements that retrieve the same
+    # sections then share the whole guidance block as a cached prompt prefix.
+    chosen.sort(key=_corpus_order)
+    for hit in chosen:
         heading, source, text = _hit_parts(hit)
         body = _shorten(neutralise(text), MAX_GUIDANCE_CHARS)
         if not body:

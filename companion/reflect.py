@@ -108,9 +108,8 @@ class ReflectionEngine:
 
         from companion.safety import screen
 
-        assessment = screen(text, region=self.region)
+        assessment = screen(text, region=self.region)  # logs "safety message shown", nothing else
         if assessment is not None:
-            log.info("safety message shown")
             return Reflection(
                 reflection=assessment.message,
                 engine="builtin",
@@ -179,11 +178,14 @@ class ReflectionEngine:
         if self.retriever is None:
             return []
         try:
-            return list(self.retriever.search(text, k=GUIDANCE_SECTIONS))
+            results = self.retriever.search(text, k=GUIDANCE_SECTIONS)
         except CompanionError as exc:
             log.warning("guidance search failed: %s", type(exc).__name__)
             notices.append(f"The guidance could not be searched ({exc.message}).")
             return []
+        if getattr(results, "notice", None):
+            notices.append(results.notice)
+        return list(results)
 
     def _model_draft(self, text: str, hits: list[Any], *, firmer: bool, on_token, cancel) -> tuple[str, str | None]:
         """Stream one model answer; stop early when the first words already show it cannot pass."""

@@ -1,0 +1,98 @@
+"""`companion reflect TEXT`: a listener's reflection of what your partner said, streamed to the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from companion.cli.common import print_json, read_text_argument, settings_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "reflect",
+        help="reflect what your partner said, the way a skilled listener would",
+        description="Type what your partner said; the companion answers with a tentative reflection of the "
+        "feeling, what happened and the need underneath, and shows the guidance it leaned on.",
+    )
+    parser.add_argument("text", metavar="TEXT", help="what your partner said, in quotes; - reads it from stdin")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    parser.add_argument("--no-model", action="store_true", help="use the built-in reflector, not a chat model")
+    parser.add_argument("--model", dest="reflect_model", metavar="PATH",
+                        help="a chat model: a GGUF path or a catalogue name")
+    parser.set_defaults(func=run_reflect)
+
+
+def run_reflect(args: argparse.Namespace) -> int:
+    from companion.reflect import clean_statement
+    from companion.services import Services
+
+    statement = clean_statement(read_text_argument(args.text, what="statement"))
+    if getattr(args, "reflect_model", None):
+        args.model = args.reflect_model
+    settings = settings_from_args(args)
+    with Services(settings, use_model=not args.no_model) as services:
+        engine = services.reflection
+        if args.json:
+            result = engine.reflect(statement)
+            print_json(result.to_json())
+            return 0
+        return _stream_to_terminal(engine, statement, services)
+
+
+# Model text must never drive the terminal: drop control characters (escape sequences start with one).
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def _stream_to_terminal(engine, statement: str, services) -> int:
+    out = sys.stdout
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        out.write(_printable(piece))
+        out.flush()
+
+    def on_discard(reason: str) -> None:
+        streamed.clear()
+        out.write("\n")
+        print(f"(that draft did not pass the checks: {reason})", file=sys.stderr)
+
+    result = engine.reflect(statement, on_token=on_token, on_discard=on_discard)
+    shown = "".join(streamed).strip()
+    if result.safety is None and shown and result.reflection.startswith(shown):
+        out.write(_printable(result.reflection[len(shown):]) + "\n")
+    else:
+        if shown:
+            out.write("\n")
+        out.write(_printable(result.reflection) + "\n")
+    if result.safety is not None:
+        for resource in result.safety["resources"]:
+            out.write(f"  • {resource}\n")
+        return 0
+    if result.alternatives:
+        out.write("\nOther ways to say it:\n")
+        for alternative in result.alternatives:
+            out.write(f"  • {alternative}\n")
+    if result.feelings or result.needs:
+        out.write("\n")
+    if result.feelings:
+        out.write(f"Feelings: {', '.join(result.feelings)}\n")
+    if result.needs:
+        out.write(f"Needs: {', '.join(result.needs)}\n")
+    if result.citations:
+        out.write("\nGuidance used:\n")
+        for citation in result.citations:
+            out.write(f"  • {citation['section']} ({citation['source']})\n")
+    engine_name = f"llama ({services.chat_model.name})" if result.engine == "llama" else "built-in reflector"
+    out.write(f"\nEngine: {engine_name}\n")
+    for problem in services.problems.values():
+        print(problem, file=sys.stderr)
+    if result.notice:
+        print(result.notice, file=sys.stderr)
+    return 0
