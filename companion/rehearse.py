@@ -132,10 +132,12 @@ What you need underneath, though you may not say it straight away: {need}
 Stay {name} the whole time. Speak only as {name}, in the first person, in one to three short spoken sentences, \
 plainly, the way people talk at home. Never give advice or coach, never speak for your partner, never mention \
 being an AI, an assistant, a character or an exercise. You can be hurt, frustrated or quiet, but you never insult, \
-threaten or swear at your partner.
+threaten or swear at your partner. After each thing your partner says you get a stage direction in brackets: \
+follow it, and never say it aloud."""
 
-How their last reply landed: {direction}
-Something {name} might say now: "{example}\""""
+# Appended to the listener's newest line only, so the system prompt and earlier turns stay a reusable prefix.
+STAGE_DIRECTION = '\n\n[Stage direction for {name}: {direction} Something {name} might say: "{example}"]'
+MAX_HISTORY_LINES = 16
 
 
 @dataclass(frozen=True)
@@ -340,6 +342,17 @@ def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[
     if re.search(r"(.)\1{7,}", spoken):
         reasons.append("garbage: a character repeated")
     return (None, reasons) if reasons else (spoken, [])
+
+
+def _echoes(spoken: str, listener_text: str) -> bool:
+    """Most of the partner's line copied from what the listener just said: a parrot, not a person."""
+    said = [w.lower() for w in _WORD.findall(listener_text)]
+    answer = [w.lower() for w in _WORD.findall(spoken)]
+    if len(said) < 4 or len(answer) < 4:
+        return False
+    said_trigrams = {tuple(said[i : i + 3]) for i in range(len(said) - 2)}
+    answer_trigrams = [tuple(answer[i : i + 3]) for i in range(len(answer) - 2)]
+    return sum(t in said_trigrams for t in answer_trigrams) / len(answer_trigrams) > 0.5
 
 
 # ---- the summary ------------------------------------------------------------------------------------------------
@@ -621,27 +634,28 @@ class Rehearsal:
             lines, used = self.scenario.lines(kind), self._used[kind]
         return kind, lines[used % len(lines)]
 
-    def persona_messages(self, line_kind: str, example: str) -> list[dict]:
-        """The chat messages that voice the partner: persona and direction first, then the conversation so far."""
+    def persona_messages(self, listener_text: str, line_kind: str, example: str) -> list[dict]:
+        """The chat messages that voice the partner: the persona, the conversation so far, then the listener's
+        newest line with a stage direction for how it landed."""
+        name = self.scenario.partner_name
         system = PERSONA_PROMPT.format(
-            name=self.scenario.partner_name,
+            name=name,
             persona=self.scenario.persona,
             emotional_state=self.scenario.emotional_state,
             need=self.scenario.need,
-            direction=_DIRECTIONS[line_kind],
-            example=example,
         )
         messages = [{"role": "system", "content": system}]
-        for speaker, text in self.history[-8:]:
+        for speaker, text in self.history[-MAX_HISTORY_LINES:]:
             messages.append({"role": "assistant" if speaker == "partner" else "user", "content": text})
+        direction = STAGE_DIRECTION.format(name=name, direction=_DIRECTIONS[line_kind], example=example)
+        messages.append({"role": "user", "content": listener_text + direction})
         return messages
 
     def _model_line(
         self, listener_text: str, line_kind: str, scripted: str, cancel: threading.Event | None
     ) -> tuple[str | None, str | None]:
         """The model's line when it stays in character, else (None, why it fell back to the script)."""
-        messages = self.persona_messages(line_kind, scripted)
-        messages.append({"role": "user", "content": listener_text})
+        messages = self.persona_messages(listener_text, line_kind, scripted)
         try:
             raw = self.chat_model.complete(messages, max_tokens=MAX_MODEL_TOKENS, temperature=0.7, cancel=cancel)
         except CompanionError as exc:
@@ -650,6 +664,8 @@ class Rehearsal:
         if cancel is not None and cancel.is_set():
             return None, "stopped"
         spoken, reasons = check_in_character(raw or "", self.scenario)
+        if spoken is not None and _echoes(spoken, listener_text):
+            spoken, reasons = None, ["echoes the listener"]
         if spoken is None:
             log.info("partner model line rejected: %s", ", ".join(reasons))
             return None, ", ".join(reasons)

@@ -257,16 +257,22 @@ def test_the_tiny_models_garbage_is_rejected_and_the_script_answers(coach, tiny_
     assert journaled.text == turn.partner_reply
 
 
-def test_the_persona_prompt_carries_the_scenario_and_the_conversation(coach):
+def test_the_persona_prompt_carries_the_scenario_and_the_conversation():
     maya = scenario("time-together")
-    rehearsal = Rehearsal(maya, coach)
+    rehearsal = Rehearsal(maya, coach=None)  # building the prompt never consults the coach
     rehearsal.opening()
-    messages = rehearsal.persona_messages("advice", maya.lines("advice")[0])
+    said = "You should just block out Friday evenings."
+    messages = rehearsal.persona_messages(said, "advice", maya.lines("advice")[0])
     system = messages[0]["content"]
     assert messages[0]["role"] == "system"
     for part in ("Maya", maya.need, maya.emotional_state, "never insult"):
         assert part in system
     assert messages[1] == {"role": "assistant", "content": maya.opening}
+    assert messages[-1]["role"] == "user" and messages[-1]["content"].startswith(said)
+    assert "fix" in messages[-1]["content"]  # the stage direction for advice given too soon
+    # The system prompt does not change from turn to turn, so its KV state can be reused.
+    later = rehearsal.persona_messages("It sounds like you're lonely.", "heard", maya.lines("heard")[0])
+    assert later[0] == messages[0]
 
 
 def test_every_scripted_line_passes_the_in_character_check():
