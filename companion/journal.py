@@ -70,6 +70,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_TEXT_KEPT = "Your text was not lost: it is still where you typed it, and everything saved before is intact."
+_NOTHING_CHANGED = "Nothing in the journal was changed."
 _WRITE_FAILED_FIX = "free some disk space (or check that the data folder is writable), then save again"
 
 
@@ -203,7 +205,7 @@ class Journal:
             self._connect_and_migrate()
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and not _is_corruption(exc):
-                raise _write_error(exc, "The journal could not be opened") from None
+                raise _write_error(exc, "The journal could not be opened", kept=_NOTHING_CHANGED) from None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -247,7 +249,8 @@ class Journal:
                 conn.execute(f"PRAGMA user_version={step + 1}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
 
     def _meta(self, key: str) -> Any:
@@ -339,7 +342,8 @@ class Journal:
                 raise _write_error(exc, f"The {what} was not saved") from None
             except BaseException:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
 
     def start_session(self, kind: str, scenario: str | None = None) -> int:
@@ -457,7 +461,7 @@ class Journal:
                 self._db.execute("VACUUM")
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
-                raise _write_error(exc, "The journal could not be compacted") from None
+                raise _write_error(exc, "The journal could not be compacted", kept=_NOTHING_CHANGED) from None
 
     # ---- reading ----------------------------------------------------------------------------------------
     def _turns(self, session_id: int) -> tuple[Turn, ...]:
@@ -620,7 +624,7 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return "malformed" in text or "not a database" in text or "encrypted" in text
 
 
-def _write_error(exc: sqlite3.Error, what: str) -> JournalError:
+def _write_error(exc: sqlite3.Error, what: str, kept: str | None = None) -> JournalError:
     text = str(exc).lower()
     if "full" in text or "disk i/o" in text or "no space" in text:
         reason, fix = "the disk is full", _WRITE_FAILED_FIX
@@ -633,7 +637,7 @@ def _write_error(exc: sqlite3.Error, what: str) -> JournalError:
         fix = "try again; if it keeps happening, keep a copy with `companion journal export` and report it"
     return JournalError(
         f"{what}: {reason}.",
-        kept="Your text was not lost: it is still where you typed it, and everything saved before is intact.",
+        kept=kept or _TEXT_KEPT,
         fix=fix,
     )
 
