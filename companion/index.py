@@ -167,6 +167,7 @@ class GuidanceIndex:
         self._lexical: LexicalIndex | None = None
         self._pending_notice: str | None = None
         self._needs_full_refresh = False
+        self.last_report: RefreshReport | None = None  # what the latest refresh did, for a UI to show its notice
         self._open()
 
     # ---- opening, clearing ---------------------------------------------------------------------------
@@ -330,6 +331,7 @@ class GuidanceIndex:
             notice=notice,
         )
         log.info("refresh: %s in %.3fs", report.summary(), time.perf_counter() - started)
+        self.last_report = report
         return report
 
     def _embed_documents(self, texts: list[str]) -> np.ndarray:

@@ -62,9 +62,10 @@ def register(subparsers) -> None:
 
 def _embedder(settings):
     path = settings.resolved_embed_model
-    if path is None:
+    if path is None or not path.is_file():
+        where = f" ({path} is missing)" if path is not None else ""
         raise ModelError(
-            "The embedding model is not prepared, so the guidance cannot be indexed or searched.",
+            f"The embedding model is not prepared{where}, so the guidance cannot be indexed or searched.",
             kept="Your documents are kept.",
             fix="companion models prepare-embedder",
         )
