@@ -84,8 +84,11 @@ def _citation(hit: Any) -> dict[str, str]:
 class ReflectionEngine:
     """Answers what a partner said the way a skilled listener would; the CLI and the TUI both call `.reflect`."""
 
-    def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None) -> None:
+    def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None, *,
+                 stop_early: bool = True) -> None:
         self.retriever = retriever
+        # Stop a draft as soon as its first words show it cannot pass (benchmarks turn this off).
+        self.stop_early = stop_early
         self.chat_model = chat_model
         self.region = region
         if builtin is None:
@@ -198,7 +201,7 @@ class ReflectionEngine:
                 pieces.append(piece)
                 if on_token is not None:
                     on_token(piece)
-                reason = early_failure("".join(pieces))
+                reason = early_failure("".join(pieces)) if self.stop_early else None
                 if reason:
                     return "".join(pieces), reason
         finally:

@@ -2,6 +2,7 @@
 """Benchmarks, one subcommand per area; each prints a table measured in one run on this machine.
 
     .venv/bin/python scripts/bench.py search [--repeat N] [--embed-model PATH]
+    .venv/bin/python scripts/bench.py reflect [--rounds N] [--model PATH]
 
 Tests never assert on time; these numbers go in notes and are compared as ratios within one run.
 """
@@ -13,6 +14,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -144,6 +146,170 @@ def bench_search(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- reflect ---------------------------------------------------------------------------------------------
+
+BENCH_MODEL = ROOT / "models" / "bench" / "qwen2.5-0.5b-shape-q4_k_m.gguf"
+FIRST_STATEMENT = "You never make time for me anymore. Work always comes first and I end up eating alone."
+SECOND_STATEMENT = "When I tell you about my day you look at your phone, and I feel like I'm talking to a wall."
+
+
+class FixedRetriever:
+    """Returns the same guidance sections for every query, so both paths see one prompt."""
+
+    def __init__(self, sections) -> None:
+        self.sections = list(sections)
+
+    def search(self, query: str, k: int = 5):
+        return self.sections[:k]
+
+
+def _guidance_sections():
+    from companion.config import Settings
+    from companion.knowledge import KnowledgeBase
+
+    with tempfile.TemporaryDirectory() as home:
+        sections = KnowledgeBase(Settings(home=Path(home))).sections()
+    listening = [s for s in sections if "listen" in s.source.lower()]
+    others = [s for s in sections if s not in listening]
+    return listening[:3], others[:3]
+
+
+def _engine_run(engine, statement: str) -> dict:
+    """One reflection through the engine; times its first model draft from the call to its last token."""
+    stamps: list[float] = []
+    cancel = threading.Event()
+
+    def on_token(piece: str) -> None:
+        if not cancel.is_set():
+            stamps.append(time.perf_counter())
+
+    def on_discard(reason: str) -> None:
+        cancel.set()  # one draft is what we measure; the retry is not
+
+    started = time.perf_counter()
+    engine.reflect(statement, on_token=on_token, cancel=cancel, on_discard=on_discard)
+    stats = engine.chat_model.last_stats if not cancel.is_set() else None
+    return _timing(started, stamps) | {"stats": stats}
+
+
+def _raw_run(llm, messages, *, max_tokens: int, temperature: float, top_p: float, repeat_penalty: float,
+             seed: int) -> dict:
+    stamps: list[float] = []
+    started = time.perf_counter()
+    for chunk in llm.create_chat_completion(messages=messages, stream=True, max_tokens=max_tokens,
+                                            temperature=temperature, top_p=top_p,
+                                            repeat_penalty=repeat_penalty, seed=seed):
+        if chunk["choices"][0].get("delta", {}).get("content"):
+            stamps.append(time.perf_counter())
+    return _timing(started, stamps)
+
+
+def _timing(started: float, stamps: list[float]) -> dict:
+    if not stamps:
+        return {"ttft": float("nan"), "tps": float("nan"), "tokens": 0}
+    decode = stamps[-1] - stamps[0]
+    return {
+        "ttft": stamps[0] - started,
+        "tps": (len(stamps) - 1) / decode if decode > 0 else float("nan"),
+        "tokens": len(stamps),
+    }
+
+
+def bench_reflect(args: argparse.Namespace) -> int:
+    from companion import reflect as reflect_module
+    from companion import runtime
+    from companion.llm import ChatModel
+    from companion.prompts import build_reflection_messages
+    from companion.reflect import ReflectionEngine
+
+    model_path = Path(args.model) if args.model else BENCH_MODEL
+    if not model_path.is_file():
+        print(f"{model_path} is missing: run .venv/bin/python scripts/make_bench_model.py", file=sys.stderr)
+        return 2
+    threads = args.threads
+    log_dir = Path(tempfile.mkdtemp(prefix="companion-bench-"))
+    runtime.route_llama_logs(log_dir / "llama.log")
+    listening, other = _guidance_sections()
+
+    chat = ChatModel(model_path, n_ctx=args.n_ctx, n_threads=threads, n_gpu_layers=0, log_file=log_dir / "llama.log")
+    raw = runtime.load_llama(model_path, n_ctx=args.n_ctx, n_threads=threads, n_gpu_layers=0, seed=chat._seed)
+    engine = ReflectionEngine(retriever=FixedRetriever(listening), chat_model=chat, stop_early=False)
+    sampling = {
+        "max_tokens": reflect_module.MODEL_MAX_TOKENS,
+        "temperature": reflect_module.MODEL_TEMPERATURE,
+        "top_p": 0.9,
+        "repeat_penalty": 1.1,
+        "seed": chat._seed,
+    }
+    # The engine's own prompt for the statement, handed unchanged to raw llama_cpp.
+    first_messages = build_reflection_messages(reflect_module.clean_statement(FIRST_STATEMENT), listening)
+
+    # Warm both (page the weights in) before anything is timed.
+    chat.complete(first_messages, max_tokens=4)
+    raw.create_chat_completion(messages=first_messages, max_tokens=4)
+
+    cold_engine, cold_raw, warm_same, warm_other, cold_second = [], [], [], [], []
+    for _ in range(args.rounds):
+        # Side by side, both from an empty KV cache: the engine path against raw create_chat_completion.
+        raw.reset()
+        cold_raw.append(_raw_run(raw, first_messages, **sampling))
+        chat.forget_prefix()
+        cold_engine.append(_engine_run(engine, FIRST_STATEMENT))
+        # Second request right after the first: the system prompt (and here the guidance) is reused.
+        warm_same.append(_engine_run(engine, SECOND_STATEMENT))
+        # Second request without reuse: the same statement from an empty cache.
+        chat.forget_prefix()
+        cold_second.append(_engine_run(engine, SECOND_STATEMENT))
+        # Second request whose guidance differs: only the system prompt is shared.
+        chat.forget_prefix()
+        _engine_run(engine, FIRST_STATEMENT)
+        engine.retriever = FixedRetriever(other)
+        warm_other.append(_engine_run(engine, SECOND_STATEMENT))
+        engine.retriever = FixedRetriever(listening)
+
+    def med(runs, key):
+        return statistics.median(r[key] for r in runs)
+
+    rows = [
+        ["time to first token, cold (s)", f"{med(cold_engine, 'ttft'):.3f}", f"{med(cold_raw, 'ttft'):.3f}",
+         f"{med(cold_engine, 'ttft') / med(cold_raw, 'ttft'):.2f}x", "-"],
+        ["decode tokens/s", f"{med(cold_engine, 'tps'):.1f}", f"{med(cold_raw, 'tps'):.1f}",
+         f"{med(cold_engine, 'tps') / med(cold_raw, 'tps'):.3f}x", ">= 0.95x"],
+        ["tokens generated", f"{med(cold_engine, 'tokens'):.0f}", f"{med(cold_raw, 'tokens'):.0f}", "", ""],
+    ]
+    print(f"model {model_path.name}, {threads or 'default'} threads, {args.rounds} rounds (medians)")
+    print_table("Reflection engine vs raw llama_cpp create_chat_completion (same model, prompt, sampling)",
+                ("measure", "engine", "raw", "ratio", "target"), rows)
+
+    def evaluated(runs):
+        values = [r["stats"].prompt_tokens_evaluated for r in runs if r["stats"] is not None]
+        totals = [r["stats"].prompt_tokens for r in runs if r["stats"] is not None]
+        return f"{statistics.median(values):.0f}/{statistics.median(totals):.0f}" if values else "?"
+
+    cold_ttft = med(cold_second, "ttft")
+    rows = [
+        ["second request, no reuse (cache emptied)", f"{cold_ttft:.3f}", evaluated(cold_second), "1.00x", "-"],
+        ["second request, same guidance, prefix reused", f"{med(warm_same, 'ttft'):.3f}", evaluated(warm_same),
+         f"{med(warm_same, 'ttft') / cold_ttft:.2f}x", "<= 0.5x"],
+        ["second request, other guidance, prefix reused", f"{med(warm_other, 'ttft'):.3f}",
+         evaluated(warm_other), f"{med(warm_other, 'ttft') / cold_ttft:.2f}x", "<= 0.5x"],
+    ]
+    print_table("Second request time to first token (engine level)",
+                ("case", "TTFT (s)", "prompt tokens evaluated/total", "vs no reuse", "target"), rows)
+    chat.close()
+    raw.close()
+    return 0
+
+
+def add_reflect_parser(subparsers) -> None:
+    parser = subparsers.add_parser("reflect", help="the reflection engine's model path against raw llama_cpp")
+    parser.add_argument("--model", help=f"a GGUF chat model (default {BENCH_MODEL.relative_to(ROOT)})")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds; medians are reported")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: its own choice)")
+    parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.set_defaults(func=bench_reflect)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description="companion benchmarks (one table per area)")
     areas = parser.add_subparsers(dest="area", metavar="AREA", required=True)
@@ -153,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: auto)")
     search.add_argument("--embed-model", help="embedder GGUF (default: the prepared all-MiniLM-L6-v2)")
     search.set_defaults(func=bench_search)
-    # Other areas (startup, reflect) register their own subparsers here.
+    add_reflect_parser(areas)
+    # Other areas (startup) register their own subparsers here.
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 
