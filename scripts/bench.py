@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench.py search [--repeat N] [--embed-model PATH]
     .venv/bin/python scripts/bench.py reflect [--rounds N] [--model PATH]
+    .venv/bin/python scripts/bench.py kdf [--runs N] [--turns N]
 
 Tests never assert on time; these numbers go in notes and are compared as ratios within one run.
 """
@@ -310,6 +311,65 @@ def add_reflect_parser(subparsers) -> None:
     parser.set_defaults(func=bench_reflect)
 
 
+# ---- kdf: journal key derivation and per-turn save time (issue 6) ------------------------------------------
+
+
+def bench_kdf(args: argparse.Namespace) -> int:
+    """scrypt time at the shipped cost and its neighbours; per-turn save time plain vs encrypted."""
+    from companion.crypto import DEFAULT_SCRYPT_N, DEFAULT_SCRYPT_P, DEFAULT_SCRYPT_R, KdfParams, derive_key
+    from companion.journal import Journal
+
+    runs = max(3, args.runs)
+    rows = []
+    for n in (DEFAULT_SCRYPT_N // 2, DEFAULT_SCRYPT_N, DEFAULT_SCRYPT_N * 2):
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            derive_key("a passphrase to time", KdfParams.fresh(n=n))
+            samples.append(time.perf_counter() - started)
+        marker = "shipped" if n == DEFAULT_SCRYPT_N else ""
+        rows.append((f"n=2^{n.bit_length() - 1}", f"{128 * DEFAULT_SCRYPT_R * n / 2**20:.0f} MB",
+                     f"{statistics.median(samples):.3f}", f"{max(samples):.3f}", marker))
+    print_table(f"scrypt key derivation (r={DEFAULT_SCRYPT_R}, p={DEFAULT_SCRYPT_P}; median of {runs})",
+                ("cost", "memory", "median s", "max s", ""), rows)
+
+    turns = max(20, args.turns)
+    text = "It sounds like you have been carrying the house on your own lately, and you want me to notice. " * 3
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for mode in ("plain", "encrypted"):
+            path = Path(folder) / mode / "journal.sqlite3"
+            with Journal(path) as journal:
+                if mode == "encrypted":
+                    journal.enable_encryption("a passphrase to time")
+            opened = time.perf_counter()
+            journal = Journal(path, "a passphrase to time" if mode == "encrypted" else None)
+            open_seconds = time.perf_counter() - opened
+            session_id = journal.start_session("rehearse")
+            samples = []
+            for _ in range(turns):
+                started = time.perf_counter()
+                journal.add_turn(session_id, "listener", text, coach={"label": "reflection", "tip": "name the need"})
+                samples.append(time.perf_counter() - started)
+            journal.close()
+            results[mode] = (open_seconds, statistics.median(samples), percentile(samples, 0.95))
+    print_table(
+        f"journal: {turns} turns each, every turn committed (WAL, synchronous=FULL)",
+        ("mode", "open s", "save p50 ms", "save p95 ms"),
+        [(mode, f"{o:.3f}", f"{p50 * 1000:.2f}", f"{p95 * 1000:.2f}") for mode, (o, p50, p95) in results.items()],
+    )
+    ratio = results["encrypted"][1] / results["plain"][1]
+    print(f"\nencrypted / plain per-turn save (p50): {ratio:.2f}x  (the key is derived once per open, never per turn)")
+    return 0
+
+
+def add_kdf_parser(subparsers) -> None:
+    parser = subparsers.add_parser("kdf", help="journal key derivation and per-turn save time, plain vs encrypted")
+    parser.add_argument("--runs", type=int, default=5, help="derivations per scrypt cost (median reported)")
+    parser.add_argument("--turns", type=int, default=200, help="turns saved per journal")
+    parser.set_defaults(func=bench_kdf)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description="companion benchmarks (one table per area)")
     areas = parser.add_subparsers(dest="area", metavar="AREA", required=True)
@@ -320,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--embed-model", help="embedder GGUF (default: the prepared all-MiniLM-L6-v2)")
     search.set_defaults(func=bench_search)
     add_reflect_parser(areas)
+    add_kdf_parser(areas)
     # Other areas (startup) register their own subparsers here.
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
