@@ -313,3 +313,23 @@ def test_cli_list_show_export_delete(settings, capsys, tmp_path):
     assert main(["journal", "show", str(session_id)]) == 2
     assert "no journal session" in capsys.readouterr().err
     assert main(["journal", "delete", str(session_id)]) == 2
+
+
+def test_turns_from_several_worker_threads_are_all_kept_in_order(journal):
+    import threading
+
+    sessions = [journal.start_session("rehearse", scenario=f"thread-{number}") for number in range(4)]
+
+    def write(session_id: int) -> None:
+        for number in range(40):
+            journal.add_turn(session_id, "listener", f"session {session_id} line {number}")
+
+    workers = [threading.Thread(target=write, args=(session_id,)) for session_id in sessions]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for session_id in sessions:
+        turns = journal.get_session(session_id).turns
+        assert [turn.text for turn in turns] == [f"session {session_id} line {n}" for n in range(40)]
+        assert [turn.position for turn in turns] == list(range(40))
