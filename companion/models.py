@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from companion.config import BUNDLED_MODELS_DIR, DEFAULT_EMBEDDER_FILE, Settings
+from companion.config import BUNDLED_MODELS_DIR, DEFAULT_EMBEDDER_FILE, Settings, ensure_private_dir
 from companion.errors import ModelError
+from companion.runtime import check_gguf
 
 CATALOG_PATH = BUNDLED_MODELS_DIR / "catalog.toml"
 
@@ -140,10 +141,13 @@ def resolve_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | Non
 ProgressCallback = Callable[[int, int | None], None]
 
 
-def pull_model(name: str, settings: Settings, progress: ProgressCallback | None = None) -> Path:
+def pull_model(
+    name: str, settings: Settings, progress: ProgressCallback | None = None, *, endpoint: str | None = None
+) -> Path:
     """Download a catalogue model into settings.models_dir; resumes a partial download.
 
-    This is the only function in companion that opens a network connection.
+    This is the only function in companion that opens a network connection. `endpoint` points at a
+    hub mirror (tests use a loopback server).
     """
     model = find_catalog_model(name)
     existing = settings.models_dir / model.file
@@ -155,7 +159,8 @@ def pull_model(name: str, settings: Settings, progress: ProgressCallback | None 
             kept="Nothing was changed.",
             fix=f"unset HF_HUB_OFFLINE, then companion models pull {model.name}",
         )
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(settings.home)
+    ensure_private_dir(settings.models_dir)
     try:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.utils import logging as hub_logging
@@ -166,7 +171,7 @@ def pull_model(name: str, settings: Settings, progress: ProgressCallback | None 
 
     tqdm_class = _progress_tqdm(progress) if progress is not None else None
     try:
-        kwargs = {"repo_id": model.repo, "filename": model.file, "local_dir": settings.models_dir}
+        kwargs = {"repo_id": model.repo, "filename": model.file, "local_dir": settings.models_dir, "endpoint": endpoint}
         if tqdm_class is not None:
             kwargs["tqdm_class"] = tqdm_class
         try:
@@ -183,7 +188,9 @@ def pull_model(name: str, settings: Settings, progress: ProgressCallback | None 
             kept="The partial download is kept and resumes next time.",
             fix=f"check the connection, then companion models pull {model.name}",
         ) from None
-    return Path(downloaded)
+    downloaded = Path(downloaded)
+    check_gguf(downloaded, what="chat model")
+    return downloaded
 
 
 def _progress_tqdm(progress: ProgressCallback):
@@ -192,13 +199,14 @@ def _progress_tqdm(progress: ProgressCallback):
 
     class _Reporter(tqdm):
         def __init__(self, *args, **kwargs):
-            kwargs["disable"] = True
+            kwargs["disable"] = True  # a disabled tqdm draws nothing and counts nothing: we count
             super().__init__(*args, **kwargs)
+            self.bytes_done = int(kwargs.get("initial") or 0)
 
         def update(self, n=1):
-            result = super().update(n)
-            progress(int(self.n), int(self.total) if self.total else None)
-            return result
+            self.bytes_done += int(n or 0)
+            progress(self.bytes_done, int(self.total) if self.total else None)
+            return True
 
     return _Reporter
 

@@ -240,3 +240,100 @@ def test_tiny_models_script_is_deterministic(tmp_path):
         subprocess.run([sys.executable, str(script), "--out", str(tmp_path / name)], check=True, capture_output=True)
     for model in ("tiny-chat.gguf", "tiny-embed.gguf"):
         assert (tmp_path / "one" / model).read_bytes() == (tmp_path / "two" / model).read_bytes()
+
+
+def test_download_progress_reaches_the_callback_including_a_resumed_start():
+    from companion.models import _progress_tqdm
+
+    seen: list[tuple[int, int | None]] = []
+    reporter_class = _progress_tqdm(lambda done, total: seen.append((done, total)))
+    # The way huggingface_hub drives its bar when it resumes a partial file.
+    bar = reporter_class(unit="B", unit_scale=True, total=1000, initial=400, desc="model.gguf")
+    bar.update(100)
+    bar.update(500)
+    bar.close()
+    assert seen == [(500, 1000), (1000, 1000)]
+
+
+class _FakeHub:
+    """A loopback stand-in for the hub's resolve endpoint; the first GET breaks off half-way."""
+
+    def __init__(self, payload: bytes) -> None:
+        import http.server
+        import threading
+
+        self.payload = payload
+        self.requests: list[tuple[str, str | None]] = []
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+            def _headers(self, status: int, body_len: int, start: int = 0) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(body_len))
+                self.send_header("ETag", '"tiny-chat-etag"')
+                self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
+                self.send_header("Accept-Ranges", "bytes")
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{len(hub.payload) - 1}/{len(hub.payload)}")
+                self.end_headers()
+
+            def do_HEAD(self):
+                hub.requests.append(("HEAD", None))
+                self._headers(200, len(hub.payload))
+
+            def do_GET(self):
+                range_header = self.headers.get("Range")
+                hub.requests.append(("GET", range_header))
+                start = int(range_header.split("=")[1].split("-")[0]) if range_header else 0
+                body = hub.payload[start:]
+                self._headers(206 if start else 200, len(body), start)
+                gets = sum(1 for method, _ in hub.requests if method == "GET")
+                if gets == 1:
+                    self.wfile.write(body[: len(body) // 2])  # the connection drops mid-download
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pull_downloads_resumes_and_checks_the_file_from_a_loopback_hub(companion_home, tiny_chat_model, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    # Small chunks so the half that arrived before the drop reaches the disk (the hub client buffers 10 MB).
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 16 * 1024)
+    settings = Settings.load(companion_home)
+    payload = tiny_chat_model.read_bytes()
+    progress: list[tuple[int, int | None]] = []
+    with _FakeHub(payload) as hub:
+        try:
+            path = pull_model("fast", settings, lambda done, total: progress.append((done, total)), endpoint=hub.endpoint)
+        except ModelError:
+            # The client gave up after the broken connection; the partial file is kept and the next pull resumes.
+            path = pull_model("fast", settings, endpoint=hub.endpoint)
+    assert path == settings.models_dir / find_catalog_model("fast").file
+    assert path.read_bytes() == payload
+    ranged = [r for method, r in hub.requests if method == "GET" and r]
+    assert ranged, f"the second request did not resume: {hub.requests}"
+    assert int(ranged[0].split("=")[1].split("-")[0]) > 0
+    assert progress and progress[-1][0] == len(payload)
+    assert resolve_chat_model(settings) == path  # the downloaded model is now the one in use
