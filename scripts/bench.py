@@ -370,6 +370,91 @@ def add_kdf_parser(subparsers) -> None:
     parser.set_defaults(func=bench_kdf)
 
 
+# ---- startup: time to the app's first paint, against a bare Textual app ------------------------------------
+STARTUP_BARE_APP = """
+import sys
+from textual.app import App
+from textual.widgets import Static
+
+class Bare(App):
+    def compose(self):
+        yield Static("companion")
+
+    def on_ready(self):
+        sys.__stdout__.write("painted\\n")
+        sys.__stdout__.flush()
+        self.exit()
+
+Bare().run(headless=True, size=(100, 30))
+"""
+
+STARTUP_COMPANION_APP = """
+import sys
+from companion.config import Settings
+from companion.tui.app import CompanionApp
+
+class FirstPaint(CompanionApp):
+    def on_ready(self):
+        # Ready is sent once the first frame is on screen; the real app starts loading services here.
+        sys.__stdout__.write("painted\\n")
+        sys.__stdout__.flush()
+        self.exit()
+
+FirstPaint(Settings.load()).run(headless=True, size=(100, 30))
+"""
+
+
+def _time_to_first_paint(code: str, env: dict) -> float:
+    """Seconds from starting a fresh interpreter to its 'painted' line."""
+    import subprocess
+
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env, text=True)
+    try:
+        for line in child.stdout:
+            if line.strip() == "painted":
+                return time.perf_counter() - started
+        raise RuntimeError(f"the app never painted: {child.stderr.read()[-2000:]}")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def bench_startup(args) -> int:
+    """Process start to first paint (headless), median of several runs, beside a bare Textual app."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, COMPANION_HOME=home, PYTHONPATH=str(root), HF_HUB_OFFLINE="1")
+        # One warm-up each so both read the same files from the page cache.
+        _time_to_first_paint(STARTUP_BARE_APP, env)
+        _time_to_first_paint(STARTUP_COMPANION_APP, env)
+        bare, app = [], []
+        for _ in range(args.runs):  # interleaved, so machine load affects both alike
+            bare.append(_time_to_first_paint(STARTUP_BARE_APP, env))
+            app.append(_time_to_first_paint(STARTUP_COMPANION_APP, env))
+    bare_median, app_median = statistics.median(bare), statistics.median(app)
+    ratio = app_median / bare_median
+    print_table(
+        f"startup: process start to first paint, headless 100x30, {args.runs} interleaved runs (ms)",
+        ("app", "median", "min", "max", "vs floor"),
+        [
+            ("bare Textual app, one Static (floor)", f"{bare_median * 1000:.0f}", f"{min(bare) * 1000:.0f}",
+             f"{max(bare) * 1000:.0f}", "1.00x"),
+            ("companion (Reflect screen)", f"{app_median * 1000:.0f}", f"{min(app) * 1000:.0f}",
+             f"{max(app) * 1000:.0f}", f"{ratio:.2f}x"),
+        ],
+    )
+    print(f"target: <= 1.30x the floor -> {'met' if ratio <= 1.3 else 'not met'}")
+    return 0
+
+
+def add_startup_parser(subparsers) -> None:
+    parser = subparsers.add_parser("startup", help="process start to the TUI's first paint, against a bare Textual app")
+    parser.add_argument("--runs", type=int, default=9, help="runs of each app (default 9)")
+    parser.set_defaults(func=bench_startup)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description="companion benchmarks (one table per area)")
     areas = parser.add_subparsers(dest="area", metavar="AREA", required=True)
@@ -381,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     search.set_defaults(func=bench_search)
     add_reflect_parser(areas)
     add_kdf_parser(areas)
+    add_startup_parser(areas)
     # Other areas (startup) register their own subparsers here.
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

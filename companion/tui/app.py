@@ -22,24 +22,38 @@ from companion.errors import CompanionError
 from companion.logs import get_logger
 from companion.tui.driver import terminal_driver_class
 from companion.tui.labels import BUILTIN_ENGINE
-from companion.tui.screens.guidance import GuidanceScreen
-from companion.tui.screens.help import HelpScreen
-from companion.tui.screens.journal import JournalScreen
-from companion.tui.screens.models import ModelsScreen
 from companion.tui.screens.reflect import ReflectScreen
-from companion.tui.screens.rehearse import RehearseScreen
 
 log = get_logger("tui")
 
 
-# Mode name -> (screen class, label shown in the status line and the footer).
-SCREENS = {
-    "reflect": (ReflectScreen, "Reflect"),
-    "rehearse": (RehearseScreen, "Rehearse"),
-    "guidance": (GuidanceScreen, "Guidance"),
-    "journal": (JournalScreen, "Journal"),
-    "models": (ModelsScreen, "Models"),
-}
+# Mode name -> label. Reflect is the first screen; the others are imported when first opened, so the first
+# frame only pays for what it shows.
+SCREENS = {"reflect": "Reflect", "rehearse": "Rehearse", "guidance": "Guidance", "journal": "Journal", "models": "Models"}
+
+
+def _rehearse_screen():
+    from companion.tui.screens.rehearse import RehearseScreen
+
+    return RehearseScreen()
+
+
+def _guidance_screen():
+    from companion.tui.screens.guidance import GuidanceScreen
+
+    return GuidanceScreen()
+
+
+def _journal_screen():
+    from companion.tui.screens.journal import JournalScreen
+
+    return JournalScreen()
+
+
+def _models_screen():
+    from companion.tui.screens.models import ModelsScreen
+
+    return ModelsScreen()
 
 
 class CompanionApp(App):
@@ -48,7 +62,13 @@ class CompanionApp(App):
     TITLE = "companion"
     # Absolute, so subclasses defined elsewhere (benchmarks, tests) find the stylesheet too.
     CSS_PATH = Path(__file__).parent / "app.tcss"
-    MODES = {name: screen for name, (screen, _label) in SCREENS.items()}
+    MODES = {
+        "reflect": ReflectScreen,
+        "rehearse": _rehearse_screen,
+        "guidance": _guidance_screen,
+        "journal": _journal_screen,
+        "models": _models_screen,
+    }
     DEFAULT_MODE = "reflect"
     BINDINGS = [
         Binding("f2", "switch_mode('reflect')", "Reflect", show=False),
@@ -197,6 +217,8 @@ class CompanionApp(App):
 
     # ---- actions ---------------------------------------------------------------------------------
     def action_help(self) -> None:
+        from companion.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -211,7 +233,7 @@ class CompanionApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for mode, (_screen, label) in SCREENS.items():
+        for mode, label in SCREENS.items():
             yield SystemCommand(f"Go to {label}", f"Open the {label} screen", self._switch_to(mode))
         yield SystemCommand("Help", "Show the keys and what each screen does", self.action_help)
         # Each screen names its own actions, so every action is in the palette.

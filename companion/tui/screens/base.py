@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -10,6 +11,9 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from companion.tui.widgets.status import NavLine, StatusLine
+
+# The stylesheets live beside app.tcss; each screen loads its own when first shown.
+STYLES = Path(__file__).resolve().parent.parent
 
 
 def read_field(obj, name: str, default=None):

@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 
 from companion.errors import CompanionError
 from companion.logs import get_logger
-from companion.tui.screens.base import CompanionScreen, read_field
+from companion.tui.screens.base import STYLES, CompanionScreen, read_field
 from companion.tui.screens.section import SectionScreen, section_title
 
 log = get_logger("tui.guidance")
@@ -89,6 +89,7 @@ class AddDocumentScreen(ModalScreen[Path | None]):
 class GuidanceScreen(CompanionScreen):
     LABEL = "Guidance"
     MODE = "guidance"
+    CSS_PATH = STYLES / "guidance.tcss"
     BINDINGS = [
         Binding("ctrl+n", "add_document", "Add document"),
         Binding("ctrl+f", "focus_search", "Search"),

@@ -12,7 +12,7 @@ from textual.widgets.option_list import Option
 
 from companion.config import write_private_text
 from companion.errors import CompanionError
-from companion.tui.screens.base import CompanionScreen, read_field
+from companion.tui.screens.base import STYLES, CompanionScreen, read_field
 from companion.tui.screens.confirm import ConfirmScreen
 
 SEARCH_DEBOUNCE_SECONDS = 0.25
@@ -71,6 +71,7 @@ def session_text(session) -> Text:
 class JournalScreen(CompanionScreen):
     LABEL = "Journal"
     MODE = "journal"
+    CSS_PATH = STYLES / "journal.tcss"
     BINDINGS = [
         Binding("ctrl+e", "export", "Export"),
         Binding("delete", "delete", "Delete"),

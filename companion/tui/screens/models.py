@@ -11,7 +11,7 @@ from textual.widgets import Button, DataTable, Label, ProgressBar, Select, Stati
 
 from companion.errors import CompanionError
 from companion.logs import get_logger
-from companion.tui.screens.base import CompanionScreen
+from companion.tui.screens.base import STYLES, CompanionScreen
 
 log = get_logger("tui.models")
 
@@ -25,6 +25,7 @@ def gigabytes(size: float) -> str:
 class ModelsScreen(CompanionScreen):
     LABEL = "Models"
     MODE = "models"
+    CSS_PATH = STYLES / "models.tcss"
     BINDINGS = [
         Binding("ctrl+u", "use_model", "Use selected"),
         Binding("ctrl+d", "pull_model", "Download selected", priority=True),

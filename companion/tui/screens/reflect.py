@@ -7,7 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Label, Markdown, OptionList, Static, TextArea
+from textual.widgets import Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from companion.errors import CompanionError
@@ -73,7 +73,7 @@ class ReflectScreen(CompanionScreen):
                 with VerticalScroll(id="reflection-panel"):
                     yield Static(Text(IDLE_HINT, style="dim"), id="reflect-state")
                     yield Static("", id="said")
-                    yield Markdown("", id="reflection")
+                    # The Markdown view of the reflection is mounted on first use (see _reflection_view).
                     yield Static("", id="reflection-details")
                     yield Static("", id="safety")
             with Vertical(id="reflect-side"):
@@ -143,13 +143,24 @@ class ReflectScreen(CompanionScreen):
         said = self.query_one("#said", Static)
         said.update(Text.assemble(("They said: ", "dim"), (statement, "italic")))
         said.display = True
-        markdown = self.query_one("#reflection", Markdown)
+        markdown = await self._reflection_view()
         markdown.display = True
         await markdown.update("")
         self.query_one("#reflection-details", Static).update("")
         self.query_one("#safety", Static).display = False
         self.query_one("#citations", OptionList).clear_options()
-        self._stream = Markdown.get_stream(markdown)
+        self._stream = markdown.get_stream(markdown)
+
+    async def _reflection_view(self):
+        """The Markdown widget the reflection streams into, mounted the first time (markdown-it loads then)."""
+        found = self.query("#reflection")
+        if found:
+            return found.first()
+        from textual.widgets import Markdown
+
+        markdown = Markdown("", id="reflection")
+        await self.query_one("#reflection-panel").mount(markdown, after="#said")
+        return markdown
 
     async def action_cancel(self) -> None:
         if self.buffer is None:
@@ -162,7 +173,7 @@ class ReflectScreen(CompanionScreen):
         area.text = statement
         area.focus()
         self.query_one("#said", Static).display = False
-        await self.query_one("#reflection", Markdown).update("")
+        await (await self._reflection_view()).update("")
         self._set_state("Stopped. Your words are back in the box: change them or press ctrl+j.", "italic")
         self.refresh_bindings()
 
@@ -183,8 +194,9 @@ class ReflectScreen(CompanionScreen):
             self._restarts_shown = restarts
             self._streamed_text = ""
             await self._stream.stop()
-            await self.query_one("#reflection", Markdown).update("")
-            self._stream = Markdown.get_stream(self.query_one("#reflection", Markdown))
+            markdown = await self._reflection_view()
+            await markdown.update("")
+            self._stream = markdown.get_stream(markdown)
             self._set_state("Checking… trying again.")
         if text:
             if not self._streamed_text:
@@ -236,14 +248,14 @@ class ReflectScreen(CompanionScreen):
             final = str(read_field(result, "reflection", "") or "")
             if final.strip() != self._streamed_text.strip():
                 # The checked reflection differs from what streamed (a retry or the built-in reflector spoke).
-                await self.query_one("#reflection", Markdown).update(final)
+                await (await self._reflection_view()).update(final)
             self._show_details(result)
             self._show_citations(read_field(result, "citations", []) or [])
         self.refresh_bindings()
 
     async def _show_safety(self, safety) -> None:
         # A crisis takes over the panel: no paraphrase, no guidance list, just the message and who to call.
-        self.query_one("#reflection", Markdown).display = False
+        (await self._reflection_view()).display = False
         self.query_one("#reflection-details", Static).update("")
         panel = self.query_one("#safety", Static)
         text = Text()

@@ -12,7 +12,7 @@ from textual.widgets.option_list import Option
 
 from companion.errors import CompanionError
 from companion.logs import get_logger
-from companion.tui.screens.base import CompanionScreen, read_field
+from companion.tui.screens.base import STYLES, CompanionScreen, read_field
 
 log = get_logger("tui.rehearse")
 
@@ -67,6 +67,7 @@ def summary_text(summary) -> Text:
 class RehearseScreen(CompanionScreen):
     LABEL = "Rehearse"
     MODE = "rehearse"
+    CSS_PATH = STYLES / "rehearse.tcss"
     BINDINGS = [
         Binding("ctrl+j", "send", "Send", priority=True),
         Binding("ctrl+e", "end", "End & summary", priority=True),
