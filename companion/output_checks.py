@@ -223,7 +223,7 @@ def early_failure(partial: str) -> str | None:
     if _AI_SELF.search(partial):
         return "role: talks about being an AI"
     words = _words(partial)
-    if len(partial) >= 60 and len(words) >= 6:
+    if len(partial) >= 40 and len(words) >= 6:
         garbage = garbage_reasons(partial)
         if garbage:
             return garbage[0]

@@ -81,21 +81,47 @@ def _citation(hit: Any) -> dict[str, str]:
     return {"section": name, "source": str(getattr(section, "source", ""))}
 
 
+def _is_factory(value) -> bool:
+    return callable(value) and not hasattr(value, "search") and not hasattr(value, "stream")
+
+
 class ReflectionEngine:
     """Answers what a partner said the way a skilled listener would; the CLI and the TUI both call `.reflect`."""
 
     def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None, *,
                  stop_early: bool = True) -> None:
-        self.retriever = retriever
+        """retriever and chat_model may also be zero-argument factories (Services passes its accessors), so a
+        crisis gets its safety message without waiting for a model to load."""
+        self._retriever = retriever
+        self._chat_model = chat_model
+        self.region = region
         # Stop a draft as soon as its first words show it cannot pass (benchmarks turn this off).
         self.stop_early = stop_early
-        self.chat_model = chat_model
-        self.region = region
         if builtin is None:
             from companion.reflector import BuiltinReflector
 
             builtin = BuiltinReflector()
         self.builtin = builtin
+
+    @property
+    def retriever(self):
+        if _is_factory(self._retriever):
+            self._retriever = self._retriever()
+        return self._retriever
+
+    @retriever.setter
+    def retriever(self, value) -> None:
+        self._retriever = value
+
+    @property
+    def chat_model(self):
+        if _is_factory(self._chat_model):
+            self._chat_model = self._chat_model()
+        return self._chat_model
+
+    @chat_model.setter
+    def chat_model(self, value) -> None:
+        self._chat_model = value
 
     def reflect(
         self,

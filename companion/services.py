@@ -130,7 +130,9 @@ class Services:
         def build():
             from companion.reflect import ReflectionEngine
 
-            return ReflectionEngine(retriever=self.index, chat_model=self.chat_model, region=self.settings.region)
+            # Factories, not objects: the engine builds them only when a statement needs them (not for a crisis).
+            return ReflectionEngine(retriever=lambda: self.index, chat_model=lambda: self.chat_model,
+                                    region=self.settings.region)
 
         return self._once("reflection", build)
 

@@ -263,7 +263,7 @@ def test_a_good_reflection_passes_and_gets_a_check_question_when_it_lacks_one():
 
 
 def test_early_failure_spots_garbage_before_the_stream_ends():
-    assert early_failure("ĠĠqz xv ñ¤ ktp zzzq wvx mnb rrt plk qwv xcvb nmm") is not None
+    assert early_failure("ĠĠqz xv ñ¤ ktp zzzq wvx mnb rrt plk qwv xcvb nmm trx bvc") is not None
     assert early_failure("It sounds like you have been feeling") is None
 
 
