@@ -101,8 +101,12 @@ class CompanionApp(App):
             self.theme = self.settings.theme
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    def on_ready(self) -> None:
+    async def on_ready(self) -> None:
         self.first_paint_seconds = time.perf_counter() - self.started_at
+        # The first frame showed the input; now the side panels and the footer join it.
+        mount_secondary = getattr(self.screen, "mount_secondary", None)
+        if mount_secondary is not None:
+            await mount_secondary()
         # Start loading only after the first frame: the import of llama_cpp/chromadb must not delay it.
         if self._load_services_on_ready:
             self.load_services()

@@ -36,10 +36,31 @@ class CompanionScreen(Screen):
             yield StatusLine(id="status-line")
             yield NavLine(self.MODE, id="nav-line")
         yield from self.compose_body()
-        yield Footer()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def compose_secondary(self) -> Iterable:
+        """Widgets that may appear a frame after the first paint (side panels); mounted by mount_secondary."""
+        return ()
+
+    async def on_mount(self) -> None:
+        self.secondary_mounted = False
+        # The first screen of the run paints its input first and the rest right after (see CompanionApp.on_ready).
+        if getattr(self.app, "first_paint_seconds", 0) is not None:
+            await self.mount_secondary()
+
+    async def mount_secondary(self) -> None:
+        if self.secondary_mounted:
+            return
+        self.secondary_mounted = True
+        for parent_id, widget in self.compose_secondary():
+            await (self.query_one(parent_id) if parent_id else self).mount(widget)
+        await self.mount(Footer())
+        self.secondary_ready()
+
+    def secondary_ready(self) -> None:
+        """Called once the secondary widgets are mounted."""
 
     def palette_commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
         """(title, help, callback) for the command palette: every action of this screen."""

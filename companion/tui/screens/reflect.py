@@ -66,19 +66,23 @@ class ReflectScreen(CompanionScreen):
         self.citations: list = []
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="reflect-main"):
-            with Vertical(id="reflect-left"):
-                yield Label("What did your partner say?", id="statement-label")
-                yield TextArea(id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-                with VerticalScroll(id="reflection-panel"):
-                    yield Static(Text(IDLE_HINT, style="dim"), id="reflect-state")
-                    yield Static("", id="said")
-                    # The Markdown view of the reflection is mounted on first use (see _reflection_view).
-                    yield Static("", id="reflection-details")
-                    yield Static("", id="safety")
-            with Vertical(id="reflect-side"):
-                yield Label("Guidance it leaned on", id="citations-label")
-                yield OptionList(id="citations")
+        with Horizontal(id="reflect-main"), Vertical(id="reflect-left"):
+            yield Label("What did your partner say?", id="statement-label")
+            yield TextArea(id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+            with VerticalScroll(id="reflection-panel"):
+                yield Static(Text(IDLE_HINT, style="dim"), id="reflect-state")
+                yield Static("", id="said")
+                # The Markdown view of the reflection is mounted on first use (see _reflection_view).
+                yield Static("", id="reflection-details")
+                yield Static("", id="safety")
+
+    def compose_secondary(self):
+        # The cited-guidance panel joins a frame after the input box, so the first paint stays light.
+        side = Vertical(Label("Guidance it leaned on", id="citations-label"), OptionList(id="citations"), id="reflect-side")
+        return [("#reflect-main", side)]
+
+    def secondary_ready(self) -> None:
+        self._show_citations(self.citations)
 
     def on_mount(self) -> None:
         self.flush_timer = self.set_interval(FLUSH_SECONDS, self._flush_tokens, pause=True)
@@ -148,7 +152,7 @@ class ReflectScreen(CompanionScreen):
         await markdown.update("")
         self.query_one("#reflection-details", Static).update("")
         self.query_one("#safety", Static).display = False
-        self.query_one("#citations", OptionList).clear_options()
+        self._show_citations([])
         self._stream = markdown.get_stream(markdown)
 
     async def _reflection_view(self):
@@ -267,7 +271,7 @@ class ReflectScreen(CompanionScreen):
                 text.append(f"• {resource}\n")
         panel.update(text)
         panel.display = True
-        self.query_one("#citations", OptionList).clear_options()
+        self._show_citations([])
 
     def _show_details(self, result, with_alternatives: bool = False) -> None:
         details = Text()
@@ -293,9 +297,12 @@ class ReflectScreen(CompanionScreen):
         self.query_one("#reflection-details", Static).update(details)
 
     def _show_citations(self, citations) -> None:
-        options = self.query_one("#citations", OptionList)
-        options.clear_options()
         self.citations = list(citations)
+        found = self.query("#citations")
+        if not found:
+            return  # not mounted yet: secondary_ready shows them
+        options = found.first(OptionList)
+        options.clear_options()
         for index, citation in enumerate(self.citations):
             options.add_option(Option(citation_label(citation), id=f"citation-{index}"))
 

@@ -23,24 +23,6 @@ NAVIGATION = (
 class StatusLine(Horizontal):
     """`companion │ engine: … (loading…)` on the left, `offline · stored on this device` on the right."""
 
-    DEFAULT_CSS = """
-    StatusLine {
-        height: 1;
-        width: 100%;
-        background: $panel;
-        color: $text;
-    }
-    StatusLine #engine-status {
-        width: 1fr;
-        padding: 0 1;
-    }
-    StatusLine #privacy-note {
-        width: auto;
-        padding: 0 1;
-        color: $success;
-    }
-    """
-
     def compose(self) -> ComposeResult:
         yield Static("", id="engine-status")
         yield Static(PRIVACY_NOTE, id="privacy-note")
@@ -62,15 +44,6 @@ class StatusLine(Horizontal):
 
 class NavLine(Static):
     """The screens and their keys, the current one highlighted; each is clickable."""
-
-    DEFAULT_CSS = """
-    NavLine {
-        height: 1;
-        width: 100%;
-        padding: 0 1;
-        color: $text-muted;
-    }
-    """
 
     def __init__(self, current: str, **kwargs) -> None:
         super().__init__("", **kwargs)
