@@ -38,10 +38,10 @@ NEEDS: dict[str, Need] = {
     for n in (
         Need("time together", "time together", "more time together", "more time with me"),
         Need("being a priority", "being a priority to me", "to feel like a priority to me", "a sign that you come first"),
-        Need("being heard", "being heard", "to feel heard", "being really listened to"),
+        Need("being heard", "being heard", "to feel heard", "someone who really listens"),
         Need("appreciation", "being appreciated", "to feel appreciated", "some appreciation"),
         Need("trust", "being able to trust me", "to be able to trust me", "trust between us"),
-        Need("fairness", "fairness between us", "for things to feel fair between us", "a fairer share"),
+        Need("fairness", "fairness between us", "for things to feel fair between us", "more fairness between us"),
         Need("safety", "feeling safe", "to feel safe", "some calm and safety"),
         Need("closeness", "closeness", "to feel close to me", "closeness"),
         Need("respect", "respect", "to feel respected", "respect"),
@@ -61,6 +61,7 @@ NEEDS: dict[str, Need] = {
         Need("health", "your health", "to take care of your health", "a healthier life"),
         Need("hope", "hope", "some hope that things can change", "hope"),
         Need("connection", "connection", "to feel connected", "connection"),
+        Need("consideration", "consideration", "a bit more consideration from me", "some consideration"),
     )
 }
 
@@ -169,6 +170,8 @@ CUES: tuple[Cue, ...] = (
         r"(?:put|puts|putting) me last", r"(?:i am|i come) (?:always )?(?:last|second) on your list",
         r"everything (?:else )?comes (?:before|first)", r"i am (?:always )?an afterthought",
         r"fit me in", r"squeeze me in", r"cancel(?:l?ed|s)? (?:on me|our plans|plans)",
+        r"more important (?:to you |to him |to her )?than (?:me|i am)", r"(?:choose|chose|choosing|pick|picked|picks) "
+        r"(?:\w+ ){0,2}over me", r"(?:comes?|came|coming) before me",
     ), ("lonely", "unimportant"), ("being a priority", "time together"),
         "time with me keeps getting pushed aside"),
     Cue("phone", (
@@ -196,7 +199,7 @@ CUES: tuple[Cue, ...] = (
         r"(?:you|he|she) never (?:help|helps|lift a finger|do the dishes|clean|cook|do laundry|pitch in)",
         r"(?:do|does) not (?:help|lift a finger|pitch in|do your share|do your part)", r"(?:the|all the) "
         r"(?:housework|chores|laundry|dishes|cooking|cleaning)", r"mental load", r"your (?:fair )?share",
-        r"(?:by|on) my own with the (?:kids|baby|house)", r"single parent", r"like a single (?:mom|mum|dad|parent)",
+        r"(?:by|on) my own with the (?:kids|baby|house)", r"dishes", r"(?:clean|pick|tidy) up after", r"single parent", r"like a single (?:mom|mum|dad|parent)",
     ), ("overwhelmed", "alone with it"), ("support", "fairness"),
         "you're carrying more than your share, mostly on your own"),
     Cue("not listening", (
@@ -222,7 +225,7 @@ CUES: tuple[Cue, ...] = (
     ), ("betrayed", "hurt"), ("trust", "honesty"),
         "it's been hard to rely on what I tell you"),
     Cue("jealousy", (
-        r"(?:cheat|cheating|cheated)", r"(?:flirt|flirting|flirted|flirts)", r"(?:texting|talking to|seeing) "
+        r"(?:cheat|cheats|cheating|cheated)", r"(?:flirt|flirting|flirted|flirts)", r"(?:texting|talking to|seeing) "
         r"(?:her|him|your ex|that (?:girl|guy|woman|man))", r"your ex", r"other (?:women|men|girls|guys)",
         r"(?:someone|somebody) else", r"(?:her|him) more than me", r"(?:prettier|better looking|hotter) than me",
         r"(?:who|what) (?:are|were) you texting",
@@ -234,6 +237,8 @@ CUES: tuple[Cue, ...] = (
         r"about|want) me", r"(?:mean|means|meant) nothing to (?:you|him|her)", r"(?:do|does) not matter to (?:you|"
         r"him|her)", r"what am i to you", r"(?:you|he|she) (?:do|does) not (?:even )?try",
         r"(?:stopped|stop) trying", r"(?:gave|given) up on (?:us|me)",
+        r"(?:wonder|not sure|do not know) (?:if|whether) (?:you|he|she) (?:even |still |really )?(?:want|love|care "
+        r"about|like) (?:me|to be with me)",
     ), ("hurt", "uncared for"), ("reassurance", "being a priority"),
         "you're not sure how much you matter to me"),
     Cue("not on my side", (
@@ -258,7 +263,8 @@ CUES: tuple[Cue, ...] = (
     Cue("affection", (
         r"(?:never|do not|does not|barely|hardly) (?:\w+ )?(?:touch|hug|hold|kiss|cuddle) me",
         r"(?:no|any) (?:sex|intimacy|affection)", r"(?:sex|intimacy) life", r"(?:never|do not) want (?:sex|me)",
-        r"(?:turn|turns|turned) me down", r"(?:reject|rejects|rejected) me", r"(?:pull|pulls|pulled) away when i",
+        r"(?:turn|turns|turned) me down", r"need you to (?:hold|hug|touch|kiss|cuddle) me", r"(?:want|need|miss) "
+        r"(?:more )?(?:affection|a hug|hugs|to be held|your touch|being held)", r"(?:reject|rejects|rejected) me", r"(?:pull|pulls|pulled) away when i",
     ), ("rejected", "lonely"), ("affection", "closeness"),
         "you've been missing my touch and affection"),
     Cue("smothered", (
@@ -406,7 +412,8 @@ CUES: tuple[Cue, ...] = (
         "you'd like to make this call for yourself"),
     Cue("alone in the effort", (
         r"(?:only|the only) one (?:who )?(?:\w+ )?(?:cares|tries|tried|makes an effort|puts in|fights for|wants this|"
-        r"is trying|even tries|bothers)", r"(?:i am|i have been) (?:the one )?(?:doing|holding) (?:all )?(?:the work|"
+        r"is trying|even tries|bothers)", r"(?:always|only|the only) (?:the )?one (?:who )?(?:\w+ )?(?:apologi\w+|says? "
+        r"sorry|saying sorry|gives? in|giving in|compromis\w+|reach(?:es|ing)? out|makes? up|initiat\w+)", r"(?:i am|i have been) (?:the one )?(?:doing|holding) (?:all )?(?:the work|"
         r"this|us) (?:together|alone|on my own)", r"(?:you|he|she) (?:do|does) not (?:even )?(?:try|make an effort)",
     ), ("alone", "unappreciated"), ("connection", "support"),
         "you've been carrying us on your own"),
@@ -421,6 +428,26 @@ CUES: tuple[Cue, ...] = (
         r"(?:how i feel|what i want|if i (?:love|want))", r"(?:used to be|was|were) (?:so )?happy",
         r"(?:having|have) (?:second thoughts|doubts)",
     ), ("unsure", "sad"), ("understanding", "connection"), None),
+    Cue("at the end of my rope", (
+        r"can not do this (?:any ?more|now)", r"can not take (?:it|this|much more)(?: any ?more)?",
+        r"end of my rope", r"(?:had|have had) enough", r"(?:i am )?done with (?:this|it|everything|all of this)",
+        r"(?:running|ran) on empty", r"(?:breaking|snapping) point", r"too much for me",
+    ), ("worn down", "overwhelmed"), ("support", "rest"),
+        "this has become more than you can carry"),
+    Cue("frustrated by a habit", (
+        r"i hate (?:it )?when", r"(?:drives|drive) me (?:crazy|nuts|mad|up the wall)", r"(?:really )?(?:bugs|annoys|"
+        r"irritates|gets to) me", r"how many times do i have to",
+    ), ("frustrated",), ("consideration",), None),
+    Cue("resigned", (
+        r"do what(?:ever)? you want", r"i give up", r"forget it", r"never ?mind", r"(?:it|that) does not matter "
+        r"any ?more", r"why (?:do i|should i) (?:even )?bother",
+    ), ("resigned", "hurt"), ("being heard",),
+        "you've stopped expecting me to really hear you"),
+    Cue("apologizing", (
+        r"(?:i am|i'm) (?:so |really )?sorry", r"i apologi[sz]e", r"(?:i|that was) messed up", r"i screwed up",
+        r"(?:it was|that was|it is) my fault", r"i (?:should not|should not have) (?:have )?(?:said|done|yelled)",
+    ), ("regretful",), ("understanding", "peace"),
+        "you wish that had gone differently"),
     Cue("good news", (
         r"(?:got|get|landed) (?:the|that|my|a) (?:job|promotion|offer|raise|place|apartment|house|scholarship)",
         r"(?:good|great|amazing|big) news", r"i (?:passed|did it|made it|finished|won)", r"we (?:did it|made it|won)",

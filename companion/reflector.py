@@ -143,6 +143,10 @@ def flip_perspective(text: str) -> str:
         elif tokens[i].lower() in _TYPED_SHORT and tokens[i].lower() != "i":
             expanded = _TYPED_SHORT[tokens[i].lower()].lower()
             out[i] = _SWAP.get(expanded, expanded)
+    for i in words:
+        # Keep a capital where the partner had one ("Are you" -> "Am I"); "I" -> "you" stays lower-case.
+        if out[i] != tokens[i] and tokens[i][0].isupper() and not re.match(r"I(?:'|$)", tokens[i]) and out[i] != "I":
+            out[i] = out[i][0].upper() + out[i][1:]
     flipped = "".join(out[i] for i in range(len(tokens)))
     flipped = re.sub(r"\bI and you\b", "you and I", flipped)
     flipped = re.sub(r"\bme and you\b", "you and me", flipped)
@@ -254,6 +258,24 @@ class _Reading:
     explicit_spans: list[tuple[int, int]]
 
 
+_COMPLEMENT = re.compile(
+    r"\b(?:I'm|I am|I feel|I felt|I was|I've been|I have been|I get|I got|makes me|made me)\s+(?:(?:so|really|very|just|"
+    r"kind of|a bit|a little|pretty|super|too|quite|absolutely|getting|feeling|more and more)\s+)*"
+    r"(" + _FEELING_ALT + r")(?:\s+to death)?\s+((?:about|of|that|because|when|with|by|for|to|at|since|after)\b[^.!?;]*)",
+    re.I)
+
+
+def feeling_complements(text: str) -> dict[str, str]:
+    """What a named feeling is about, in the listener's voice: "I'm scared of needles" -> {"scared": "of needles"}."""
+    found: dict[str, str] = {}
+    for match in _COMPLEMENT.finditer(text):
+        feeling = lexicon.FEELING_WORDS.get(match.group(1).lower())
+        complement = re.split(r",|\s+(?:but|and then|so)\s+", match.group(2))[0].strip()
+        if feeling and feeling not in found and 1 <= len(complement.split()) <= 14:
+            found[feeling] = _soften_modals(flip_perspective(complement))
+    return found
+
+
 def read_feelings(text: str) -> _Reading:
     """Named and implied feelings, the needs under them and any reframed gist, in order of appearance."""
     norm = normalise(text)
@@ -281,7 +303,7 @@ def read_feelings(text: str) -> _Reading:
     # "why don't you listen" reads like "you do not listen" for the cues.
     norm = re.sub(r"\b(?:why )?(do|does|did|will|would|can|could) not (you|he|she)\b", r"\2 \1 not", norm)
     for cue in lexicon.CUES:
-        positions = [m.start() for p in cue.patterns for m in re.finditer(r"\b" + p, norm)]
+        positions = [m.start() for p in cue.patterns for m in re.finditer(r"\b(?:" + p + r")(?!\w)", norm)]
         if not positions:
             continue
         first = min(positions)
@@ -314,7 +336,7 @@ def _dedupe(items) -> list[str]:
 
 _LEAD_INS = re.compile(
     r"^(?:(?:honestly|look|listen|well|ok(?:ay)?|so|and|but|yeah|yes|no|um+|uh+|ugh+|god|oh|seriously|"
-    r"you know what|i mean|the thing is|it is just that|it's just that|i just|just|like|anyway|whatever|sorry|"
+    r"you know what|i mean|the thing is|it is just that|it's just that|just|like|anyway|whatever|"
     r"babe|honey|dude|man),?\s+)+", re.I)
 _THOUGHT_FRAME = re.compile(
     r"^(?:i (?:just |really |honestly |sometimes |kind of |kinda )?(?:feel|felt|get the feeling|have the feeling|"
@@ -326,7 +348,7 @@ def _score_sentence(sentence: str) -> float:
     norm = normalise(sentence)
     score = 0.0
     for cue in lexicon.CUES:
-        if any(re.search(r"\b" + p, norm) for p in cue.patterns):
+        if any(re.search(r"\b(?:" + p + r")(?!\w)", norm) for p in cue.patterns):
             score += 2
     score += 1.0 if re.search(r"\byou\b|\byour\b", norm) else 0
     score += 0.5 if _ABSOLUTES.search(norm) else 0
@@ -375,6 +397,9 @@ def _imperative_to_statement(clause: str) -> str:
     m = re.match(r"^(?:please |just )?(?:leave me alone|give me (?:some )?(?:space|room|time))(.*)$", clause, re.I)
     if m:
         return "I'd like some space from you" + m.group(1)
+    if re.match(r"^(?:please |just )?(?:do|go|leave|let|tell|give|call|come|listen|look|help|talk|get|take|try|"
+                r"think|stay|put|keep|make)\b", clause, re.I):
+        return "I'm telling you to " + re.sub(r"^(?:please |just )", "", clause[0].lower() + clause[1:], flags=re.I)
     return clause
 
 
@@ -573,7 +598,25 @@ class BuiltinReflector:
             link = f": {content}" if two_sided else f", because {_frame(content, framed)}"
         else:
             link = ""
-        first = f"It sounds like {feel_verb} {_join_feelings(feelings[:2])}" if feelings else None
+        complements = feeling_complements(text)
+        lead = feelings[0] if feelings else None
+        if lead and lead in complements:
+            # "feeling scared of starting insulin" says feeling and content at once; the clause is not repeated.
+            named = f"{lead} {complements[lead]}"
+            rest = [f for f in feelings[1:2] if f not in complements]
+            first = f"It sounds like {feel_verb} {named}" + (f", and {rest[0]} too" if rest else "")
+            if content and complements[lead].split()[-1] in content:
+                # That clause is said already; another sentence may still carry more.
+                others = [x for x in split_sentences(text) if complements[lead].split()[-1] not in flip_perspective(x)]
+                content, framed = pick_content(" ".join(others)) if others else (None, False)
+                if gist:
+                    link = f", like {gist}"
+                elif content:
+                    link = f", since {_frame(content, framed)}"
+                else:
+                    link = ""
+        else:
+            first = f"It sounds like {feel_verb} {_join_feelings(feelings[:2])}" if feelings else None
         if first:
             sentence = first + link
             if need_objs and len(sentence.split()) > 24:
@@ -595,7 +638,8 @@ class BuiltinReflector:
         # B: "I'm hearing that" + content + the feeling it leaves + the wish.
         heard = _frame(content, framed) if content else gist
         if heard:
-            second_feel = feelings[1] if len(feelings) > 1 else (feelings[0] if feelings else None)
+            unsaid = [f for f in feelings if f not in heard]
+            second_feel = unsaid[1] if len(unsaid) > 1 else (unsaid[0] if unsaid else None)
             sentence = f"I'm hearing that {heard}"
             if second_feel and len(sentence.split()) > 22:
                 sentence += f". That seems to leave you feeling {second_feel}."
