@@ -341,6 +341,8 @@ def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[
             reasons.append("garbage: one word repeated")
     if re.search(r"(.)\1{7,}", spoken):
         reasons.append("garbage: a character repeated")
+    if _CONTROL.search(spoken) or "\ufffd" in spoken:
+        reasons.append("garbage: control characters")
     return (None, reasons) if reasons else (spoken, [])
 
 

@@ -242,7 +242,7 @@ def test_the_tiny_models_garbage_is_rejected_and_the_script_answers(coach, tiny_
     from companion.llm import ChatModel
 
     chris = scenario("after-fight")
-    model = ChatModel(tiny_chat_model, n_ctx=512, n_threads=1)
+    model = ChatModel(tiny_chat_model, n_ctx=2048, n_threads=1)
     try:
         rehearsal = Rehearsal(chris, coach, chat_model=model, journal=journal)
         rehearsal.opening()
@@ -250,7 +250,7 @@ def test_the_tiny_models_garbage_is_rejected_and_the_script_answers(coach, tiny_
     finally:
         model.close()
     assert turn.engine == "script"
-    assert turn.fallback_reason  # the model was tried and its line did not pass
+    assert "garbage" in turn.fallback_reason  # the model spoke, and its line did not pass the check
     assert turn.partner_reply == chris.lines("heard")[0]
     journaled = journal.get_session(rehearsal.session_id).turns[-1]
     assert journaled.speaker == "partner" and journaled.engine == "script"
