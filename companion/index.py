@@ -177,6 +177,10 @@ class GuidanceIndex:
 
     def _open(self) -> None:
         existed = self.index_dir.is_dir() and any(self.index_dir.iterdir())
+        if not existed:
+            # Chroma caches one system per folder in this process; a folder deleted since must not be served from it.
+            os.environ["ANONYMIZED_TELEMETRY"] = "False"
+            self._drop_cached_system()
         try:
             self._connect()
         except Exception as exc:  # noqa: BLE001 - chroma raises many types for a damaged folder
@@ -236,6 +240,9 @@ class GuidanceIndex:
         if client is not None:
             with contextlib.suppress(Exception):  # a broken client may fail to close; it is dropped either way
                 client.close()
+        self._drop_cached_system()
+
+    def _drop_cached_system(self) -> None:
         from chromadb.api.shared_system_client import SharedSystemClient
 
         # Chroma caches one system per folder; a cleared folder must not be served by the old one.
