@@ -528,8 +528,6 @@ def verify_against_reference(gguf_path: Path, contents: WheelContents, sentences
 
 def bert_reference_embedding(weights: dict[str, np.ndarray], config: BertConfig, token_ids: Sequence[int]) -> np.ndarray:
     """A plain numpy BERT forward pass with mean pooling and L2 normalisation (float64, for checking)."""
-    from math import erf, sqrt
-
     def w(name: str) -> np.ndarray:
         return weights.get(name, weights.get("bert." + name)).astype(np.float64)
 
@@ -539,7 +537,16 @@ def bert_reference_embedding(weights: dict[str, np.ndarray], config: BertConfig,
         return (x - mean) / np.sqrt(var + config.layer_norm_eps) * w(prefix + ".weight") + w(prefix + ".bias")
 
     def linear(x: np.ndarray, prefix: str) -> np.ndarray:
-        return x @ w(prefix + ".weight").T + w(prefix + ".bias")
+        # einsum, not @: multi-threaded BLAS crawls on a busy machine, and these matrices are small.
+        return np.einsum("ti,oi->to", x, w(prefix + ".weight")) + w(prefix + ".bias")
+
+    def gelu(x: np.ndarray) -> np.ndarray:
+        # Exact (erf) GELU as BERT uses it; erf by Abramowitz-Stegun 7.1.26 (error below 1.5e-7).
+        z = np.abs(x) / np.sqrt(2.0)
+        t = 1.0 / (1.0 + 0.3275911 * z)
+        poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+        erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
+        return 0.5 * x * (1.0 + erf)
 
     ids = np.asarray(token_ids, dtype=np.int64)
     n = len(ids)
@@ -547,16 +554,15 @@ def bert_reference_embedding(weights: dict[str, np.ndarray], config: BertConfig,
     x = x + w("embeddings.token_type_embeddings.weight")[0]
     x = layer_norm(x, "embeddings.LayerNorm")
     heads, head_dim = config.num_heads, config.hidden_size // config.num_heads
-    gelu = np.vectorize(lambda v: 0.5 * v * (1.0 + erf(v / sqrt(2.0))))
     for i in range(config.num_layers):
         p = f"encoder.layer.{i}."
         q = linear(x, p + "attention.self.query").reshape(n, heads, head_dim).transpose(1, 0, 2)
         k = linear(x, p + "attention.self.key").reshape(n, heads, head_dim).transpose(1, 0, 2)
         v = linear(x, p + "attention.self.value").reshape(n, heads, head_dim).transpose(1, 0, 2)
-        scores = q @ k.transpose(0, 2, 1) / np.sqrt(head_dim)
+        scores = np.einsum("htd,hsd->hts", q, k) / np.sqrt(head_dim)
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
-        context = (scores @ v).transpose(1, 0, 2).reshape(n, config.hidden_size)
+        context = np.einsum("hts,hsd->htd", scores, v).transpose(1, 0, 2).reshape(n, config.hidden_size)
         x = layer_norm(linear(context, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
         hidden = gelu(linear(x, p + "intermediate.dense"))
         x = layer_norm(linear(hidden, p + "output.dense") + x, p + "output.LayerNorm")
