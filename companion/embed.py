@@ -76,6 +76,8 @@ class Embedder:
             if not isinstance(text, str):
                 raise InputError("Only text can be embedded.", fix="pass strings to Embedder.embed")
         with self._lock:
+            if self._llm is None:
+                raise ModelError("The embedder was closed.", fix="create a new Embedder")
             prepared = [self._fit(text) for text in texts]
             vectors = self._llm.embed(prepared, normalize=False, truncate=True)
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self._dimension)

