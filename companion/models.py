@@ -182,9 +182,17 @@ def pull_model(
             downloaded = hf_hub_download(**kwargs)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # the hub client raises many kinds; all mean the same to a person
+    except Exception as exc:  # the hub client raises many kinds; a person needs to know only which of two
+        kind = type(exc).__name__
+        if kind in ("RepositoryNotFoundError", "EntryNotFoundError", "RemoteEntryNotFoundError",
+                    "RevisionNotFoundError", "GatedRepoError"):
+            raise ModelError(
+                f"The hub has no {model.file} in {model.repo} any more ({kind}).",
+                kept="Nothing was changed.",
+                fix="update companion (its models/catalog.toml), or download a GGUF yourself and use --model PATH",
+            ) from None
         raise ModelError(
-            f"Could not download {model.file} from {model.repo} ({type(exc).__name__}).",
+            f"Could not download {model.file} from {model.repo} ({kind}).",
             kept="The partial download is kept and resumes next time.",
             fix=f"check the connection, then companion models pull {model.name}",
         ) from None

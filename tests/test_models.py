@@ -337,3 +337,36 @@ def test_pull_downloads_resumes_and_checks_the_file_from_a_loopback_hub(companio
     assert int(ranged[0].split("=")[1].split("-")[0]) > 0
     assert progress and progress[-1][0] == len(payload)
     assert resolve_chat_model(settings) == path  # the downloaded model is now the one in use
+
+
+def test_a_file_the_hub_no_longer_has_is_reported_as_an_outdated_catalogue(companion_home, monkeypatch):
+    import http.server
+    import threading
+
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    class Missing(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_HEAD(self):
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Missing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ModelError) as caught:
+            pull_model("fast", Settings.load(companion_home), endpoint=f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "any more" in caught.value.message
+    assert "--model PATH" in caught.value.fix
