@@ -41,6 +41,16 @@ def apply_offline_environment(*, allow_downloads: bool = False) -> None:
         os.environ.update(OFFLINE_ENVIRONMENT)
 
 
+def prepare_process(argv: Sequence[str]) -> None:
+    """At the very start of `companion`: offline libraries, and files created private by default.
+
+    The umask makes every file a library creates (Chroma's index, SQLite's WAL, llama.cpp's log) owner-only,
+    so the permission check at start has nothing to fix.
+    """
+    apply_offline_environment(allow_downloads=command_downloads(argv))
+    os.umask(0o077)
+
+
 def command_downloads(argv: Sequence[str]) -> bool:
     """True only for `companion [options] models pull ...`, the one command allowed to use the network."""
     words = [word for word in argv if not word.startswith("-")]

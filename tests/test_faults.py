@@ -43,7 +43,9 @@ def report(fault: str, outcome: str) -> None:
 
 
 @pytest.fixture
-def settings(companion_home) -> Settings:
+def settings(companion_home, tiny_embed_model, monkeypatch) -> Settings:
+    # The tiny real embedder: every test builds its own index, and these faults are not about search quality.
+    monkeypatch.setenv("COMPANION_EMBED_MODEL", str(tiny_embed_model))
     return Settings.load(companion_home)
 
 

@@ -25,7 +25,9 @@ SENTENCE_PIECES = ("Quibble-zephyr", "anniversary again", "cried in the car")
 
 
 @pytest.fixture
-def settings(companion_home) -> Settings:
+def settings(companion_home, tiny_embed_model, monkeypatch) -> Settings:
+    # The tiny real embedder keeps index builds cheap; these tests are about privacy, not search quality.
+    monkeypatch.setenv("COMPANION_EMBED_MODEL", str(tiny_embed_model))
     return Settings.load(companion_home)
 
 
@@ -176,9 +178,7 @@ GUARDED_CHILD = textwrap.dedent(
     ],
     ids=["journal", "reflect", "search"],
 )
-def test_commands_open_no_connection_outside_loopback(settings, tmp_path, argv, request):
-    if argv[0] == "search":
-        request.getfixturevalue("minilm_model")  # search needs the prepared embedder
+def test_commands_open_no_connection_outside_loopback(settings, tmp_path, argv):
     script = tmp_path / "guarded.py"
     script.write_text(GUARDED_CHILD)
     result = subprocess.run(
@@ -187,6 +187,9 @@ def test_commands_open_no_connection_outside_loopback(settings, tmp_path, argv, 
     )
     assert "ATTEMPTS []" in result.stderr, result.stderr[-2000:]
     assert result.returncode == 0, result.stderr[-2000:]
+    # Whatever the command created (index, logs, journal) was created private: nothing left to tighten.
+    assert "readable by others" not in result.stderr
+    assert privacy.check_permissions(settings.home) == []
 
 
 # ---- forget ------------------------------------------------------------------------------------------------

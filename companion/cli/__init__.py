@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from companion import privacy
 
     # Before any library that could phone home is imported: offline, no telemetry (only `models pull` downloads).
-    privacy.apply_offline_environment(allow_downloads=privacy.command_downloads(sys.argv[1:] if argv is None else argv))
+    privacy.prepare_process(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     for warning in privacy.startup_warnings(args.home):
