@@ -32,10 +32,13 @@ def fault_report(request):
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or not REPORT:
         return
-    reporter.write_line("")
-    reporter.write_line("Faults tried (fault -> what happened):")
-    for fault, outcome in REPORT:
-        reporter.write_line(f"  {fault:<46} -> {outcome}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    # Shown on the terminal even under output capture: the report is the point of this module.
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.write_line("")
+        reporter.write_line("Faults tried (fault -> what happened):")
+        for fault, outcome in REPORT:
+            reporter.write_line(f"  {fault:<48} -> {outcome}")
 
 
 def report(fault: str, outcome: str) -> None:
