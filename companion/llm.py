@@ -29,6 +29,14 @@ DEFAULT_PREFIX_CACHE_BYTES = 256 << 20
 
 Messages = Sequence[dict[str, str]]
 
+# For a GGUF without a chat template: ChatML, the format of the catalogue's models.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
 
 @dataclass
 class GenerationStats:
@@ -116,6 +124,7 @@ class ChatModel:
         self._load_error: BaseException | None = None
         self._evals: list[tuple[int, int]] = []  # (tokens already held, tokens decoded) per eval call
         self.last_stats: GenerationStats | None = None
+        self._formatter = None
         self.generations_running = 0
         self.max_generations_running = 0  # the owner thread's own record: never above 1
         self._thread = threading.Thread(target=self._own_the_model, name="companion-chat-model", daemon=True)
@@ -280,7 +289,42 @@ class ChatModel:
                 job.error = ModelError("The chat model was closed.")
                 job.done.set()
 
+    def _chat_formatter(self, llm):
+        """The model's own chat template from its GGUF metadata (ChatML when it has none)."""
+        if self._formatter is None:
+            from llama_cpp import llama_chat_format
+
+            template = llm.metadata.get("tokenizer.chat_template") or FALLBACK_CHAT_TEMPLATE
+            eos_id, bos_id = llm.token_eos(), llm.token_bos()
+            self._formatter = llama_chat_format.Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(eos_id) if eos_id != -1 else "",
+                bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
+            )
+        return self._formatter
+
+    def _restore_saved_prefix(self, llm, prompt: list[int]) -> None:
+        """If a saved state shares more of this prompt than the live KV cache does, load it."""
+        if llm.cache is None:
+            return
+        try:
+            saved = llm.cache[prompt]
+        except KeyError:
+            return
+        from llama_cpp import Llama
+
+        if Llama.longest_token_prefix(saved.input_ids.tolist(), prompt) > Llama.longest_token_prefix(
+            llm._input_ids.tolist(), prompt
+        ):
+            llm.load_state(saved)
+
     def _generate(self, llm, job: _Generation) -> None:
+        """Our own token loop over Llama.generate: stop on end-of-generation tokens, cancel between any two
+        tokens (even ones that decode to no text yet), and decode UTF-8 incrementally so text never stalls."""
+        import codecs
+
+        import llama_cpp
+
         stats = job.stats
 
         def stopping() -> bool:
@@ -294,31 +338,50 @@ class ChatModel:
         self.max_generations_running = max(self.max_generations_running, self.generations_running)
         started = time.perf_counter()
         self._evals.clear()
-        chunks = None
+        completion: list[int] = []
         try:
-            chunks = llm.create_chat_completion(
-                messages=job.messages,
-                stream=True,
-                max_tokens=job.max_tokens,
-                temperature=job.temperature,
-                top_p=job.top_p,
-                repeat_penalty=job.repeat_penalty,
-                stop=job.stop or None,
-                seed=job.seed if job.seed is not None else self._seed,
-            )
-            for chunk in chunks:
-                choice = chunk["choices"][0]
-                piece = choice.get("delta", {}).get("content")
-                if choice.get("finish_reason"):
-                    stats.finish_reason = choice["finish_reason"]
+            formatted = self._chat_formatter(llm)(messages=job.messages)
+            prompt = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+            stats.prompt_tokens = len(prompt)
+            room = llm.n_ctx() - len(prompt)
+            if room <= 0:
+                raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {llm.n_ctx()}")
+            max_tokens = min(job.max_tokens, room)
+            self._restore_saved_prefix(llm, prompt)
+            llm.set_seed(job.seed if job.seed is not None else self._seed)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            vocab = llm._model.vocab
+            text = ""
+            stats.finish_reason = "length"
+            for token in llm.generate(prompt, top_k=40, top_p=job.top_p, min_p=0.05, typical_p=1.0,
+                                      temp=job.temperature, repeat_penalty=job.repeat_penalty):
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    stats.finish_reason = "stop"
+                    break
+                completion.append(token)
+                stats.completion_tokens += 1
+                piece = decoder.decode(llm.detokenize([token]))
                 if piece:
-                    if stats.seconds_to_first_token is None:
-                        stats.seconds_to_first_token = time.perf_counter() - started
-                    stats.completion_tokens += 1
-                    job.out.put(piece)
+                    piece, stop_found = _cut_at_stop(text, piece, job.stop)
+                    text += piece
+                    if piece:
+                        if stats.seconds_to_first_token is None:
+                            stats.seconds_to_first_token = time.perf_counter() - started
+                        job.out.put(piece)
+                    if stop_found:
+                        stats.finish_reason = "stop"
+                        break
                 if stopping():
                     stats.finish_reason = "cancelled"
                     break
+                if len(completion) >= max_tokens:
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail and stats.finish_reason != "cancelled":
+                job.out.put(tail)
+            if llm.cache is not None:
+                # Saved so the next prompt that starts the same way resumes here, whatever ran in between.
+                llm.cache[llm._input_ids.tolist()] = llm.save_state()
         except Exception as exc:
             stats.finish_reason = "error"
             log.warning("generation failed: %s", type(exc).__name__)
@@ -327,16 +390,27 @@ class ChatModel:
                 fix="try a shorter text, or run without a model: --no-model",
             ))
         finally:
-            if chunks is not None:
-                chunks.close()
             stats.seconds = time.perf_counter() - started
             if self._evals:
                 held, decoded = self._evals[0]
                 stats.prompt_tokens_evaluated = decoded
-                stats.prompt_tokens = held + decoded
+                stats.prompt_tokens = max(stats.prompt_tokens, held + decoded)
             self.generations_running -= 1
             self.last_stats = stats
             job.out.put(_END)
+
+
+def _cut_at_stop(text: str, piece: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """The part of piece before the first stop string (which may have begun in text), and whether one ended."""
+    if not stops:
+        return piece, False
+    joined = text + piece
+    window_start = max(0, len(text) - max(len(stop) for stop in stops))
+    found = [at for at in (joined.find(stop, window_start) for stop in stops) if at >= 0]
+    if not found:
+        return piece, False
+    cut = min(found)
+    return (joined[len(text):cut] if cut > len(text) else ""), True
 
 
 def _short_reason(exc: Exception) -> str:

@@ -179,18 +179,22 @@ def _engine_run(engine, statement: str) -> dict:
     """One reflection through the engine; times its first model draft from the call to its last token."""
     stamps: list[float] = []
     cancel = threading.Event()
+    measured: dict = {"stats": None}
 
     def on_token(piece: str) -> None:
         if not cancel.is_set():
             stamps.append(time.perf_counter())
 
     def on_discard(reason: str) -> None:
-        cancel.set()  # one draft is what we measure; the retry is not
+        # One draft is what we measure (the random-weight model never passes the checks); no retry.
+        measured["stats"] = engine.chat_model.last_stats
+        cancel.set()
 
     started = time.perf_counter()
     engine.reflect(statement, on_token=on_token, cancel=cancel, on_discard=on_discard)
-    stats = engine.chat_model.last_stats if not cancel.is_set() else None
-    return _timing(started, stamps) | {"stats": stats}
+    if measured["stats"] is None:
+        measured["stats"] = engine.chat_model.last_stats
+    return _timing(started, stamps) | measured
 
 
 def _raw_run(llm, messages, *, max_tokens: int, temperature: float, top_p: float, repeat_penalty: float,

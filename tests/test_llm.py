@@ -28,7 +28,7 @@ def test_stream_yields_text_pieces_as_they_are_generated(chat):
     pieces = list(chat.stream(messages("You never make time for me."), max_tokens=12, temperature=0, stats=stats))
     assert pieces, "the tiny model produced no text"
     assert all(isinstance(p, str) and p for p in pieces)
-    assert stats.completion_tokens == len(pieces)
+    assert len(pieces) <= stats.completion_tokens
     assert stats.finish_reason in ("length", "stop")
     assert stats.prompt_tokens > 0
 
@@ -70,7 +70,7 @@ def test_cancel_stops_the_generation_between_tokens(chat):
         cancel.set()
     assert stats.finish_reason == "cancelled"
     assert 1 <= stats.completion_tokens < 200
-    assert len(received) == stats.completion_tokens
+    assert len(received) <= stats.completion_tokens
 
 
 def test_a_request_cancelled_before_it_starts_produces_nothing(chat):

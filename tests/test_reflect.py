@@ -181,7 +181,7 @@ def test_cancel_returns_promptly_with_what_was_streamed(tiny_chat):
     assert result.cancelled
     assert tiny_chat.last_stats.finish_reason == "cancelled"
     assert tiny_chat.last_stats.completion_tokens < 20
-    assert len(streamed) == tiny_chat.last_stats.completion_tokens
+    assert len(streamed) <= tiny_chat.last_stats.completion_tokens
 
 
 def test_emoji_and_other_scripts_reach_the_model_without_a_crash(tiny_chat):
