@@ -179,6 +179,8 @@ def _known_traces(settings: Settings, include_models: bool) -> list[Path]:
         settings.config_path,
         settings.config_path.with_name(settings.config_path.name + ".tmp"),
         settings.user_documents_dir,
+        home / "scenarios",  # rehearsal scenarios the person wrote
+        home / "exports",  # journal exports saved from the app
         home / LOCK_FILE_NAME,
     ]
     # Journals that were moved aside because they could not be opened are the person's data too.

@@ -204,6 +204,8 @@ def _make_every_trace(settings: Settings) -> dict[str, Path]:
         "log": settings.log_dir / "companion.log",
         "config": settings.config_path,
         "document": settings.user_documents_dir / "my-notes.md",
+        "scenario": settings.home / "scenarios" / "my-scenario.toml",
+        "export": settings.home / "exports" / "journal-session-1.md",
         "aside": settings.home / "journal.sqlite3.unreadable-20260101-000000",
         "model": settings.models_dir / "pulled.gguf",
     }
