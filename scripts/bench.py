@@ -41,6 +41,70 @@ SEARCH_QUERIES = (
 )
 
 
+# Everyday questions and the guidance headings that answer them (any one counts); written for this benchmark.
+LABELLED_QUERIES = (
+    ("I feel like you never listen to me", {"Active listening", "Not interrupting", "Checking understanding"}),
+    ("how do I bring up something that bothers me without starting a fight",
+     {"Gentle start-up", "I-statements", "Complaint without blame"}),
+    ("he goes silent and walks away whenever we argue", {"Stonewalling and its antidote", "Taking a break"}),
+    ("how do we make up after a bad argument", {"Repair attempts"}),
+    ("she keeps trying to get my attention and I miss it",
+     {"Bids for connection", "Turning toward", "Turning away and turning against"}),
+    ("how to say what I heard back to her in my own words",
+     {"Reflecting the content", "Reflecting the feeling", "Simple and complex reflections"}),
+    ("I want to tell him about my fears but I'm scared", {"Sharing vulnerabilities", "Starting small"}),
+    ("what should I say instead of giving advice", {"Not fixing"}),
+    ("we never have time for each other since the baby",
+     {"Making time for each other", "Protecting time during busy seasons"}),
+    ("he rolls his eyes and mocks me when I'm upset", {"Contempt and its antidote", "The four horsemen"}),
+    ("every time I raise a problem she makes excuses", {"Defensiveness and its antidote", "The four horsemen"}),
+    ("he hid money from me and I don't trust him now", {"Repairing broken trust"}),
+    ("how can I show my partner I notice what they do", {"Showing appreciation", "Being specific"}),
+    ("I need to calm down before we keep talking", {"Taking a break", "Stonewalling and its antidote"}),
+    ("how do I name the emotion behind what she's saying", {"Reflecting the feeling"}),
+    ("what does he actually need underneath the complaint", {"Reflecting the need"}),
+    ("phrases to start a reflection without sounding too sure", {"Tentative stems"}),
+    ("how do I check that I understood her right", {"Checking understanding"}),
+    ("I keep cutting her off mid-sentence", {"Not interrupting"}),
+    ("we feel like strangers sharing a house",
+     {"What emotional intimacy is", "Turning away and turning against", "Intimacy is built in small moments"}),
+    ("she opened up about her childhood, how should I respond", {"Receiving your partner's vulnerability"}),
+    ("he always says he'll call and then doesn't", {"Small promises kept"}),
+    ("I'm too tired to talk tonight but don't want to shut her out",
+     {"Saying when you can't talk now", "Being emotionally available"}),
+    ("we're going through a hard time since my mum died", {"Compassion in hard seasons"}),
+    ("he attacks my character instead of what I did", {"Criticism and its antidote", "The four horsemen"}),
+    ("helping her see that her feelings make sense", {"Validation"}),
+    ("we can't agree on where to spend the holidays", {"Finding a compromise"}),
+    ("little daily habits that keep us close", {"Rituals of connection", "Intimacy is built in small moments"}),
+)  # fmt: skip
+
+
+def ranking_quality(index, lexical_weight: float, heading_weight: float, dense_on: bool = True) -> tuple[float, float]:
+    """Top-1 and top-3 hit rates on LABELLED_QUERIES for one weighting of the signals."""
+    from companion.search import QueryTerms
+
+    lexical = index._lexical_index()
+    count = len(lexical)
+    top1 = top3 = 0
+    for query, expected in LABELLED_QUERIES:
+        found = index._collection.query(query_embeddings=index.embedder.embed([query]), n_results=count,
+                                        include=["distances"])
+        dense = {lexical.by_id[i]: 1.0 - d for i, d in zip(found["ids"][0], found["distances"][0], strict=True)}
+        matches = lexical.match(QueryTerms.parse(query))
+        scores = []
+        for position in range(count):
+            match = matches.get(position)
+            score = dense.get(position, 0.0) if dense_on else 0.0
+            if match:
+                score += lexical_weight * match.lexical + heading_weight * match.heading
+            scores.append((score, position))
+        ranked = [lexical.sections[p].heading for _, p in sorted(scores, reverse=True)]
+        top1 += ranked[0] in expected
+        top3 += bool(expected & set(ranked[:3]))
+    return top1 / len(LABELLED_QUERIES), top3 / len(LABELLED_QUERIES)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     position = (len(ordered) - 1) * fraction
@@ -120,6 +184,18 @@ def bench_search(args: argparse.Namespace) -> int:
                 started = time.perf_counter()
                 ours(query)
                 ours_times.append(time.perf_counter() - started)
+        from companion.search import HEADING_WEIGHT, LEXICAL_WEIGHT
+
+        quality_rows = []
+        for label, weights, dense_on in (
+            ("dense only (MiniLM cosine)", (0.0, 0.0), True),
+            ("words only (BM25 + heading)", (1.0, 0.8), False),
+            (f"fused, shipped (+{LEXICAL_WEIGHT} words, +{HEADING_WEIGHT} heading)", (LEXICAL_WEIGHT, HEADING_WEIGHT), True),
+            ("fused, words x2", (2 * LEXICAL_WEIGHT, 2 * HEADING_WEIGHT), True),
+            ("fused, words x0.5", (0.5 * LEXICAL_WEIGHT, 0.5 * HEADING_WEIGHT), True),
+        ):
+            top1, top3 = ranking_quality(index, *weights, dense_on=dense_on)
+            quality_rows.append((label, f"{top1:.0%}", f"{top3:.0%}"))
         raw_llama.close()
         index.close()
         embedder.close()
@@ -143,6 +219,8 @@ def bench_search(args: argparse.Namespace) -> int:
     rows.append(("ratio (ours / floor)", "", f"{p50_ratio:.2f}x", f"{p95_ratio:.2f}x"))
     print_table(f"search latency, k={k}, {len(SEARCH_QUERIES)} queries x {args.repeat}", ("path", "n", "p50 ms", "p95 ms"),
                 rows)
+    print_table(f"ranking quality on {len(LABELLED_QUERIES)} labelled everyday questions (bundled guidance)",
+                ("ranking", "top-1", "top-3"), quality_rows)
     print(f"\ntarget: p50 within 1.5x of the floor -> {'met' if p50_ratio <= 1.5 else 'NOT met'} ({p50_ratio:.2f}x)")
     return 0
 
