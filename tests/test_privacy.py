@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import subprocess
@@ -270,7 +271,7 @@ def _log_text(settings: Settings) -> str:
     )
 
 
-def test_logs_never_contain_what_the_person_typed(settings, capsys, tiny_chat_model):
+def test_logs_never_contain_what_the_person_typed(settings, capsys, tiny_chat_model, monkeypatch, request):
     log_file = configure_logging(settings)
     with Journal(settings.journal_path) as journal:
         session_id = journal.start_session("rehearse", scenario="anniversary")
@@ -287,6 +288,16 @@ def test_logs_never_contain_what_the_person_typed(settings, capsys, tiny_chat_mo
     main(["reflect", "--no-model", SENTENCE * 4000])
     main(["journal", "show", "12345"])
     capsys.readouterr()
+    # And through a rehearsal in the plain terminal (the coach needs the real MiniLM embedder).
+    monkeypatch.delenv("COMPANION_EMBED_MODEL")
+    request.getfixturevalue("minilm_model")
+    lines = f"{SENTENCE}\nSo {SENTENCE}?\n".encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines), encoding="utf-8"))
+    assert main(["rehearse", "--no-model", "housework"]) == 0
+    capsys.readouterr()
+    with Journal(settings.journal_path) as journal:
+        rehearsal = journal.get_session(journal.list_sessions(SENTENCE)[0].id)
+    assert rehearsal.kind == "rehearse" and any(turn.text == SENTENCE for turn in rehearsal.turns)
 
     logged = _log_text(settings)
     assert log_file.exists() and logged.strip(), "the log should hold events"
