@@ -193,7 +193,7 @@ CHILD_WRITER = textwrap.dedent(
     import itertools, sys
     from companion.journal import Journal
 
-    journal = Journal(sys.argv[1])
+    journal = Journal(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
     session_id = journal.start_session("rehearse", scenario="crash-test")
     print(f"session {session_id}", flush=True)
     for number in itertools.count():
@@ -203,12 +203,17 @@ CHILD_WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kill_after", [1, 17, 60])
-def test_sigkill_mid_session_loses_no_turn_that_was_shown(settings, tmp_path, kill_after):
+@pytest.mark.parametrize(("kill_after", "passphrase"), [(1, None), (17, None), (60, None), (25, "crash pass")])
+def test_sigkill_mid_session_loses_no_turn_that_was_shown(settings, tmp_path, kill_after, passphrase):
+    if passphrase:
+        from companion.crypto import KdfParams
+
+        with Journal(settings.journal_path) as journal:
+            journal.enable_encryption(passphrase, KdfParams.fresh(n=2**12))
     script = tmp_path / "writer.py"
     script.write_text(CHILD_WRITER)
     child = subprocess.Popen(
-        [sys.executable, str(script), str(settings.journal_path)],
+        [sys.executable, str(script), str(settings.journal_path), *([passphrase] if passphrase else [])],
         stdout=subprocess.PIPE, text=True, cwd=ROOT, env=child_env(settings),
     )
     shown: list[int] = []
@@ -226,7 +231,7 @@ def test_sigkill_mid_session_loses_no_turn_that_was_shown(settings, tmp_path, ki
     child.wait()
     assert child.returncode == -signal.SIGKILL
 
-    with Journal(settings.journal_path) as reopened:
+    with Journal(settings.journal_path, passphrase) as reopened:
         session = reopened.get_session(session_id)
     saved = {turn.position: turn.text for turn in session.turns}
     for number in shown:
