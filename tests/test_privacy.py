@@ -193,6 +193,18 @@ def test_commands_open_no_connection_outside_loopback(settings, tmp_path, argv):
     assert privacy.check_permissions(settings.home) == []
 
 
+def test_the_guard_sees_the_one_command_that_does_use_the_network(settings, tmp_path):
+    # `models pull` is allowed to connect; run under the guard it is caught trying, so the guard itself works.
+    script = tmp_path / "guarded.py"
+    script.write_text(GUARDED_CHILD)
+    result = subprocess.run(
+        [sys.executable, str(script), "models", "pull", "qwen2.5-1.5b"], capture_output=True, text=True,
+        env=_child_env(settings), cwd=ROOT, timeout=600,
+    )
+    assert "ATTEMPTS []" not in result.stderr and "ATTEMPTS [" in result.stderr, result.stderr[-2000:]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
 # ---- forget ------------------------------------------------------------------------------------------------
 
 
