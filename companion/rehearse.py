@@ -31,8 +31,12 @@ log = get_logger("rehearse")
 
 # A spoken reply in a rehearsal; anything longer is a paste, refused whole rather than silently cut.
 MAX_REPLY_CHARS = 2000
-# Checked in this order: the most hurtful move decides how the partner reacts.
-HORSEMEN = ("contempt", "criticism", "defensiveness", "stonewalling")
+HORSEMEN = ("criticism", "contempt", "defensiveness", "stonewalling")
+# When one reply carries several, the partner reacts to the most hurtful; a counter-complaint ("that's not true,
+# you never...") is heard as defensiveness first, because that is what stops the partner feeling heard.
+REACTION_ORDER = ("contempt", "defensiveness", "criticism", "stonewalling")
+# How strongly each horseman calls for another try in the summary.
+HORSEMAN_WEIGHT = {"contempt": 6, "criticism": 5, "defensiveness": 4, "stonewalling": 4}
 ANTIDOTES = ("repair", "validation", "i_statement", "appreciation")
 # What Gottman's research pairs with each horseman; named in the summary when a horseman showed up.
 ANTIDOTE_FOR = {
@@ -284,7 +288,7 @@ def choose_reply_kind(coaching: Any, tension: int = 0) -> str:
     """Which scripted reaction the coach's reading calls for: hurt moves first, then repair, then the listening move."""
     flags = set(_field(coaching, "flags", ()) or ())
     label = _field(coaching, "label", "other")
-    for horseman in HORSEMEN:
+    for horseman in REACTION_ORDER:
         if horseman in flags:
             return horseman
     if "repair" in flags and tension > 0:
@@ -403,9 +407,10 @@ _TRY_INSTEAD = {
 def _weakness(coaching: Any) -> tuple[int, str, str]:
     """How much this reply calls for another try, why, and what to try instead."""
     flags = set(_field(coaching, "flags", ()) or ())
-    for points, horseman in zip((6, 5, 4, 4), HORSEMEN, strict=True):
-        if horseman in flags:
-            return points, f"this came across as {horseman}", _TRY_INSTEAD[horseman]
+    present = [h for h in REACTION_ORDER if h in flags]
+    if present:
+        worst = max(present, key=HORSEMAN_WEIGHT.__getitem__)
+        return HORSEMAN_WEIGHT[worst], f"this came across as {' and '.join(present)}", _TRY_INSTEAD[worst]
     label, subtype = _field(coaching, "label"), _field(coaching, "subtype")
     if label == "input":
         return 3, "advice or a fix before they felt heard", _TRY_INSTEAD["input"]
