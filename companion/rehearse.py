@@ -144,6 +144,10 @@ STAGE_DIRECTION = '\n\n[Stage direction for {name}: {direction} Something {name}
 MAX_HISTORY_LINES = 16
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @dataclass(frozen=True)
 class RehearsalTurn:
     """One exchange: what the listener said, how the coach read it, and the partner's answer."""
@@ -189,15 +193,16 @@ class RehearsalSummary:
     def rq_text(self) -> str:
         if self.rq_ratio is None:
             if self.reflections:
-                return f"no questions asked ({self.reflections} reflections): the ratio has no value to rate"
+                return f"no questions asked ({_plural(self.reflections, 'reflection')}): the ratio has no value to rate"
             return "no reflections or questions"
-        return f"{self.rq_ratio:.1f} ({self.reflections} reflections : {self.questions} questions) — {self.rq_rating}"
+        counts = f"{_plural(self.reflections, 'reflection')} : {_plural(self.questions, 'question')}"
+        return f"{self.rq_ratio:.1f} ({counts}) — {self.rq_rating}"
 
     def complex_text(self) -> str:
         if self.complex_percent is None:
             return "no reflections to rate"
         return (
-            f"{self.complex_percent:.0f}% ({self.complex_reflections} of {self.reflections} reflections) "
+            f"{self.complex_percent:.0f}% ({self.complex_reflections} of {_plural(self.reflections, 'reflection')}) "
             f"— {self.complex_rating}"
         )
 
