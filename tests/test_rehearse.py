@@ -153,6 +153,32 @@ def test_each_turn_is_in_the_journal_with_its_coaching_and_the_summary(coach, jo
     assert session.summary["went_well"][0]["quote"] == first.listener_text
 
 
+@pytest.fixture(scope="module")
+def tiny_partner_model(tiny_chat_model):
+    from companion.llm import ChatModel
+
+    model = ChatModel(tiny_chat_model, n_ctx=2048, n_threads=1)
+    yield model
+    model.close()
+
+
+@pytest.mark.parametrize("scenario_id", [s.id for s in SCENARIOS])
+@pytest.mark.parametrize("with_model", [False, True], ids=["scripted", "tiny-model"])
+def test_every_scenario_runs_end_to_end(scenario_id, with_model, coach, journal, request):
+    chat_model = request.getfixturevalue("tiny_partner_model") if with_model else None
+    partner = scenario(scenario_id)
+    rehearsal = Rehearsal(partner, coach, chat_model=chat_model, journal=journal)
+    rehearsal.opening()
+    heard = rehearsal.reply("It sounds like this has been weighing on you, and you've felt quite alone with it.")
+    asked = rehearsal.reply("What has been the hardest part for you?")
+    assert heard.partner_reply in partner.lines("heard")
+    assert asked.partner_reply in partner.lines("open_question") + partner.lines("closed_question")
+    summary = rehearsal.finish()
+    assert summary.listener_turns == 2 and summary.rq_ratio == pytest.approx(1.0)
+    session = journal.get_session(rehearsal.session_id)
+    assert len(session.turns) == 5 and session.summary["scenario"] == scenario_id
+
+
 # ---- bad input ----------------------------------------------------------------------------------------------------
 def test_an_empty_reply_is_refused_and_the_turn_is_not_consumed(coach, journal):
     maya = scenario("time-together")
