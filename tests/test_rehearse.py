@@ -463,6 +463,10 @@ def test_cli_rehearsal_with_piped_stdin(companion_home):
         session = journal.get_session(sessions[0].id)
     assert [t.speaker for t in session.turns] == ["partner", "listener", "partner", "listener", "partner"]
     assert session.summary and session.summary["listener_turns"] == 2
+    # The logs hold events only: neither side of the conversation is in them.
+    logged = "".join(p.read_text(encoding="utf-8", errors="replace") for p in (companion_home / "logs").glob("*.log"))
+    assert "rehearsal" in logged
+    assert "lonely" not in logged and "miss most" not in logged and "Maya" not in logged
 
 
 def test_cli_ends_on_eof_and_handles_invalid_utf8(companion_home):
