@@ -570,6 +570,8 @@ class Rehearsal:
                 coaching=None,
                 engine="safety",
                 reply_kind="safety",
+                # Also as the notice, so a screen that only shows notices still shows the message and resources.
+                notice="\n".join([crisis.message, *(f"• {resource}" for resource in crisis.resources)]),
                 safety=crisis,
             )
 

@@ -240,6 +240,7 @@ def test_a_crisis_pauses_the_role_play_with_resources_and_keeps_nothing(coach, j
     turn = rehearsal.reply("Honestly I've been thinking about killing myself since the fight.")
     assert turn.safety is not None and turn.safety.resources
     assert turn.partner_reply == "" and turn.coaching is None
+    assert turn.safety.message in turn.notice and turn.safety.resources[0] in turn.notice
     assert rehearsal.turns == [] and rehearsal.tension == 0
     assert len(journal.get_session(rehearsal.session_id).turns) == 1
     # An idiom is not a crisis: the role-play goes on.
