@@ -258,6 +258,13 @@ _RULES: list[_Rule] = [
           r"(?:better|easier|happier|lighter)(?: \w+){0,3} (?:if|when) (?:i|he|she) (?:just )?(?:was|were|am|is) not "
           r"(?:here|around|alive|in it|in the world|breathing)\b"),
     _rule("suicide_self_harm", r"\bnoose\b"),
+    _rule("suicide_self_harm", r"\b(?:tired|sick) of (?:being alive|living|life|existing|being here)\b"),
+    _rule("suicide_self_harm", r"\bno (?:way out|escape) (?:for (?:me|him|her|them)|except|but)\b|\bthe only way out\b"),
+    _rule("suicide_self_harm", r"\b(?:do|does|did) not (?:want|wanna) to wake up\b"),
+    _rule("suicide_self_harm", r"\b(?:covered in|fresh|new|hiding (?:the|her|his)) (?:cuts|scars|burns)\b|\b(?:cuts|"
+          r"scars|burns) (?:on|all over) (?:my|her|his|their) (?:arms|wrists|thighs|legs|stomach|body)\b"),
+    _rule("suicide_self_harm", r"\b(?:drive|driving|crash|crashing|steer|steering) (?:my|his|her|the|their) car "
+          r"(?:into|off) (?:a|the) (?:wall|tree|bridge|river|cliff|oncoming traffic|traffic|truck)\b"),
     _rule("suicide_self_harm", r"\b(?:bought|buying|got|getting|has|hid|hiding|hides|keeps) (?:a |some |a lot of )?"
           r"(?:rope|gun|pills|razor blades)\b(?: \w+){0,6}(?: (?:and )?(?:i|we) (?:do|does|did) not know (?:why|what "
           r"for)| for no reason| and (?:will|would) not (?:say|tell me) (?:why|what for))"),
@@ -273,6 +280,9 @@ _RULES: list[_Rule] = [
           r"there|in (?:a|the) wrong way|in private places|under (?:her|his|their) clothes)\b", negatable=True),
     _rule("child_danger", rf"\b(?:locks|locked|lock|locking) {_CHILD} (?:in|inside|up|out)\b"),
     _rule("child_danger", r"\bmolest\w*\b"),
+    _rule("child_danger", r"\b(?:hits?|hitting|spanks?|spanking|spanked|beats?|beating|whips?|whipped|whipping) "
+          r"(?:[\w-]+ ){0,3}(?:with (?:a|his|her|the) (?:belt|stick|cord|wooden spoon|shoe|hanger|paddle)|until (?:she|he|"
+          r"they) (?:bruises?|bleeds?|cries|can not))\b"),
     _rule("child_danger", r"\b(?:child|kid) (?:abuse|porn\w*|sexual abuse)\b"),
     _rule("child_danger", r"\b(?P<v>leaves|left|leaving|leave|forgets|forgot|forgetting|forget) (?:the |my |our |"
           r"his |her )?(?:\w+ )?(?:kids?|children|baby|toddler|son|daughter|\w+-year-old|little ones?)(?: \w+)? "
@@ -305,6 +315,10 @@ _RULES: list[_Rule] = [
           r"be alone with (?:him|her)|to sleep at home|for my safety)\b"),
     _rule("violence", r"\bwhat (?:he|she|they) (?:said|says|threatened|swore) (?:he|she|they) (?:would|will) do\b"),
     _rule("violence", r"\bdeath threats?\b"),
+    _rule("violence", r"\b(?:put|puts|putting|had|wrapped|wraps|squeezed) (?:his|her|their|both) hands? (?:around|on|"
+          r"over) (?:my|her|his|your) (?:neck|throat|mouth)\b"),
+    _rule("violence", r"\b(?:burn|set fire to|torch) (?:the|our|my|your|his|her) (?:house|home|place|apartment|flat|"
+          r"car)(?: down)?\b(?: \w+){0,3} (?:with (?:me|us|her|him|you|the kids) (?:in|inside)|if|while)\b"),
     _rule("violence", r"\b(?:punched|punches|kicked|kicks|smashed|smashes|broke|breaks|hit|hits) (?:a hole in |"
           r"holes in )?(?:the|a) (?:wall|door|window|table|mirror)(?: \w+){0,4} (?:next to|near|beside|by|behind|"
           r"above|inches from) (?:my|her|his|your) (?:head|face)\b"),
@@ -401,6 +415,11 @@ _CONTROL_RULES: list[_Rule] = [
     _rule("coercive_control", r"\b(?:follows|followed|follow) (?:me|her|him) (?:everywhere|to work|around|to the "
           r"(?:store|gym|shops))\b"),
     _rule("coercive_control", r"\bstalk(?:s|ed|ing)? (?:me|her|him)\b"),
+    _rule("coercive_control", r"\b(?:changed|changes|changing|reset|knows) (?:all )?(?:of )?my passwords?\b|\b(?:will "
+          r"not|does not|would not|did not) (?:give|let) me (?:have )?access to (?:my|our) (?:own )?(?:email|e-mail|"
+          r"accounts?|money|phone|bank|car|documents)\b"),
+    _rule("coercive_control", r"\b(?:tells|told|decides|decided) (?:me|her|him) (?:who|what|where|when) (?:i|she|he) "
+          r"(?:can|could|am allowed to|is allowed to|may) (?:talk|speak|see|go|wear|eat|text|call|spend|visit)\b"),
     _rule("coercive_control", r"\bthreat(?:en|ens|ened|ening) to (?:take|take away|keep) (?:the|my|our|her|his) "
           r"(?:kids|children|baby|son|daughter|dog|cat|pets?)\b"),
     _rule("coercive_control", r"\bif (?:i|she|he) (?:ever )?(?:leave|leaves|left|try to leave|tries to leave)"

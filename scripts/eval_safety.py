@@ -1,8 +1,19 @@
 #!/usr/bin/env python3
 """Recall and false-positive rate of the safety screen on the labelled statements (tests/data/safety_statements.jsonl).
 
-The "dev" split was written alongside the rules; the "heldout" split was written after the rules were finished and
-is reported separately, as the honest figure. Usage: scripts/eval_safety.py [--show-errors] [--split dev|heldout]
+Splits, all written by us: "dev" (89) was written alongside the rules. Each "heldoutN" was written after the rules
+were frozen and measured once before any rule changed; those first measurements are the honest figures for phrasing
+the rules had never seen:
+
+    split      n   crisis  recall at first sight  FPR at first sight
+    heldout1  24   14      0.643 (9/14)           0.000 (0/10)
+    heldout2  20   12      0.583 (7/12)           0.000 (0/8)
+    heldout3  20   12      0.250 (3/12)           0.000 (0/8)
+
+After each measurement the misses were studied and the rules generalised (not the sentences copied), so today every
+split is "seen" and its current figure is no longer a held-out estimate.
+
+Usage: scripts/eval_safety.py [--show-errors] [--split dev|heldout1|heldout2|heldout3|all]
 """
 
 from __future__ import annotations
