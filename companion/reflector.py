@@ -204,9 +204,11 @@ def soften(clause: str) -> tuple[str, bool]:
         cut = 0
         for boundary in _BOUNDARY.finditer(clause[: first.start()]):
             cut = boundary.end()
-        if cut and not re.match(r"(?:every|each|whenever)", clause[cut:], re.I):
+        has_subject = re.match(r"(?:I|you|he|she|we|they|it|my|your|his|her|our|their|the|this|that|nobody|no one|"
+                               r"everyone|everybody|everything|nothing|people|things|[A-Z]\w+)\b", clause[cut:])
+        if cut and has_subject and not re.match(r"(?:every|each|whenever)", clause[cut:], re.I):
             text = clause[:cut] + "it's felt like " + clause[cut:]
-        elif not cut:
+        else:
             text = "it's felt like " + clause
     text = re.sub(r"\bnever (?:once|ever)\b", "hardly ever", text, flags=re.I)
     text = re.sub(r"\bnever\b", "hardly ever", text, flags=re.I)
@@ -335,9 +337,10 @@ def _dedupe(items) -> list[str]:
 # ---- choosing and shaping the content ---------------------------------------------------------------------
 
 _LEAD_INS = re.compile(
-    r"^(?:(?:honestly|look|listen|well|ok(?:ay)?|so|and|but|yeah|yes|no|um+|uh+|ugh+|god|oh|seriously|"
-    r"you know what|i mean|the thing is|it is just that|it's just that|just|like|anyway|whatever|"
-    r"babe|honey|dude|man),?\s+)+", re.I)
+    r"^(?:(?:honestly|look|listen|well|so|and|but|because|since|cause|cuz|though|although|however|um+|uh+|ugh+|"
+    r"seriously|you know what|i mean|the thing is|it is just that|it's just that|anyway|whatever),?\s+|"
+    r"(?:ok(?:ay)?|yeah|yes|no|oh|god|just|like|sorry|babe|honey|dude|man|of course|sure|right|fine|true|"
+    r"maybe|basically|i guess),\s+)+", re.I)
 _THOUGHT_FRAME = re.compile(
     r"^(?:i (?:just |really |honestly |sometimes |kind of |kinda )?(?:feel|felt|get the feeling|have the feeling|"
     r"am starting to feel|i'm starting to feel)(?: like| as if| that)?|i'm starting to feel(?: like)?|"
@@ -416,6 +419,9 @@ def _two_sided(clause: str) -> str | None:
     opener = clause[: m.start(1)].strip().lower()
     first = m.group(1).strip(" ,")
     second = m.group(2).strip(" ,")
+    if re.match(r"(?:don't|do not|can't|cannot|can not|am|have|feel|need|want|will|won't|never|get|keep|find|lose|"
+                r"just|really|still|also|hate|love|know)\b", second, re.I):
+        second = "I " + second  # "..., but don't know how" keeps its speaker
     if len(first.split()) < 1 or len(second.split()) < 2:
         return None
     verb = {"i know": "knows", "i realize": "realizes", "i realise": "realises", "i understand": "understands",
@@ -478,7 +484,8 @@ def _shape_clause(sentence: str) -> tuple[str, bool] | None:
         best = re.sub(r"\s+(?:and|but|or|so|because|the|a|an|to|of|with|that|my|your|when|if)$", "", best)
     if len(best.split()) < 2:
         return None
-    if not re.match(r"(?:every|each|when|whenever|if|because|since|after|before|while|as soon as|once)\b", best, re.I):
+    if not re.search(r"\b(?:every|each|when|whenever|if|because|since|after|before|while|as soon as|once|until)\b",
+                     best.split(",")[0], re.I):
         best = re.sub(r", (?=(?:I|I'm|you|you're|we|we're|he|she|they|it)\b)", " and ", best)
     first_word = best.split()[0] if best.split() else ""
     if first_word.lower() in _FUNCTION_WORDS:
