@@ -213,6 +213,8 @@ class GuidanceIndex:
 
         if self.index_dir.exists() and not self.index_dir.is_dir():
             raise NotADirectoryError(str(self.index_dir))
+        if not self.index_dir.parent.exists():
+            ensure_private_dir(self.index_dir.parent)  # the data folder itself: only its owner may look inside
         ensure_private_dir(self.index_dir)
         self._client = chromadb.PersistentClient(
             path=str(self.index_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True)

@@ -18,7 +18,7 @@ from companion.knowledge import Section
 # BM25 constants (the usual defaults) and how much each signal adds to the dense cosine similarity.
 BM25_K1 = 1.2
 BM25_B = 0.75
-LEXICAL_WEIGHT = 0.25
+LEXICAL_WEIGHT = 0.4
 HEADING_WEIGHT = 0.20
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)*")

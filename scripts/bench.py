@@ -128,7 +128,6 @@ def bench_search(args: argparse.Namespace) -> int:
     from companion.embed import Embedder
     from companion.index import GuidanceIndex
     from companion.knowledge import KnowledgeBase
-    from companion.runtime import load_llama
 
     model = Path(args.embed_model) if args.embed_model else Settings(home=ROOT).resolved_embed_model
     if model is None or not model.is_file():
@@ -157,15 +156,15 @@ def bench_search(args: argparse.Namespace) -> int:
             noop_runs.append(time.perf_counter() - started)
             assert report.embedded == 0, "a no-op refresh embedded something"
 
-        # The floor: a raw llama_cpp embedder and a raw Chroma query on the same collection, same threads.
-        raw_llama = load_llama(model, what="embedding model", embedding=True, n_ctx=512, n_batch=512,
-                               n_ubatch=512, n_threads=threads, n_threads_batch=threads)
+        # The floor: the raw llama_cpp call on the very same loaded model, and a raw Chroma query on the same
+        # collection returning only ids and distances; no truncation, normalising, word matching or fusion.
+        raw_llama = embedder._llm
         collection = index._collection
         k = args.k
 
         def floor_search(query: str):
             vector = raw_llama.embed(query)
-            return collection.query(query_embeddings=[vector], n_results=k)
+            return collection.query(query_embeddings=[vector], n_results=k, include=["distances"])
 
         def ours(query: str):
             return index.search(query, k=k)
@@ -191,12 +190,14 @@ def bench_search(args: argparse.Namespace) -> int:
             ("dense only (MiniLM cosine)", (0.0, 0.0), True),
             ("words only (BM25 + heading)", (1.0, 0.8), False),
             (f"fused, shipped (+{LEXICAL_WEIGHT} words, +{HEADING_WEIGHT} heading)", (LEXICAL_WEIGHT, HEADING_WEIGHT), True),
-            ("fused, words x2", (2 * LEXICAL_WEIGHT, 2 * HEADING_WEIGHT), True),
             ("fused, words x0.5", (0.5 * LEXICAL_WEIGHT, 0.5 * HEADING_WEIGHT), True),
+            ("fused, words x1.5", (1.5 * LEXICAL_WEIGHT, 1.5 * HEADING_WEIGHT), True),
+            ("fused, words x2", (2 * LEXICAL_WEIGHT, 2 * HEADING_WEIGHT), True),
+            ("fused, words x3", (3 * LEXICAL_WEIGHT, 3 * HEADING_WEIGHT), True),
+            ("fused, text words only (no heading bonus)", (LEXICAL_WEIGHT, 0.0), True),
         ):
             top1, top3 = ranking_quality(index, *weights, dense_on=dense_on)
             quality_rows.append((label, f"{top1:.0%}", f"{top3:.0%}"))
-        raw_llama.close()
         index.close()
         embedder.close()
 
@@ -253,8 +254,9 @@ def _guidance_sections():
     return listening[:3], others[:3]
 
 
-def _engine_run(engine, statement: str) -> dict:
-    """One reflection through the engine; times its first model draft from the call to its last token."""
+def _engine_run(engine, statement: str, *, first_token_only: bool = False) -> dict:
+    """One reflection through the engine; times its first model draft from the call to its last token
+    (or, with first_token_only, cancels right after the first token: a time-to-first-token probe)."""
     stamps: list[float] = []
     cancel = threading.Event()
     measured: dict = {"stats": None}
@@ -262,6 +264,8 @@ def _engine_run(engine, statement: str) -> dict:
     def on_token(piece: str) -> None:
         if not cancel.is_set():
             stamps.append(time.perf_counter())
+            if first_token_only:
+                cancel.set()
 
     def on_discard(reason: str) -> None:
         # One draft is what we measure (the random-weight model never passes the checks); no retry.
@@ -272,6 +276,8 @@ def _engine_run(engine, statement: str) -> dict:
     engine.reflect(statement, on_token=on_token, cancel=cancel, on_discard=on_discard)
     if measured["stats"] is None:
         measured["stats"] = engine.chat_model.last_stats
+    if first_token_only:
+        print(f"  ttft {stamps[0] - started if stamps else float('nan'):.3f}s", flush=True)
     return _timing(started, stamps) | measured
 
 
@@ -317,8 +323,9 @@ def bench_reflect(args: argparse.Namespace) -> int:
     chat = ChatModel(model_path, n_ctx=args.n_ctx, n_threads=threads, n_gpu_layers=0, log_file=log_dir / "llama.log")
     raw = runtime.load_llama(model_path, n_ctx=args.n_ctx, n_threads=threads, n_gpu_layers=0, seed=chat._seed)
     engine = ReflectionEngine(retriever=FixedRetriever(listening), chat_model=chat, stop_early=False)
+    reflect_module.MODEL_MAX_TOKENS = args.tokens  # the engine reads it per request
     sampling = {
-        "max_tokens": reflect_module.MODEL_MAX_TOKENS,
+        "max_tokens": args.tokens,
         "temperature": reflect_module.MODEL_TEMPERATURE,
         "top_p": 0.9,
         "repeat_penalty": 1.1,
@@ -332,22 +339,24 @@ def bench_reflect(args: argparse.Namespace) -> int:
     raw.create_chat_completion(messages=first_messages, max_tokens=4)
 
     cold_engine, cold_raw, warm_same, warm_other, cold_second = [], [], [], [], []
-    for _ in range(args.rounds):
+    for round_number in range(args.rounds):
+        print(f"round {round_number + 1}/{args.rounds}", flush=True)
         # Side by side, both from an empty KV cache: the engine path against raw create_chat_completion.
         raw.reset()
         cold_raw.append(_raw_run(raw, first_messages, **sampling))
         chat.forget_prefix()
         cold_engine.append(_engine_run(engine, FIRST_STATEMENT))
+        print(f"  raw {cold_raw[-1]['tps']:.1f} tok/s, engine {cold_engine[-1]['tps']:.1f} tok/s", flush=True)
         # Second request right after the first: the system prompt (and here the guidance) is reused.
-        warm_same.append(_engine_run(engine, SECOND_STATEMENT))
+        warm_same.append(_engine_run(engine, SECOND_STATEMENT, first_token_only=True))
         # Second request without reuse: the same statement from an empty cache.
         chat.forget_prefix()
-        cold_second.append(_engine_run(engine, SECOND_STATEMENT))
+        cold_second.append(_engine_run(engine, SECOND_STATEMENT, first_token_only=True))
         # Second request whose guidance differs: only the system prompt is shared.
         chat.forget_prefix()
-        _engine_run(engine, FIRST_STATEMENT)
+        _engine_run(engine, FIRST_STATEMENT, first_token_only=True)
         engine.retriever = FixedRetriever(other)
-        warm_other.append(_engine_run(engine, SECOND_STATEMENT))
+        warm_other.append(_engine_run(engine, SECOND_STATEMENT, first_token_only=True))
         engine.retriever = FixedRetriever(listening)
 
     def med(runs, key):
@@ -390,6 +399,7 @@ def add_reflect_parser(subparsers) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds; medians are reported")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: its own choice)")
     parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--tokens", type=int, default=64, help="tokens generated per throughput run")
     parser.set_defaults(func=bench_reflect)
 
 
