@@ -149,15 +149,20 @@ class ReflectionEngine:
         notices: list[str] = []
         hits = self._search(text, notices)
         tip = hits[0] if hits else None
-        builtin = self.builtin.reflect(text, tip)
         citations = [_citation(hit) for hit in hits]
-        base = {
-            "feelings": list(builtin.feelings),
-            "needs": list(builtin.needs),
-            "citations": citations,
-        }
+        # The lexicon analysis runs after the model has streamed, so it never delays the first token.
+        analysed: list[Any] = []
+
+        def analysis():
+            if not analysed:
+                analysed.append(self.builtin.reflect(text, tip))
+            return analysed[0]
+
+        def base() -> dict[str, Any]:
+            return {"feelings": list(analysis().feelings), "needs": list(analysis().needs), "citations": citations}
 
         def builtin_answer(notice: str | None) -> Reflection:
+            builtin = analysis()
             if notice:
                 notices.append(notice)
             return Reflection(
@@ -165,7 +170,7 @@ class ReflectionEngine:
                 alternatives=list(builtin.alternatives),
                 engine="builtin",
                 notice=" ".join(notices) or None,
-                **base,
+                **base(),
             )
 
         if self.chat_model is None:
@@ -183,14 +188,15 @@ class ReflectionEngine:
             if cancel.is_set():
                 log.info("reflection cancelled")
                 return Reflection(reflection=draft.strip(), engine="llama", notice="Stopped.", cancelled=True,
-                                  **base)
+                                  **base())
             verdict = check_reflection(draft, text)
             if early_reason:
                 reasons = (early_reason,)
             elif verdict.ok:
+                builtin = analysis()
                 alternatives = [builtin.reflection, *builtin.alternatives][:2]
                 return Reflection(reflection=verdict.text, alternatives=alternatives, engine="llama",
-                                  notice=" ".join(notices) or None, **base)
+                                  notice=" ".join(notices) or None, **base())
             else:
                 reasons = verdict.reasons
             # Log only the kind of failure, never the text.

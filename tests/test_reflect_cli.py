@@ -14,9 +14,22 @@ ROOT = Path(__file__).resolve().parent.parent
 STATEMENT = "You never make time for me anymore."
 
 
-def run_companion(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None):
+@pytest.fixture(autouse=True)
+def quick_embedder(tiny_embed_model, monkeypatch):
+    """The tiny real embedder: these tests are about the command, not retrieval quality (test_index has that)."""
+    monkeypatch.setenv("COMPANION_EMBED_MODEL", str(tiny_embed_model))
+
+
+@pytest.fixture(scope="module")
+def indexed_home(tmp_path_factory) -> Path:
+    """One data folder for the tests that search, so the guidance index is built once, not per test."""
+    return tmp_path_factory.mktemp("cli") / "companion-home"
+
+
+def run_companion(*args: str, stdin: bytes | None = None, home: Path | None = None):
     full_env = dict(os.environ)
-    full_env.update(env or {})
+    if home is not None:
+        full_env["COMPANION_HOME"] = str(home)
     return subprocess.run(
         [sys.executable, "-m", "companion", *args],
         input=stdin,
@@ -36,9 +49,8 @@ def check_json_shape(payload: dict) -> None:
     assert payload["safety"] is None or set(payload["safety"]) == {"level", "message", "resources"}
 
 
-def test_json_without_a_model_comes_from_the_builtin_reflector_with_citations(tiny_embed_model, companion_home):
-    done = run_companion("reflect", STATEMENT, "--json", "--no-model",
-                         env={"COMPANION_EMBED_MODEL": str(tiny_embed_model)})
+def test_json_without_a_model_comes_from_the_builtin_reflector_with_citations(indexed_home):
+    done = run_companion("reflect", STATEMENT, "--json", "--no-model", home=indexed_home)
     assert done.returncode == 0, done.stderr.decode()
     payload = json.loads(done.stdout)
     check_json_shape(payload)
@@ -48,21 +60,21 @@ def test_json_without_a_model_comes_from_the_builtin_reflector_with_citations(ti
     assert payload["needs"] or payload["feelings"]
 
 
-def test_json_with_the_tiny_model_falls_back_and_says_why(tiny_chat_model, companion_home):
-    done = run_companion("reflect", STATEMENT, "--json", "--model", str(tiny_chat_model))
+def test_json_with_the_tiny_model_falls_back_and_says_why(tiny_chat_model, indexed_home):
+    done = run_companion("reflect", STATEMENT, "--json", "--model", str(tiny_chat_model), home=indexed_home)
     assert done.returncode == 0, done.stderr.decode()
     payload = json.loads(done.stdout)
     check_json_shape(payload)
     assert payload["engine"] == "builtin"
     assert "did not pass the checks" in payload["notice"]
     assert done.stderr == b""  # llama.cpp's chatter went to the log file
-    log_dir = companion_home / "logs"
+    log_dir = indexed_home / "logs"
     assert (log_dir / "llama.log").stat().st_size > 0
     assert "never make time" not in (log_dir / "companion.log").read_text(encoding="utf-8")
 
 
-def test_streamed_text_ends_with_the_engine_that_spoke(companion_home):
-    done = run_companion("reflect", STATEMENT, "--no-model")
+def test_streamed_text_ends_with_the_engine_that_spoke(indexed_home):
+    done = run_companion("reflect", STATEMENT, "--no-model", home=indexed_home)
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
     assert "Engine: built-in reflector" in out
@@ -96,17 +108,17 @@ def test_200_kb_on_stdin_is_refused_and_nothing_is_stored(companion_home):
     assert not (companion_home / "journal.sqlite3").exists()
 
 
-def test_invalid_utf8_ansi_and_emoji_on_stdin_are_handled(companion_home):
+def test_invalid_utf8_ansi_and_emoji_on_stdin_are_handled(indexed_home):
     raw = b"\x1b[31mYou never \xff\xfe listen to me \xf0\x9f\x98\x9e\x1b[0m"
-    done = run_companion("reflect", "-", "--json", "--no-model", stdin=raw)
+    done = run_companion("reflect", "-", "--json", "--no-model", stdin=raw, home=indexed_home)
     assert done.returncode == 0, done.stderr.decode()
     payload = json.loads(done.stdout)
     check_json_shape(payload)
     assert "\x1b" not in payload["reflection"]
 
 
-def test_a_missing_model_file_is_one_clear_line(tmp_path, companion_home):
-    done = run_companion("reflect", STATEMENT, "--model", str(tmp_path / "missing.gguf"))
+def test_a_missing_model_file_is_one_clear_line(tmp_path, indexed_home):
+    done = run_companion("reflect", STATEMENT, "--model", str(tmp_path / "missing.gguf"), home=indexed_home)
     assert done.returncode == 2
     err = done.stderr.decode()
     assert "missing.gguf" in err and "Traceback" not in err
