@@ -526,6 +526,12 @@ def _soften_modals(text: str) -> str:
     text = re.sub(r"\byou need to\b", "you feel you've got to", text)
     text = re.sub(r"\byou must\b", "you feel you've got to", text)
     text = re.sub(r"\byou ought to\b", "you're supposed to", text)
+    text = re.sub(r"\byou have to\b", "you feel you've got to", text)
+    text = re.sub(r"\byou shouldn't\b", "you're not supposed to", text)
+    text = re.sub(r"\btry (to|and)\b", "make an effort to", text)
+    # The partner's labels stay theirs in spirit without us repeating a judgement of anyone.
+    text = re.sub(r"\b(?:crazy|insane|nuts)\b", "hard to deal with", text)
+    text = re.sub(r"\bdramatic\b", "over the top", text)
     return text
 
 
@@ -667,10 +673,11 @@ class BuiltinReflector:
                 sentence += f", and wishing for {need_objs[-1].longing}"
             versions.append(f"{sentence}. {checks[2]}")
         elif content:
-            versions.append(f"So for you, {_frame(content, framed)}. {checks[2]}")
+            versions.append(f"It seems that for you, {_frame(content, framed)}. {checks[2]}")
 
         versions = [_polish(v) for v in _dedupe(versions)]
         versions = [v for v in versions if _safe_output(v)]
+        versions = _passing_first(versions, text)
         if not versions:
             return self._open_reflection(tip_note)
         while len(versions) < 2:
@@ -699,6 +706,20 @@ def _polish(text: str) -> str:
     text = re.sub(r"\s{2,}", " ", text).strip()
     text = re.sub(r"\bi\b", "I", text)
     return text[0].upper() + text[1:] if text else text
+
+
+def _passing_first(versions: list[str], statement: str) -> list[str]:
+    """Order the versions so one that passes the shared output checks (the model's bar) leads, when it exists."""
+    try:
+        from companion.output_checks import check_reflection
+    except ImportError:
+        return versions
+    try:
+        passing = [check_reflection(v, statement).ok for v in versions]
+    except Exception:  # another module's checker must never break the fallback answer
+        return versions
+    return [v for v, ok in zip(versions, passing, strict=True) if ok] + \
+        [v for v, ok in zip(versions, passing, strict=True) if not ok]
 
 
 def _safe_output(text: str) -> bool:
