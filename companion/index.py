@@ -266,6 +266,7 @@ class GuidanceIndex:
     def close(self) -> None:
         with self._lock:
             self._release_client()
+            self._make_private()  # files Chroma wrote while closing
 
     # ---- refresh ---------------------------------------------------------------------------------------
     def refresh(self, sections: Iterable[Section]) -> RefreshReport:
@@ -341,7 +342,19 @@ class GuidanceIndex:
         )
         log.info("refresh: %s in %.3fs", report.summary(), time.perf_counter() - started)
         self.last_report = report
+        self._make_private()
         return report
+
+    def _make_private(self) -> None:
+        """Chroma creates its files with the default umask; the person's index is for their eyes only."""
+        if not self.index_dir.is_dir():
+            return
+        for path in (self.index_dir, *self.index_dir.rglob("*")):
+            with contextlib.suppress(OSError):  # a file Chroma is replacing right now may vanish under us
+                mode = path.lstat().st_mode
+                if path.is_symlink() or not mode & 0o077:
+                    continue
+                os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
     def _embed_documents(self, texts: list[str]) -> np.ndarray:
         try:

@@ -255,5 +255,6 @@ def test_chroma_runs_private_with_telemetry_off(index_dir, embedder, small_secti
     index.refresh(small_sections[:2])
     assert os.environ["ANONYMIZED_TELEMETRY"] == "False"
     assert index._client.get_settings().anonymized_telemetry is False
-    assert (index_dir.stat().st_mode & 0o077) == 0
     index.close()
+    for path in (index_dir, *index_dir.rglob("*")):
+        assert (path.stat().st_mode & 0o077) == 0, path
