@@ -9,6 +9,7 @@ states brings the prefix back after a request with another system prompt has dis
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -206,12 +207,17 @@ class ChatModel:
     def _pieces(self, job: _Generation) -> Iterator[str]:
         try:
             while True:
-                item = job.out.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+                batch = [job.out.get()]
+                # Take whatever else is ready too: one wake-up per burst, not per token.
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        batch.append(job.out.get_nowait())
+                for item in batch:
+                    if item is _END:
+                        return
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
         finally:
             # The caller stopped reading (break, exception, garbage collection): stop the model too.
             job.abandoned.set()
@@ -352,6 +358,7 @@ class ChatModel:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             vocab = llm._model.vocab
             text = ""
+            stop_found = False
             stats.finish_reason = "length"
             for token in llm.generate(prompt, top_k=40, top_p=job.top_p, min_p=0.05, typical_p=1.0,
                                       temp=job.temperature, repeat_penalty=job.repeat_penalty):
@@ -377,7 +384,7 @@ class ChatModel:
                 if len(completion) >= max_tokens:
                     break
             tail = decoder.decode(b"", final=True)
-            if tail and stats.finish_reason != "cancelled":
+            if tail and not stop_found and stats.finish_reason != "cancelled":
                 job.out.put(tail)
             if llm.cache is not None:
                 # Saved so the next prompt that starts the same way resumes here, whatever ran in between.

@@ -136,20 +136,41 @@ class Services:
 
         return self._once("reflection", build)
 
-    # Hooks for the other engines: each is one more `_once` accessor in the same style, e.g.
-    #   @property
-    #   def coach(self): return self._once("coach", lambda: Coach(self.embedder, retriever=self.index))
-    #   @property
-    #   def journal(self): return self._once("journal", lambda: Journal(self.settings.journal_path, ...))
-    #   def rehearsal(self, scenario): return Rehearsal(scenario, self.coach, self.chat_model, self.journal)
+    @property
+    def coach(self):
+        """The listener-skill coach (its tips cite the bundled guidance)."""
+
+        def build():
+            from companion.coach import Coach
+
+            return Coach(self.embedder, retriever=self.index)
+
+        return self._once("coach", build)
+
+    @property
+    def journal(self):
+        """The journal (an encrypted one reads COMPANION_PASSPHRASE, or raises PassphraseNeeded to ask)."""
+
+        def build():
+            from companion.journal import Journal
+
+            return Journal(self.settings.journal_path)
+
+        return self._once("journal", build)
+
+    def rehearsal(self, scenario):
+        """A new rehearsal of scenario with the shared coach, chat model and journal."""
+        from companion.rehearse import Rehearsal
+
+        return Rehearsal(scenario, self.coach, chat_model=self.chat_model, journal=self.journal)
 
     def close(self) -> None:
         """Release the models (the chat model's owner thread stops); safe to call twice."""
         with self._lock:
-            model = self._built.get("chat_model")
-            if model is not None and model is not _NOT_BUILT:
-                model.close()
-            self._built.pop("chat_model", None)
+            for name in ("chat_model", "journal"):
+                service = self._built.pop(name, None)
+                if service is not None and hasattr(service, "close"):
+                    service.close()
             self._built.pop("reflection", None)
 
     def __enter__(self) -> Services:

@@ -33,6 +33,15 @@ def test_stream_yields_text_pieces_as_they_are_generated(chat):
     assert stats.prompt_tokens > 0
 
 
+def test_a_stop_string_ends_the_answer_just_before_it(chat):
+    full = chat.complete(messages("You never listen."), max_tokens=24, temperature=0)
+    words = [w for w in full.split() if len(w) >= 2]
+    assert len(words) >= 3, full
+    stop = words[len(words) // 2]
+    cut = chat.complete(messages("You never listen."), max_tokens=24, temperature=0, stop=[stop])
+    assert cut == full[: full.index(stop)]
+
+
 def test_second_request_evaluates_only_what_follows_the_shared_system_prompt(chat):
     chat.forget_prefix()
     first, second = GenerationStats(), GenerationStats()

@@ -272,3 +272,36 @@ def test_reflection_json_shape():
     payload = result.to_json()
     assert set(payload) == {"reflection", "alternatives", "feelings", "needs", "citations", "engine", "safety",
                             "notice"}
+
+
+# ---- services -------------------------------------------------------------------------------------------
+
+def test_services_build_each_engine_once_and_share_it_across_threads(tmp_path, tiny_embed_model):
+    from companion.services import Services
+
+    settings = Settings(home=tmp_path / "home", embed_model=tiny_embed_model)
+    with Services(settings, use_model=False) as services:
+        engines: list = []
+        threads = [threading.Thread(target=lambda: engines.append(services.reflection)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert len(engines) == 4 and all(engine is engines[0] for engine in engines)
+        result = services.reflection.reflect(STATEMENT)
+        assert result.engine == "builtin"
+        assert result.citations  # the bundled guidance was indexed on first use
+        assert services.index is services.index
+        assert services.chat_model is None
+
+
+def test_services_without_an_embedder_still_reflect_and_say_why(tmp_path, monkeypatch):
+    from companion import config
+    from companion.services import Services
+
+    monkeypatch.setattr(config, "BUNDLED_MODELS_DIR", tmp_path / "no-models")
+    settings = Settings(home=tmp_path / "home")
+    with Services(settings, use_model=False) as services:
+        result = services.reflection.reflect(STATEMENT)
+    assert result.engine == "builtin" and result.citations == []
+    assert "prepare-embedder" in services.problems["embedder"]
