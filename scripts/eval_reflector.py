@@ -83,7 +83,7 @@ def _max_cos(vec: np.ndarray, refs: np.ndarray) -> float:
 def score_system(outputs: list[str], prompts: list[dict], embed, exclude_self: str | None = None) -> dict:
     """Mean max-cosine of each output to its prompt's HQ, MQ and LQ sets, and the fraction closer to HQ than LQ."""
     out_vecs = embed(outputs)
-    hq_scores, mq_scores, lq_scores, wins = [], [], [], []
+    hq_scores, mq_scores, lq_scores, wins, centroid_wins = [], [], [], [], []
     for vec, output, prompt in zip(out_vecs, outputs, prompts, strict=True):
         refs = {k: [r for r in prompt[k] if not (exclude_self and r == output)] for k in ("hq", "mq", "lq")}
         hq = _max_cos(vec, embed(refs["hq"])) if refs["hq"] else float("nan")
@@ -93,12 +93,23 @@ def score_system(outputs: list[str], prompts: list[dict], embed, exclude_self: s
         mq_scores.append(mq)
         lq_scores.append(lq)
         wins.append(1.0 if hq > lq else 0.0)
+        # Max over 5 LQ answers vs 2 HQ favours LQ; the centroids compare the sets without that bias.
+        if refs["hq"] and refs["lq"]:
+            hq_centroid = embed(refs["hq"]).mean(axis=0)
+            lq_centroid = embed(refs["lq"]).mean(axis=0)
+            centroid_wins.append(1.0 if _cos(vec, hq_centroid) > _cos(vec, lq_centroid) else 0.0)
     return {
         "hq": float(np.nanmean(hq_scores)),
-        "mq": float(np.nanmean(mq_scores)),
+        "mq": float(np.nanmean(mq_scores)) if not np.all(np.isnan(mq_scores)) else float("nan"),
         "lq": float(np.nanmean(lq_scores)),
         "closer_to_hq": float(np.mean(wins)),
+        "centroid_closer_to_hq": float(np.mean(centroid_wins)),
     }
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / denom if denom else 0.0
 
 
 def _cached(embed_fn):
@@ -127,10 +138,12 @@ def reference_systems(prompts: list[dict], outputs: list[str]) -> dict[str, tupl
 
 
 def print_table(title: str, rows: dict[str, dict]) -> None:
-    print(f"\n{title}")
-    print(f"{'system':<30} {'max-cos HQ':>10} {'max-cos MQ':>10} {'max-cos LQ':>10} {'closer to HQ than LQ':>21}")
+    print(f"\n{title}", flush=True)
+    print(f"{'system':<30} {'max-cos HQ':>10} {'max-cos MQ':>10} {'max-cos LQ':>10} {'max: HQ>LQ':>10} "
+          f"{'centroid: HQ>LQ':>15}")
     for name, r in rows.items():
-        print(f"{name:<30} {r['hq']:>10.3f} {r['mq']:>10.3f} {r['lq']:>10.3f} {r['closer_to_hq']:>21.1%}")
+        print(f"{name:<30} {r['hq']:>10.3f} {r['mq']:>10.3f} {r['lq']:>10.3f} {r['closer_to_hq']:>10.1%} "
+              f"{r['centroid_closer_to_hq']:>15.1%}", flush=True)
 
 
 def coach_distribution(outputs: list[str], prompts: list[dict], embedder) -> Counter | None:
@@ -153,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", type=Path, default=DEFAULT_EMBEDDER)
     parser.add_argument("--no-embedder", action="store_true", help="TF-IDF only")
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts")
+    parser.add_argument("--sample", type=int, default=0, help="N prompts spread evenly over the file (all topics)")
     parser.add_argument("--show", type=int, default=3, help="print N example outputs beside the study's HQ1")
     args = parser.parse_args(argv)
 
     prompts = load_pair(args.csv)
     if args.limit:
         prompts = prompts[: args.limit]
+    if args.sample and args.sample < len(prompts):
+        step = len(prompts) / args.sample
+        prompts = [prompts[int(i * step)] for i in range(args.sample)]
     reflector = BuiltinReflector()
     results = [reflector.reflect(p["prompt"]) for p in prompts]
     outputs = [r.reflection for r in results]
@@ -185,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # a missing llama_cpp build must not hide the TF-IDF figures
                 print(f"\nMiniLM embedder could not load: {type(exc).__name__}: {exc}")
     if embedder is not None:
+        print("\nembedding with MiniLM (slow on a busy CPU)...", flush=True)
         minilm = _cached(lambda texts: embedder.embed(texts))
         print_table("MiniLM cosine (all-MiniLM-L6-v2 sentence vectors)", {
             name: score_system(outs, prompts, minilm, excl) for name, (outs, excl) in systems.items()})
