@@ -219,6 +219,20 @@ class CompanionApp(App):
                 log.exception("closing services failed")
         self.load_services()
 
+    def on_unmount(self) -> None:
+        self.close_services()
+
+    def close_services(self) -> None:
+        """Stop the chat model's thread and release the journal, so the next run (or test) can own them."""
+        for owner in (self.services, self._own_journal):
+            close = getattr(owner, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # closing must never turn a clean exit into a traceback
+                    log.exception("closing failed")
+        self._own_journal = None
+
     # ---- actions ---------------------------------------------------------------------------------
     def action_help(self) -> None:
         from companion.tui.screens.help import HelpScreen

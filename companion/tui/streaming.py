@@ -18,6 +18,10 @@ class TokenBuffer:
         self._parts: list[str] = []
         self.tokens_received = 0
         self.restarts = 0  # drafts thrown away by the engine's checks; the UI clears what it showed
+        # Set by the worker when it is done, with its result or the error to show.
+        self.finished = threading.Event()
+        self.result = None
+        self.error = None
 
 
     def add(self, token: str) -> None:

@@ -57,6 +57,7 @@ class CompanionScreen(Screen):
         for parent_id, widget in self.compose_secondary():
             await (self.query_one(parent_id) if parent_id else self).mount(widget)
         await self.mount(Footer())
+        self.refresh_bindings()  # a footer mounted late has missed the first bindings signal
         self.secondary_ready()
 
     def secondary_ready(self) -> None:

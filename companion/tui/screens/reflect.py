@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -41,6 +43,9 @@ def citation_label(citation) -> Text:
 
 
 class ReflectScreen(CompanionScreen):
+    # What collects the model's tokens for the screen (tests hold a stream mid-way with a subclass).
+    token_buffer_class = TokenBuffer
+
     LABEL = "Reflect"
     MODE = "reflect"
     BINDINGS = [
@@ -55,14 +60,11 @@ class ReflectScreen(CompanionScreen):
     def __init__(self) -> None:
         super().__init__()
         self.generations = GenerationCounter()
-        self.buffer: TokenBuffer | None = None
+        self.buffer: TokenBuffer | None = None  # the turn being generated, None when idle
         self.statement: str | None = None  # the statement being (or last) reflected
         self.result = None  # the last finished Reflection
         self.saved = False
         self.flushes = 0  # how many times streamed text reached the screen (batches, not tokens)
-        self._stream = None
-        self._streamed_text = ""
-        self._restarts_shown = 0
         self.citations: list = []
 
     def compose_body(self) -> ComposeResult:
@@ -85,7 +87,6 @@ class ReflectScreen(CompanionScreen):
         self._show_citations(self.citations)
 
     def on_mount(self) -> None:
-        self.flush_timer = self.set_interval(FLUSH_SECONDS, self._flush_tokens, pause=True)
         self.query_one("#safety").display = False
         self.query_one("#said").display = False
         self.query_one("#statement", TextArea).focus()
@@ -109,52 +110,6 @@ class ReflectScreen(CompanionScreen):
         state.update(Text(message, style=style))
         state.display = bool(message)
 
-    # ---- actions -------------------------------------------------------------------------------
-    async def action_reflect(self) -> None:
-        area = self.query_one("#statement", TextArea)
-        statement = area.text
-        if not statement.strip():
-            self._set_state("There is nothing to reflect yet: type what your partner said first.", "italic")
-            return
-        area.clear()
-        await self._start(statement)
-
-    async def action_regenerate(self) -> None:
-        if self.statement:
-            await self._start(self.statement)
-
-    async def _start(self, statement: str) -> None:
-        # A new request replaces the one in flight: its tokens and its result are dropped.
-        if self.buffer is not None:
-            self.buffer.cancel.set()
-        generation = self.generations.next()
-        self.buffer = TokenBuffer(generation)
-        self.statement = statement
-        self.result = None
-        self.saved = False
-        self._streamed_text = ""
-        self._restarts_shown = 0
-        await self._reset_panel(statement)
-        self._set_state("Listening… (esc stops)" if self.app.services is not None else "Loading the guidance… (esc stops)")
-        self.flush_timer.resume()
-        self.refresh_bindings()
-        self.run_reflection(statement, self.buffer)
-
-    async def _reset_panel(self, statement: str) -> None:
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        said = self.query_one("#said", Static)
-        said.update(Text.assemble(("They said: ", "dim"), (statement, "italic")))
-        said.display = True
-        markdown = await self._reflection_view()
-        markdown.display = True
-        await markdown.update("")
-        self.query_one("#reflection-details", Static).update("")
-        self.query_one("#safety", Static).display = False
-        self._show_citations([])
-        self._stream = markdown.get_stream(markdown)
-
     async def _reflection_view(self):
         """The Markdown widget the reflection streams into, mounted the first time (markdown-it loads then)."""
         found = self.query("#reflection")
@@ -166,96 +121,128 @@ class ReflectScreen(CompanionScreen):
         await self.query_one("#reflection-panel").mount(markdown, after="#said")
         return markdown
 
-    async def action_cancel(self) -> None:
-        if self.buffer is None:
-            return
-        self.buffer.cancel.set()
-        self.generations.invalidate()
-        statement = self.statement or ""
-        await self._end_stream()
+    # ---- actions -------------------------------------------------------------------------------
+    def action_reflect(self) -> None:
         area = self.query_one("#statement", TextArea)
-        area.text = statement
+        statement = area.text
+        if not statement.strip():
+            self._set_state("There is nothing to reflect yet: type what your partner said first.", "italic")
+            return
+        area.clear()
+        self._start(statement)
+
+    def action_regenerate(self) -> None:
+        if self.statement:
+            self._start(self.statement)
+
+    def _start(self, statement: str) -> None:
+        # A new request replaces the one in flight: its tokens and its result are dropped.
+        if self.buffer is not None:
+            self.buffer.cancel.set()
+        buffer = self.token_buffer_class(self.generations.next())
+        self.buffer = buffer
+        self.statement = statement
+        self.result = None
+        self.saved = False
+        said = self.query_one("#said", Static)
+        said.update(Text.assemble(("They said: ", "dim"), (statement, "italic")))
+        said.display = True
+        self.query_one("#reflection-details", Static).update("")
+        self.query_one("#safety", Static).display = False
+        self._show_citations([])
+        self._set_state("Listening… (esc stops)" if self.app.services is not None else "Loading the guidance… (esc stops)")
+        self.refresh_bindings()
+        self.run_reflection(statement, buffer)
+        self.show_reflection(buffer)
+
+    def action_cancel(self) -> None:
+        buffer = self.buffer
+        if buffer is None:
+            return
+        buffer.cancel.set()
+        self.generations.invalidate()
+        self.buffer = None
+        area = self.query_one("#statement", TextArea)
+        area.text = self.statement or ""
         area.focus()
         self.query_one("#said", Static).display = False
-        await (await self._reflection_view()).update("")
+        self.clear_reflection()  # also stops the view of the cancelled turn (same exclusive group)
         self._set_state("Stopped. Your words are back in the box: change them or press ctrl+j.", "italic")
         self.refresh_bindings()
 
-    async def _end_stream(self) -> None:
-        self.flush_timer.pause()
-        self.buffer = None
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-
-    async def _flush_tokens(self) -> None:
-        buffer = self.buffer
-        if buffer is None or self._stream is None or not self.generations.is_current(buffer.generation):
-            return
-        text, restarts = buffer.take()
-        if restarts != self._restarts_shown:
-            # The engine threw the draft away (it failed the checks): clear it before the next one streams.
-            self._restarts_shown = restarts
-            self._streamed_text = ""
-            await self._stream.stop()
-            markdown = await self._reflection_view()
-            await markdown.update("")
-            self._stream = markdown.get_stream(markdown)
-            self._set_state("Checking… trying again.")
-        if text:
-            if not self._streamed_text:
-                self._set_state("")
-            self._streamed_text += text
-            self.flushes += 1
-            await self._stream.write(text)
-
-    # ---- the worker ------------------------------------------------------------------------------
+    # ---- the model's side: a thread that never touches the screen ----------------------------------
     @work(thread=True, exclusive=True, group="reflect", name="reflect")
     def run_reflection(self, statement: str, buffer: TokenBuffer) -> None:
         try:
             services = self.app.wait_for_services()
-            result = services.reflection.reflect(
+            buffer.result = services.reflection.reflect(
                 statement, on_token=buffer.add, cancel=buffer.cancel, on_discard=buffer.discard
             )
         except CompanionError as exc:
-            self.app.call_from_thread(self._reflection_failed, buffer.generation, exc)
-            return
+            buffer.error = exc
         except Exception as exc:  # a bug below must not take the screen down, nor lose the statement
             log.exception("reflection failed")
-            error = CompanionError(f"The reflection failed ({type(exc).__name__}).", kept="Your words are back in the box.")
-            self.app.call_from_thread(self._reflection_failed, buffer.generation, error)
-            return
-        self.app.call_from_thread(self._reflection_done, buffer.generation, result)
+            buffer.error = CompanionError(f"The reflection failed ({type(exc).__name__}).", kept="Your words are back in the box.")
+        finally:
+            buffer.finished.set()
 
-    async def _reflection_failed(self, generation: int, error: CompanionError) -> None:
-        if not self.generations.is_current(generation):
-            return
-        statement = self.statement or ""
-        await self._end_stream()
-        area = self.query_one("#statement", TextArea)
-        if not area.text.strip():
-            area.text = statement
-        self._set_state(str(error), "bold red")
+    # ---- the screen's side: one task that shows what the thread produced, a batch every ~50 ms -------------
+    @work(exclusive=True, group="reflect-view", name="show reflection")
+    async def show_reflection(self, buffer: TokenBuffer) -> None:
+        markdown = await self._reflection_view()
+        markdown.display = True
+        await markdown.update("")
+        streamed, restarts_shown = "", 0
+        # Append each batch to the Markdown document (it parses only the new lines), never re-render it all.
+        while self.generations.is_current(buffer.generation):
+            finished = buffer.finished.is_set()  # read before taking, so no token slips in between
+            text, restarts = buffer.take()
+            if restarts != restarts_shown:
+                # The engine threw the draft away (it failed the checks): clear it before the next one.
+                restarts_shown, streamed = restarts, ""
+                await markdown.update("")
+                self._set_state("Checking… trying again.")
+            if text:
+                if not streamed:
+                    self._set_state("")
+                streamed += text
+                self.flushes += 1
+                await markdown.append(text)
+            if finished:
+                break
+            await asyncio.sleep(FLUSH_SECONDS)
+        if not self.generations.is_current(buffer.generation):
+            return  # cancelled or replaced: a stale turn never writes into the current one
+        self.buffer = None
+        if buffer.error is not None:
+            self._reflection_failed(buffer.error)
+        elif buffer.result is not None and not read_field(buffer.result, "cancelled", False):
+            await self._reflection_done(buffer.result, streamed, markdown)
         self.refresh_bindings()
 
-    async def _reflection_done(self, generation: int, result) -> None:
-        if not self.generations.is_current(generation) or read_field(result, "cancelled", False):
-            return  # a cancelled or replaced turn: never let it write into the current one
-        await self._flush_tokens()
-        await self._end_stream()
-        self.result = result
+    @work(exclusive=True, group="reflect-view", name="clear reflection")
+    async def clear_reflection(self) -> None:
+        await (await self._reflection_view()).update("")
+
+    def _reflection_failed(self, error: CompanionError) -> None:
+        area = self.query_one("#statement", TextArea)
+        if not area.text.strip():
+            area.text = self.statement or ""
+        self._set_state(str(error), "bold red")
+
+    async def _reflection_done(self, result, streamed: str, markdown) -> None:
         self._set_state("")
         safety = read_field(result, "safety")
         if safety:
             await self._show_safety(safety)
         else:
             final = str(read_field(result, "reflection", "") or "")
-            if final.strip() != self._streamed_text.strip():
+            if final.strip() != streamed.strip():
                 # The checked reflection differs from what streamed (a retry or the built-in reflector spoke).
-                await (await self._reflection_view()).update(final)
+                await markdown.update(final)
             self._show_details(result)
             self._show_citations(read_field(result, "citations", []) or [])
-        self.refresh_bindings()
+        self.result = result
 
     async def _show_safety(self, safety) -> None:
         # A crisis takes over the panel: no paraphrase, no guidance list, just the message and who to call.

@@ -1,0 +1,393 @@
+"""Pilot tests of every screen, with the real services: the tiny GGUF models, a real Chroma index, a real journal."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, OptionList, Select, Static, TextArea
+
+from companion.config import Settings
+from companion.reflector import BuiltinReflector
+from companion.tui.app import CompanionApp
+from companion.tui.streaming import TokenBuffer
+
+pytestmark = pytest.mark.asyncio
+
+SIZE = (100, 30)
+# Pilot steps: how many short pauses to allow for a worker to finish before the test fails.
+MAX_STEPS = 2000
+
+
+@pytest.fixture(scope="session")
+def prebuilt_index(tmp_path_factory, tiny_embed_model) -> Path:
+    """The bundled guidance indexed once with the tiny embedder; each test gets a copy, so its refresh is a no-op."""
+    from companion.services import Services
+
+    home = tmp_path_factory.mktemp("index-home")
+    services = Services(Settings(home=home, embed_model=tiny_embed_model), use_model=False)
+    assert services.index is not None
+    services.close()
+    return home / "index"
+
+
+@pytest.fixture
+def settings(companion_home, tiny_chat_model, tiny_embed_model, prebuilt_index) -> Settings:
+    shutil.copytree(prebuilt_index, companion_home / "index")
+    return Settings.load().with_changes(chat_model=tiny_chat_model, embed_model=tiny_embed_model)
+
+
+@pytest.fixture
+def coached_settings(companion_home, tiny_chat_model, minilm_model) -> Settings:
+    """The coach reads MiniLM's vectors; rehearsal needs no guidance index, so none is built."""
+    return Settings.load().with_changes(chat_model=tiny_chat_model, embed_model=minilm_model, knowledge_dirs=())
+
+
+async def wait_until(pilot, condition, what: str) -> None:
+    for _ in range(MAX_STEPS):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+async def ready(pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.services_status in ("ready", "unavailable"), "the services to load")
+    assert app.services_status == "ready", app.services_error
+    await wait_until(pilot, lambda: getattr(app.screen, "secondary_mounted", True), "the side panels")
+
+
+def plain(widget: Static) -> str:
+    """What a Static shows, as plain text."""
+    rendered = widget.render()
+    return getattr(rendered, "plain", str(rendered))
+
+
+async def reflect(pilot, statement: str) -> None:
+    screen = pilot.app.screen
+    screen.query_one("#statement", TextArea).text = statement
+    await pilot.press("ctrl+j")
+    await wait_until(pilot, lambda: screen.result is not None, "the reflection")
+
+
+# ---- Reflect -----------------------------------------------------------------------------------------------
+async def test_reflect_shows_a_reflection_its_citations_and_opens_a_section(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.engine_label == "tiny-chat"
+        screen = app.screen
+        await reflect(pilot, "You never make time for me anymore.")
+        markdown = screen.query_one("#reflection")
+        assert markdown.source.strip() == screen.result.reflection.strip()
+        assert screen.result.reflection.strip()
+        citations = screen.query_one("#citations", OptionList)
+        assert citations.option_count == len(screen.result.citations) > 0
+        details = plain(screen.query_one("#reflection-details", Static))
+        assert "Feelings:" in details
+        # Open the first cited section and read it whole.
+        citations.focus()
+        citations.highlighted = 0
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "SectionScreen", "the section to open")
+        section_text = plain(app.screen.query_one("#section-text", Static))
+        assert section_text.strip() == app.screen.section.text.strip() != ""
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, "the section to close")
+        # Alternatives appear on request.
+        await pilot.press("ctrl+o")
+        assert "Other ways to say it" in plain(screen.query_one("#reflection-details", Static))
+
+
+async def test_tokens_reach_the_screen_in_batches_not_one_refresh_per_token(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        screen.query_one("#statement", TextArea).text = "You never make time for me anymore."
+        await pilot.press("ctrl+j")
+        buffer = screen.buffer
+        await wait_until(pilot, lambda: buffer.tokens_received >= 1, "the model to start streaming")
+        # Hold the UI thread while the model streams on: every token it sends meanwhile must land in one batch.
+        for _ in range(MAX_STEPS):
+            if buffer.tokens_received >= 4:
+                break
+            threading.Event().wait(0.01)  # blocks the event loop on purpose: no flush can run meanwhile
+        await wait_until(pilot, lambda: screen.result is not None, "the reflection")
+        assert buffer.tokens_received >= 4
+        assert screen.flushes < buffer.tokens_received
+
+
+class HeldStream(TokenBuffer):
+    """Holds the model inside its first token until the turn is cancelled: a stream caught mid-way, for sure."""
+
+    first_token = threading.Event()
+
+    def add(self, token: str) -> None:
+        super().add(token)
+        type(self).first_token.set()
+        self.cancel.wait(timeout=120)
+
+
+async def test_escape_cancels_mid_stream_and_puts_the_words_back(settings):
+    app = CompanionApp(settings)
+    statement = "You never make time for me anymore."
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        HeldStream.first_token.clear()
+        screen.token_buffer_class = HeldStream
+        screen.query_one("#statement", TextArea).text = statement
+        await pilot.press("ctrl+j")
+        assert screen.query_one("#statement", TextArea).text == ""
+        await wait_until(pilot, HeldStream.first_token.is_set, "the first token")
+        await pilot.press("escape")
+        assert screen.query_one("#statement", TextArea).text == statement
+        assert "Stopped" in plain(screen.query_one("#reflect-state", Static))
+        await wait_until(pilot, lambda: not screen.workers, "the cancelled worker to end")
+        await pilot.pause(0.2)
+        # The cancelled turn wrote nothing: no result, no reflection, no citations.
+        assert screen.result is None
+        assert screen.query_one("#reflection").source == ""
+        assert screen.query_one("#citations", OptionList).option_count == 0
+        # And the next turn works from the restored words.
+        screen.token_buffer_class = TokenBuffer
+        await pilot.press("ctrl+j")
+        await wait_until(pilot, lambda: screen.result is not None, "the next reflection")
+        assert screen.statement == statement
+
+
+async def test_a_new_request_replaces_the_one_in_flight(settings):
+    first = "You never make time for me anymore."
+    second = "I'm scared you don't trust me with money."
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        HeldStream.first_token.clear()
+        screen.token_buffer_class = HeldStream
+        screen.query_one("#statement", TextArea).text = first
+        await pilot.press("ctrl+j")
+        held = screen.buffer
+        await wait_until(pilot, HeldStream.first_token.is_set, "the first token")
+        screen.token_buffer_class = TokenBuffer
+        screen.query_one("#statement", TextArea).text = second
+        await pilot.press("ctrl+j")
+        assert held.cancel.is_set()
+        await wait_until(pilot, lambda: screen.result is not None and not screen.workers, "the second reflection")
+        expected = BuiltinReflector().reflect(second, None)
+        assert screen.statement == second
+        assert screen.result.feelings == list(expected.feelings)
+        assert screen.result.feelings != list(BuiltinReflector().reflect(first, None).feelings)
+        assert second in plain(screen.query_one("#said", Static))
+
+
+async def test_a_crisis_statement_takes_over_the_panel(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        await reflect(pilot, "I don't want to be alive anymore, I keep thinking about killing myself.")
+        assert screen.result.safety is not None
+        safety = screen.query_one("#safety", Static)
+        assert safety.display
+        shown = plain(safety)
+        assert screen.result.safety["message"].split(".")[0] in shown
+        for resource in screen.result.safety["resources"]:
+            assert resource in shown
+        assert not screen.query_one("#reflection").display
+        assert screen.query_one("#citations", OptionList).option_count == 0
+
+
+MARKUP = "[bold]you[/bold] never [link=https://example.com]listen[/link] [@click=app.quit]to me[/]"
+
+
+async def test_typed_markup_is_shown_as_text_and_saved_as_text(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        await reflect(pilot, MARKUP)
+        said = plain(screen.query_one("#said", Static))
+        assert MARKUP in said
+        # Clicking the "to me" text must not run app.quit: it is text, not an action.
+        assert app.is_running
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.saved, "the save")
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        journal = app.screen
+        sessions = journal.query_one("#sessions", OptionList)
+        await wait_until(pilot, lambda: sessions.option_count == 1, "the journal list")
+        assert MARKUP[:60] in str(sessions.get_option_at_index(0).prompt)
+        sessions.focus()
+        sessions.highlighted = 0
+        await pilot.press("enter")
+        detail = journal.query_one("#session-text", Static)
+        await wait_until(pilot, lambda: MARKUP in plain(detail), "the session to open")
+
+
+# ---- Journal -------------------------------------------------------------------------------------------------
+async def test_journal_lists_newest_first_searches_exports_and_deletes(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        for statement in ("You never make time for me anymore.", "I feel like my family is always second to yours."):
+            await reflect(pilot, statement)
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: screen.saved, "the save")
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        journal = app.screen
+        sessions = journal.query_one("#sessions", OptionList)
+        await wait_until(pilot, lambda: sessions.option_count == 2, "two sessions")
+        assert "family" in str(sessions.get_option_at_index(0).prompt)  # newest first
+        search = journal.query_one("#journal-search", Input)
+        search.focus()
+        await pilot.press(*"make time")
+        await wait_until(pilot, lambda: sessions.option_count == 1, "the search to narrow the list")
+        assert "make time" in str(sessions.get_option_at_index(0).prompt)
+        sessions.focus()
+        sessions.highlighted = 0
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: journal.opened is not None, "the session to open")
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: getattr(journal, "last_export", None) is not None, "the export")
+        exported = journal.last_export.read_text(encoding="utf-8")
+        assert "You never make time for me anymore." in exported
+        assert exported.lstrip().startswith("#")
+        await pilot.press("delete")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: journal.opened is None and sessions.option_count == 1, "the deletion")
+        search.value = ""
+        await wait_until(pilot, lambda: sessions.option_count == 1, "the list after deleting")
+        assert "family" in str(sessions.get_option_at_index(0).prompt)
+
+
+# ---- Guidance ------------------------------------------------------------------------------------------------
+async def test_guidance_searches_as_you_type_and_opens_a_section(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "GuidanceScreen", "the guidance screen")
+        screen = app.screen
+        query = "listening"
+        await pilot.press(*query)
+        results = screen.query_one("#results", OptionList)
+        await wait_until(pilot, lambda: results.option_count > 0, "search results")
+        assert screen.searches_run < len(query)  # debounced: not one search per key
+        prompt = results.get_option_at_index(0).prompt
+        hit = screen.hits[0]
+        assert hit.section.source in prompt.plain
+        if hit.matched_terms:
+            assert any(span.style and "reverse" in str(span.style) for span in prompt.spans)
+        results.focus()
+        results.highlighted = 0
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "SectionScreen", "the section")
+        assert plain(app.screen.query_one("#section-text", Static)).strip() == hit.section.text.strip()
+
+
+async def test_adding_a_document_shows_progress_and_makes_it_searchable(settings, shared_article):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "GuidanceScreen", "the guidance screen")
+        screen = app.screen
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "AddDocumentScreen", "the add dialog")
+        app.screen.query_one("#document-path", Input).value = str(shared_article)
+        await pilot.press("enter")
+        stage = screen.query_one("#add-stage")
+        await wait_until(pilot, lambda: "Added" in str(stage.render()), "the document to be indexed")
+        assert screen.query_one("#add-progress").progress == 3
+        screen.query_one("#guidance-search", Input).value = "Enhanced Conflict Resolution"
+        results = screen.query_one("#results", OptionList)
+        await wait_until(pilot, lambda: results.option_count > 0, "results")
+        sources = {str(hit.section.source) for hit in screen.hits}
+        assert any(shared_article.name in source for source in sources)
+
+
+# ---- Rehearse ------------------------------------------------------------------------------------------------
+async def test_rehearse_two_turns_with_coaching_then_a_summary_in_the_journal(coached_settings):
+    app = CompanionApp(coached_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RehearseScreen", "the rehearse screen")
+        screen = app.screen
+        scenarios = screen.query_one("#scenarios", OptionList)
+        await wait_until(pilot, lambda: scenarios.option_count >= 8, "the scenarios")
+        scenarios.focus()
+        scenarios.highlighted = 0
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.rehearsal is not None, "the partner's opening line")
+        replies = (
+            "It sounds like you've been feeling alone with this and you want us to be a team.",
+            "What would help you feel more supported this week?",
+        )
+        for number, reply in enumerate(replies, start=1):
+            screen.query_one("#reply", TextArea).text = reply
+            await pilot.press("ctrl+j")
+            await wait_until(pilot, lambda n=number: screen.turns == n and not screen.busy, f"reply {number}")
+            coach = plain(screen.query_one("#coach-text", Static))
+            assert f"Reply {number}:" in coach
+        lines = [plain(w) for w in screen.query(".turn-you")]
+        assert lines == [f"You: {reply}" for reply in replies]
+        await pilot.press("ctrl+e")
+        await wait_until(pilot, lambda: screen.query(".summary"), "the summary")
+        summary = plain(screen.query_one(".summary", Static))
+        assert "Reflection-to-question ratio" in summary
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        sessions = app.screen.query_one("#sessions", OptionList)
+        await wait_until(pilot, lambda: sessions.option_count == 1, "the rehearsal in the journal")
+        assert "Rehearse" in str(sessions.get_option_at_index(0).prompt)
+
+
+# ---- Models, help, palette -----------------------------------------------------------------------------------
+async def test_models_screen_shows_the_engine_and_saves_the_region(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ModelsScreen", "the models screen")
+        screen = app.screen
+        assert "tiny-chat" in plain(screen.query_one("#engine-info", Static))
+        table = screen.query_one("#model-table")
+        from companion.models import load_catalog
+
+        await wait_until(pilot, lambda: table.row_count == len(load_catalog()), "the catalogue")
+        region = screen.query_one("#region", Select)
+        other = next(value for _label, value in region._options if value not in (settings.region, Select.BLANK))
+        region.value = other
+        await pilot.press("ctrl+s")
+        assert f'region = "{other}"' in settings.config_path.read_text(encoding="utf-8")
+        assert app.settings.region == other
+        await wait_until(pilot, lambda: app.services_status == "ready" and app.services is not None, "the reload")
+        assert app.services.reflection.region == other
+
+
+async def test_help_and_the_command_palette_reach_every_screen(settings):
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f1")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "CommandPalette", "the palette")
+        await pilot.press(*"Go to Journal")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for label in ("Reflect", "Rehearse", "Guidance", "Journal", "Models"):
+            assert f"Go to {label}" in titles
+        assert "Export session to Markdown" in titles
