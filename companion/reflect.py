@@ -77,7 +77,9 @@ def clean_statement(statement: str | None) -> str:
 def _citation(hit: Any) -> dict[str, str]:
     section = getattr(hit, "section", hit)
     heading_path = getattr(section, "heading_path", None) or ()
-    name = " › ".join(heading_path) if heading_path else str(getattr(section, "heading", ""))
+    # A document titled like its first heading would read "Making time › Making time".
+    parts = [part for i, part in enumerate(heading_path) if i == 0 or part != heading_path[i - 1]]
+    name = " › ".join(parts) if parts else str(getattr(section, "heading", ""))
     return {"section": name, "source": str(getattr(section, "source", ""))}
 
 

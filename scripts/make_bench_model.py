@@ -4,8 +4,8 @@
 Its output is noise, but every matrix has the real size (24 layers, hidden 896, 14 query heads and 2 KV
 heads, FFN 4864, a 151,936-row tied embedding), so prompt evaluation and token generation cost what the
 real model costs on this machine, without downloading it. The vocabulary is a byte-level BPE trained on
-the bundled guidance (so English prompts tokenise at a realistic rate) and padded with unused tokens to
-the real vocabulary size. The chat template is ChatML, as in the real model.
+the bundled guidance (so English prompts tokenise at a realistic rate) and filled up to the real
+vocabulary size with pseudo-word tokens (so whatever the model samples prints as text). The chat template is ChatML, as in the real model.
 
     .venv/bin/python scripts/make_bench_model.py            # -> models/bench/qwen2.5-0.5b-shape-q4_k_m.gguf
     .venv/bin/python scripts/make_bench_model.py --small    # a 2-layer variant for quick checks
@@ -83,16 +83,26 @@ def train_vocab(n_vocab: int) -> tuple[list[str], list[int], list[str]]:
 
     merges = [" ".join(pair) if isinstance(pair, list) else pair
               for pair in json.loads(tokenizer.to_str())["model"]["merges"]]
-    normal, control, unused = 1, 3, 5
+    normal, control = 1, 3
     types = [normal] * len(tokens)
     for special in SPECIAL_TOKENS:
         tokens.append(special)
         types.append(control)
-    pad = 0
+    # The rest are ordinary word pieces (never produced by tokenising, but sampled and printed like the
+    # real model's rare tokens), so generated text is text: consonant-vowel pseudo-words, all distinct.
+    consonants, vowels = "bcdfghjklmnprstvwxyz", "aeiou"
+    syllables = [c + v for c in consonants for v in vowels]
+    seen = set(tokens)
+    number = 0
     while len(tokens) < n_vocab:
-        tokens.append(f"[PAD{pad}]")
-        types.append(unused)
-        pad += 1
+        a, rest = divmod(number, len(syllables) ** 2)
+        b, c = divmod(rest, len(syllables))
+        word = "\u0120" + syllables[a % len(syllables)] + syllables[b] + syllables[c]
+        number += 1
+        if word not in seen:
+            seen.add(word)
+            tokens.append(word)
+            types.append(normal)
     return tokens, types, merges
 
 
