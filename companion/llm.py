@@ -3,8 +3,8 @@
 Every call to the model goes through a queue to that one thread, so two generations never share the
 context at once; a request that arrives while another runs waits its turn (or its caller cancels it).
 The static start of every prompt (the system prompt) stays in the KV cache between requests: llama.cpp
-only evaluates the tokens after the longest prefix it already holds, and a small RAM cache of saved
-states brings the prefix back after a request with another system prompt has displaced it.
+only evaluates the tokens after the longest prefix it already holds, and a small RAM store of saved
+KV states brings the prefix back after a request with another system prompt has displaced it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,22 @@ class _Generation:
     abandoned: threading.Event = field(default_factory=threading.Event)
     out: queue.Queue = field(default_factory=queue.Queue)
     stats: GenerationStats = field(default_factory=GenerationStats)
+
+
+@dataclass(frozen=True)
+class _SavedPrefix:
+    tokens: tuple[int, ...]
+    state: bytes
+    size: int
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @dataclass
@@ -126,6 +143,7 @@ class ChatModel:
         self._evals: list[tuple[int, int]] = []  # (tokens already held, tokens decoded) per eval call
         self.last_stats: GenerationStats | None = None
         self._formatter = None
+        self._saved_prefixes: OrderedDict[tuple[int, ...], _SavedPrefix] = OrderedDict()  # owner thread only
         self.generations_running = 0
         self.max_generations_running = 0  # the owner thread's own record: never above 1
         self._thread = threading.Thread(target=self._own_the_model, name="companion-chat-model", daemon=True)
@@ -184,8 +202,7 @@ class ChatModel:
 
         def drop(llm) -> None:
             llm.reset()
-            if llm.cache is not None:
-                llm.set_cache(self._new_cache())
+            self._saved_prefixes.clear()
 
         self.run_on_owner(drop)
 
@@ -227,19 +244,12 @@ class ChatModel:
             raise ModelError("The chat model was closed.", fix="start the companion again")
 
     # ---- the owner thread ---------------------------------------------------------------------
-    def _new_cache(self):
-        from llama_cpp import LlamaRAMCache
-
-        return LlamaRAMCache(capacity_bytes=self._prefix_cache_bytes)
-
     def _own_the_model(self) -> None:
         try:
             _route_logs(self._log_file)
             from companion import runtime
 
             llm = runtime.load_llama(self.model_path, what="chat model", **self._load_kwargs)
-            if self._prefix_cache_bytes > 0:
-                llm.set_cache(self._new_cache())
             self._count_evaluated_tokens(llm)
         except BaseException as exc:  # handed to the constructor, which raises it in the caller's thread
             self._load_error = exc if isinstance(exc, ModelError) else ModelError(
@@ -311,18 +321,45 @@ class ChatModel:
 
     def _restore_saved_prefix(self, llm, prompt: list[int]) -> None:
         """If a saved state shares more of this prompt than the live KV cache does, load it."""
-        if llm.cache is None:
+        live = _common_prefix(llm._input_ids.tolist(), prompt)
+        best = max(self._saved_prefixes.values(), key=lambda saved: _common_prefix(saved.tokens, prompt),
+                   default=None)
+        if best is None or _common_prefix(best.tokens, prompt) <= live:
             return
-        try:
-            saved = llm.cache[prompt]
-        except KeyError:
-            return
-        from llama_cpp import Llama
+        import ctypes
 
-        if Llama.longest_token_prefix(saved.input_ids.tolist(), prompt) > Llama.longest_token_prefix(
-            llm._input_ids.tolist(), prompt
-        ):
-            llm.load_state(saved)
+        import llama_cpp
+
+        data = (ctypes.c_uint8 * best.size).from_buffer_copy(best.state)
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, data, best.size) != best.size:
+            llm.reset()
+            return
+        llm.input_ids[: len(best.tokens)] = best.tokens
+        llm.n_tokens = len(best.tokens)
+        llm._requires_eval = True  # generate() trims to the shared prefix and evaluates the rest
+        self._saved_prefixes.move_to_end(best.tokens)
+
+    def _save_prefix(self, llm) -> None:
+        """Keep the KV state of what was just evaluated, so a later prompt starting the same way resumes here.
+
+        Only llama.cpp's own state is copied (Llama.save_state would also copy a logits table of
+        n_batch x n_vocab floats, hundreds of MB for a 150k vocabulary)."""
+        if self._prefix_cache_bytes <= 0 or llm.n_tokens == 0:
+            return
+        import ctypes
+
+        import llama_cpp
+
+        size = int(llama_cpp.llama_state_get_size(llm._ctx.ctx))
+        if size > self._prefix_cache_bytes:
+            return
+        buffer = (ctypes.c_uint8 * size)()
+        written = int(llama_cpp.llama_state_get_data(llm._ctx.ctx, buffer, size))
+        tokens = tuple(llm._input_ids.tolist())
+        self._saved_prefixes.pop(tokens, None)
+        self._saved_prefixes[tokens] = _SavedPrefix(tokens, bytes(buffer)[:written], written)
+        while sum(saved.size for saved in self._saved_prefixes.values()) > self._prefix_cache_bytes:
+            self._saved_prefixes.popitem(last=False)
 
     def _generate(self, llm, job: _Generation) -> None:
         """Our own token loop over Llama.generate: stop on end-of-generation tokens, cancel between any two
@@ -386,9 +423,8 @@ class ChatModel:
             tail = decoder.decode(b"", final=True)
             if tail and not stop_found and stats.finish_reason != "cancelled":
                 job.out.put(tail)
-            if llm.cache is not None:
-                # Saved so the next prompt that starts the same way resumes here, whatever ran in between.
-                llm.cache[llm._input_ids.tolist()] = llm.save_state()
+            # Saved so the next prompt that starts the same way resumes here, whatever ran in between.
+            self._save_prefix(llm)
         except Exception as exc:
             stats.finish_reason = "error"
             log.warning("generation failed: %s", type(exc).__name__)

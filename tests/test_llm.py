@@ -69,6 +69,18 @@ def test_the_system_prefix_comes_back_after_a_request_with_another_system_prompt
     assert back.prompt_tokens_reused > len(SYSTEM.split())
 
 
+def test_an_answer_from_a_restored_prefix_is_the_answer_from_scratch(chat):
+    chat.forget_prefix()
+    from_scratch = chat.complete(messages("I am tired of arguing."), max_tokens=16, temperature=0)
+    chat.forget_prefix()
+    list(chat.stream(messages("We never talk anymore."), max_tokens=4, temperature=0))
+    list(chat.stream(messages("hello", system="You play a partner in a rehearsal."), max_tokens=4, temperature=0))
+    stats = GenerationStats()
+    restored = chat.complete(messages("I am tired of arguing."), max_tokens=16, temperature=0, stats=stats)
+    assert stats.prompt_tokens_reused > 0
+    assert restored == from_scratch
+
+
 def test_cancel_stops_the_generation_between_tokens(chat):
     cancel = threading.Event()
     stats = GenerationStats()
