@@ -71,11 +71,11 @@ class CompanionApp(App):
     }
     DEFAULT_MODE = "reflect"
     BINDINGS = [
-        Binding("f2", "switch_mode('reflect')", "Reflect", show=False),
-        Binding("f3", "switch_mode('rehearse')", "Rehearse", show=False),
-        Binding("f4", "switch_mode('guidance')", "Guidance", show=False),
-        Binding("f5", "switch_mode('journal')", "Journal", show=False),
-        Binding("f6", "switch_mode('models')", "Models", show=False),
+        Binding("f2", "switch_mode('reflect')", "Reflect", show=False, priority=True),
+        Binding("f3", "switch_mode('rehearse')", "Rehearse", show=False, priority=True),
+        Binding("f4", "switch_mode('guidance')", "Guidance", show=False, priority=True),
+        Binding("f5", "switch_mode('journal')", "Journal", show=False, priority=True),
+        Binding("f6", "switch_mode('models')", "Models", show=False, priority=True),
         Binding("f1,question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -84,7 +84,9 @@ class CompanionApp(App):
     engine_label: reactive[str] = reactive(BUILTIN_ENGINE)
     services_status: reactive[str] = reactive("starting")
 
-    def __init__(self, settings: Settings | None = None, *, load_services: bool = True, **kwargs) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, load_services: bool = True, use_model: bool = True, **kwargs
+    ) -> None:
         kwargs.setdefault("driver_class", terminal_driver_class())
         super().__init__(**kwargs)
         self.settings = settings if settings is not None else Settings.load()
@@ -95,6 +97,7 @@ class CompanionApp(App):
         self._own_journal = None
         self._own_coach = None
         self._load_services_on_ready = load_services
+        self.use_model = use_model  # False: the built-in reflector answers even when a model is installed
         self.started_at = time.perf_counter()
         self.first_paint_seconds: float | None = None
         if self.settings.theme in self.available_themes:
@@ -120,7 +123,7 @@ class CompanionApp(App):
         try:
             from companion.services import Services
 
-            services = Services(self.settings)
+            services = Services(self.settings, use_model=self.use_model)
             # Warm what the first reflection needs, saying what is loading; each step is built once.
             _ = services.index
             self.call_from_thread(self._set_services_status, "loading the model…")

@@ -1,0 +1,139 @@
+"""Snapshots of the main screens at 100x30 and 80x24 (pytest-textual-snapshot; update with --snapshot-update).
+
+Everything that could change between runs is fixed: the built-in reflector answers (deterministic), the data
+folder has a fixed path, journal times are frozen, cursors do not blink, and no toast is left on screen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from companion.config import Settings
+from companion.tui.app import CompanionApp
+
+SIZES = [(100, 30), (80, 24)]
+MAX_STEPS = 2000
+FROZEN_TIME = "2026-01-15T19:30:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def snapshot_index(tmp_path_factory, tiny_embed_model) -> Path:
+    from companion.services import Services
+
+    home = tmp_path_factory.mktemp("snapshot-index")
+    services = Services(Settings(home=home, embed_model=tiny_embed_model), use_model=False)
+    assert services.index is not None
+    services.close()
+    return home / "index"
+
+
+@pytest.fixture
+def fixed_home(monkeypatch, snapshot_index):
+    """A data folder with the same path on every run (the Models screen shows it)."""
+    home = Path(tempfile.gettempdir()) / "companion-snapshot-home"
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(snapshot_index, home / "index")
+    monkeypatch.setenv("COMPANION_HOME", str(home))
+    monkeypatch.setattr("companion.journal._now", lambda: FROZEN_TIME)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def app(fixed_home, tiny_embed_model):
+    settings = Settings.load().with_changes(embed_model=tiny_embed_model)
+    return CompanionApp(settings, use_model=False)
+
+
+async def settle(pilot) -> None:
+    """Wait for the services and every worker, stop the cursors blinking, clear toasts."""
+    app = pilot.app
+    for _ in range(MAX_STEPS):
+        if app.services_status in ("ready", "unavailable") and not any(w.is_running for w in app.workers):
+            break
+        await pilot.pause(0.05)
+    for widget in app.screen.query("TextArea, Input"):
+        widget.cursor_blink = False
+    app.clear_notifications()
+    await pilot.pause(0.1)
+
+
+async def wait_for(pilot, condition) -> None:
+    for _ in range(MAX_STEPS):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the screen never reached the state to snapshot")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_reflect_screen_after_a_reflection(snap_compare, app, size):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.screen.query_one("#statement", TextArea).text = "You never make time for me anymore."
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: pilot.app.screen.result is not None)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_guidance_screen_with_results(snap_compare, app, size):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "GuidanceScreen")
+        pilot.app.screen.query_one("#guidance-search", Input).value = "listening"
+        await wait_for(pilot, lambda: pilot.app.screen.searches_run > 0)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rehearse_screen_lists_the_scenarios(snap_compare, app, size):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RehearseScreen")
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.query_one("#scenarios").option_count > 0)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_journal_screen_with_a_saved_reflection(snap_compare, app, size):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#statement", TextArea).text = "You never make time for me anymore."
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: screen.result is not None)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.saved)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "JournalScreen")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#sessions").option_count == 1)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_models_screen(snap_compare, app, size):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ModelsScreen")
+        await wait_for(pilot, lambda: pilot.app.screen.listings)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
