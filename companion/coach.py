@@ -270,18 +270,27 @@ class Coach:
             x = model.design(features, None, None)
             label_head, sub_heads = model.fallback_label_head, model.fallback_subtype_heads
         else:
-            text_vectors = self.embedder.embed([t[:MAX_EMBED_CHARS] for t in texts])
+            wanted = [t[:MAX_EMBED_CHARS] for t in texts]
+            present = [i for i, c in enumerate(contexts) if c and c.strip()] if model.use_context else []
+            wanted += [contexts[i][:MAX_EMBED_CHARS] for i in present]
+            vectors = self._embed_unique(wanted)
+            text_vectors = vectors[: len(texts)]
             context_vectors = None
             if model.use_context:
                 context_vectors = np.zeros_like(text_vectors)
-                present = [i for i, c in enumerate(contexts) if c and c.strip()]
                 if present:
-                    context_vectors[present] = self.embedder.embed([contexts[i][:MAX_EMBED_CHARS] for i in present])
+                    context_vectors[present] = vectors[len(texts):]
             x = model.design(features, text_vectors, context_vectors)
             label_head, sub_heads = model.label_head, model.subtype_heads
         label_probs = label_head.probabilities(x)
         subtype_probs = {name: head.probabilities(x) for name, head in sub_heads.items()}
         return label_probs, subtype_probs
+
+    def _embed_unique(self, texts: list[str]) -> np.ndarray:
+        """Embed each distinct text once: a batch often repeats the partner's line for many replies."""
+        order = {text: i for i, text in enumerate(dict.fromkeys(texts))}
+        unique = self.embedder.embed(list(order))
+        return unique[[order[text] for text in texts]]
 
     def _judge(self, text: str, label_probs: np.ndarray, subtype_probs: dict[str, np.ndarray]) -> CoachResult:
         head = self.model.label_head

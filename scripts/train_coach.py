@@ -156,10 +156,13 @@ class CachedEmbedder:
         texts = list(texts)
         keys = [self._key(t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._vectors}.items())
-        if missing:
-            vectors = self._embedder.embed([t for _, t in missing])
-            for (key, _), vector in zip(missing, vectors, strict=True):
+        # In chunks, saved as it goes: on a busy machine a long run can be stopped without losing its work.
+        for start in range(0, len(missing), 256):
+            part = missing[start : start + 256]
+            vectors = self._embedder.embed([t for _, t in part])
+            for (key, _), vector in zip(part, vectors, strict=True):
                 self._vectors[key] = vector
+            self.save()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
