@@ -262,7 +262,7 @@ async def test_journal_lists_newest_first_searches_exports_and_deletes(settings)
         assert exported.lstrip().startswith("#")
         await pilot.press("delete")
         await pilot.press("y")
-        await wait_until(pilot, lambda: journal.opened is None and sessions.option_count == 1, "the deletion")
+        await wait_until(pilot, lambda: journal.opened is None and sessions.option_count == 0, "the deletion")
         search.value = ""
         await wait_until(pilot, lambda: sessions.option_count == 1, "the list after deleting")
         assert "family" in str(sessions.get_option_at_index(0).prompt)
