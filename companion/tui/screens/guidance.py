@@ -169,6 +169,8 @@ class GuidanceScreen(CompanionScreen):
         options.clear_options()
         for index, hit in enumerate(self.hits):
             options.add_option(Option(hit_label(hit), id=f"hit-{index}"))
+        if self.hits:
+            options.highlighted = 0
         count = len(self.hits)
         self._state(f"{count} section{'s' if count != 1 else ''} found." if count else "Nothing matches that yet.")
 

@@ -30,6 +30,10 @@ A private companion for listening well. Everything you type stays on this device
 | ctrl+p | the command palette: every action by name |
 | tab / shift+tab | move between parts of the screen |
 | enter | open the selected item |
+| ctrl+s | Reflect: save the reflection to your journal |
+| ctrl+o / ctrl+t | Journal: export the session to Markdown / delete it |
+| ctrl+n | Guidance: add a document · Rehearse: pick another scenario |
+| ctrl+e | Rehearse: end and see the summary |
 | ? or F1 | this help |
 | ctrl+q | quit |
 

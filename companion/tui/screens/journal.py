@@ -73,9 +73,11 @@ class JournalScreen(CompanionScreen):
     MODE = "journal"
     CSS_PATH = STYLES / "journal.tcss"
     BINDINGS = [
-        Binding("ctrl+e", "export", "Export"),
-        Binding("delete", "delete", "Delete"),
-        Binding("ctrl+r", "reload", "Reload"),
+        # Priority: the search box would otherwise take these keys for its own editing.
+        Binding("ctrl+o", "export", "Export .md", priority=True),
+        Binding("ctrl+t", "delete", "Delete", priority=True),
+        Binding("delete", "delete", "Delete", show=False),
+        Binding("ctrl+r", "reload", "Reload", priority=True),
     ]
 
     def __init__(self) -> None:
@@ -121,6 +123,8 @@ class JournalScreen(CompanionScreen):
         options.clear_options()
         for info in self.sessions:
             options.add_option(Option(session_label(info), id=f"session-{read_field(info, 'id')}"))
+        if self.sessions:
+            options.highlighted = 0
         if not self.sessions:
             query = self.query_one("#journal-search", Input).value.strip()
             message = "No session matches that search." if query else "Your journal is empty: save a reflection (ctrl+s) or rehearse."
@@ -204,7 +208,7 @@ class JournalScreen(CompanionScreen):
     def palette_commands(self):
         return [
             ("Search the journal", "Type to filter sessions", lambda: self.query_one("#journal-search").focus()),
-            ("Export session to Markdown", "Write the opened session to a Markdown file (ctrl+e)", self.action_export),
-            ("Delete session", "Delete the opened session for good (delete)", self.action_delete),
+            ("Export session to Markdown", "Write the opened session to a Markdown file (ctrl+o)", self.action_export),
+            ("Delete session", "Delete the opened session for good (ctrl+t)", self.action_delete),
             ("Reload journal", "Read the journal again (ctrl+r)", self.action_reload),
         ]

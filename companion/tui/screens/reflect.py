@@ -71,7 +71,7 @@ class ReflectScreen(CompanionScreen):
         with Horizontal(id="reflect-main"), Vertical(id="reflect-left"):
             yield Label("What did your partner say?", id="statement-label")
             yield TextArea(id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-            with VerticalScroll(id="reflection-panel"):
+            with VerticalScroll(id="reflection-panel", can_focus=False):
                 yield Static(Text(IDLE_HINT, style="dim"), id="reflect-state")
                 yield Static("", id="said")
                 # The Markdown view of the reflection is mounted on first use (see _reflection_view).
@@ -292,6 +292,8 @@ class ReflectScreen(CompanionScreen):
         options.clear_options()
         for index, citation in enumerate(self.citations):
             options.add_option(Option(citation_label(citation), id=f"citation-{index}"))
+        if self.citations:
+            options.highlighted = 0  # enter opens the first without arrowing to it
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id != "citations":

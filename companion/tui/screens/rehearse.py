@@ -130,6 +130,8 @@ class RehearseScreen(CompanionScreen):
                 label.append("\n")
                 label.append(str(description), style="dim")
             options.add_option(Option(label, id=f"scenario-{read_field(scenario, 'id')}"))
+        if self.scenarios:
+            options.highlighted = 0
         for error in errors:
             self.notify(str(error), title="A scenario could not be loaded", severity="warning", markup=False)
 

@@ -20,6 +20,22 @@ def section_title(section) -> Text:
     return Text(" › ".join(parts), style="bold")
 
 
+def reflow(text: str) -> str:
+    """Join the hard-wrapped lines of each paragraph, so the terminal wraps them to its own width."""
+    paragraphs = []
+    for block in text.split("\n\n"):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        merged: list[str] = []
+        for line in lines:
+            # List items and quotes start their own line; anything else continues the paragraph.
+            if merged and not line.startswith(("-", "*", ">", "|")) and not line[:1].isdigit():
+                merged[-1] += " " + line
+            else:
+                merged.append(line)
+        paragraphs.append("\n".join(merged))
+    return "\n\n".join(paragraphs)
+
+
 class SectionScreen(ModalScreen[None]):
     """A guidance section's full text. Document text is shown as text, never as markup."""
 
@@ -38,7 +54,7 @@ class SectionScreen(ModalScreen[None]):
             yield Static(section_title(self.section), id="section-heading")
             source = str(read_field(self.section, "source") or "")
             yield Static(Text(f"from {source}" if source else "", style="dim"), id="section-source")
-            body = Text(str(read_field(self.section, "text") or ""))
+            body = Text(reflow(str(read_field(self.section, "text") or "")))
             for term in self.highlight:
                 if term.strip():
                     body.highlight_words([term], style="reverse", case_sensitive=False)
