@@ -125,6 +125,16 @@ def _cached(embed_fn):
     return embed
 
 
+def strip_check(reflection: str) -> str:
+    """The reflection without its closing check question, which the PAIR answers never have."""
+    from companion.lexicon import CHECKS
+
+    for check in CHECKS:
+        if reflection.endswith(check):
+            return reflection[: -len(check)].strip()
+    return reflection
+
+
 def reference_systems(prompts: list[dict], outputs: list[str]) -> dict[str, tuple[list[str], str | None]]:
     """The reflector and the comparison points: (outputs, which set to drop the output from when scoring)."""
     return {
@@ -168,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts")
     parser.add_argument("--sample", type=int, default=0, help="N prompts spread evenly over the file (all topics)")
     parser.add_argument("--show", type=int, default=3, help="print N example outputs beside the study's HQ1")
+    parser.add_argument("--body-only", action="store_true",
+                        help="drop the closing check question (\"Did I get that right?\"): the study's answers have none")
+    parser.add_argument("--only-reflector", action="store_true", help="skip the reference systems (faster)")
     args = parser.parse_args(argv)
 
     prompts = load_pair(args.csv)
@@ -179,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     reflector = BuiltinReflector()
     results = [reflector.reflect(p["prompt"]) for p in prompts]
     outputs = [r.reflection for r in results]
+    if args.body_only:
+        outputs = [strip_check(o) for o in outputs]
     systems = reference_systems(prompts, outputs)
+    if args.only_reflector:
+        systems = {"built-in reflector" + (" (no check)" if args.body_only else ""): (outputs, None)}
     print(f"PAIR prompts: {len(prompts)}  (topics: {len({p['topic'] for p in prompts})})")
     print(f"reflector: {sum(1 for r in results if r.feelings)}/{len(results)} outputs name a feeling, "
           f"{sum(1 for r in results if r.needs)}/{len(results)} a need; "
@@ -212,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\ncoach labels for the reflector's outputs")
             for label, n in counts.most_common():
                 print(f"  {label:<32} {n:>4}  {n / total:6.1%}")
-            study = coach_distribution([p["hq"][0] for p in prompts], prompts, embedder)
+            study = None if args.only_reflector else coach_distribution([p["hq"][0] for p in prompts], prompts,
+                                                                       embedder)
             if study:
                 print("coach labels for the study's HQ1 (for reference)")
                 for label, n in study.most_common():
