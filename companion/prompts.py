@@ -35,7 +35,7 @@ FIRMER_INSTRUCTION = (
 )
 
 MAX_GUIDANCE_SECTIONS = 2
-MAX_GUIDANCE_CHARS = 420
+MAX_GUIDANCE_CHARS = 320
 
 # Chat-template control tokens of the common families; stripped from quoted text so it cannot end a turn.
 _TEMPLATE_TOKEN = re.compile(
