@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--no-embedder", action="store_true", help="score the cue-only fallback model")
     parser.add_argument("--limit", type=int, default=None, help="first N rows of each set (quick look)")
+    parser.add_argument("--only", default=None, help="only the data sets whose name contains this (e.g. MI)")
     parser.add_argument("--json", type=Path, default=None, help="also write the scores here")
     args = parser.parse_args(argv)
 
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     coach = Coach(embedder, model=load_model())
     report = {}
     for name, rows in datasets().items():
+        if args.only and args.only.lower() not in name.lower():
+            continue
         rows = rows[: args.limit] if args.limit else rows
         gold = [label for _, _, label in rows]
         predicted = [r.label for r in coach.assess_batch([(text, context) for text, context, _ in rows])]
