@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-MIN_WORDS = 8
+MIN_WORDS = 5
 MAX_WORDS = 90
 MAX_CHARS = 650
 MAX_SENTENCES = 5
@@ -16,27 +16,41 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 
 # Phrases that tell the partner what to do instead of reflecting what they said.
 _ADVICE = [
-    r"\byou (?:should|shouldn['’]t|need to|must|ought to|have to|could try|might try|might want to)\b",
-    r"\btry (?:to|and|not)\b",
-    r"^\s*try\b",
     r"\bwhy (?:don['’]t|not|do not) you\b",
     r"\bwhy not\b",
     r"\bhave you (?:tried|considered|thought about)\b",
     r"\bi (?:suggest|recommend|advise)\b",
     r"\bmy advice\b",
     r"\bit (?:would|might) (?:help|be good|be best) (?:to|if)\b",
-    r"\bmake sure\b",
     r"\bdon['’]t worry\b",
     r"\bcalm down\b",
     r"\bjust (?:relax|ignore|let it go)\b",
     r"\bthe (?:best|right) thing (?:to do|is to)\b",
+    r"\byou (?:could|might) try\b",
+    r"\b(?:maybe|perhaps) you (?:can|could|should|need)\b",
+    r"\byou (?:can|could) (?:\w+ )?(?:try|consider|talk to|ask|tell|start|join|use|plan|decide|choose)\b",
+    r"\byou don['’]t (?:need|have) to\b",
+    r"\bi think you (?:should|need|could|might|ought)\b",
+    r"\blet['’]s\b",
+    r"\blet me (?:tell|show|share|explain|give)\b",
+    r"\bhere (?:are|is|['’]s) (?:some|a|an|what|how|your)\b",
+    # Imperatives at the start of a sentence.
+    r"(?:^|[.!?]\s+)(?:try|make sure|consider|stop|remember to|go and|tell (?:him|her|them))\b",
 ]
 _ADVICE_RE = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in _ADVICE]
+# "You should" advises, unless it reports the partner's own thinking ("you wonder whether you should").
+_OBLIGATION = re.compile(r"\byou (?:should|shouldn['’]t|need to|must|ought to|have to|might want to)\b", re.IGNORECASE)
+_REPORTED = re.compile(
+    r"\b(?:that|whether|if|feel|feels|felt|think|thinking|know|sure|wonder|wondering|like|how much|what|"
+    r"believe|worried|afraid|scared|unsure|questioning|deciding)\W+(?:\w+\W+){0,2}$",
+    re.IGNORECASE,
+)
 
 # Judging, diagnosing or labelling a person.
 _LABELS = re.compile(
-    r"\b(?:narcissis\w*|gaslight\w*|toxic|codependen\w*|bipolar|borderline|sociopath\w*|psychopath\w*|"
-    r"overreact\w*|too sensitive|dramatic|crazy|insane|hysterical|selfish|lazy|immature)\b",
+    r"\b(?:narcissis\w*|gaslight\w*|codependen\w*|bipolar|borderline personality|sociopath\w*|psychopath\w*)\b|"
+    r"\b(?:you|he|she|they)(?:['’]re|['’]s| are| is)? (?:being |just |so |too |really )*"
+    r"(?:selfish|lazy|immature|crazy|dramatic|hysterical|irrational|overreacting|too sensitive|toxic)\b",
     re.IGNORECASE,
 )
 
@@ -124,7 +138,7 @@ def garbage_reasons(text: str) -> list[str]:
         return reasons
     if _latin_share(stripped) >= 0.8:
         common = sum(1 for w in words if w in _COMMON_WORDS)
-        if len(words) >= 4 and common / len(words) < 0.2:
+        if len(words) >= 8 and common / len(words) < 0.15:
             reasons.append("garbage: not English sentences")
         odd = sum(1 for w in words if len(w) > 18 or (len(w) > 3 and not re.search(r"[aeiouy]", w)))
         if odd / len(words) > 0.2:
@@ -138,6 +152,18 @@ def garbage_reasons(text: str) -> list[str]:
     if re.search(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]", stripped):
         reasons.append("garbage: control characters")
     return reasons
+
+
+def _advice(text: str) -> str | None:
+    for pattern in _ADVICE_RE:
+        match = pattern.search(text)
+        if match:
+            return match.group(0).strip(" .!?").lower()
+    for match in _OBLIGATION.finditer(text):
+        before = text[max(0, match.start() - 40) : match.start()]
+        if not _REPORTED.search(before):
+            return match.group(0).lower()
+    return None
 
 
 def _echo_reason(text: str, statement: str) -> str | None:
@@ -183,11 +209,9 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     if len(sentences) > MAX_SENTENCES:
         reasons.append(f"length: {len(sentences)} sentences")
 
-    for pattern in _ADVICE_RE:
-        match = pattern.search(text)
-        if match:
-            reasons.append(f"advice: '{match.group(0).strip().lower()}'")
-            break
+    advice = _advice(text)
+    if advice:
+        reasons.append(f"advice: '{advice}'")
     label = _LABELS.search(text)
     if label:
         reasons.append(f"judgement: '{label.group(0).lower()}'")
@@ -202,8 +226,9 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     if first >= 3 and first > second:
         reasons.append("role: speaks as the partner")
 
-    if not _TENTATIVE.search(text):
-        reasons.append("tone: not tentative")
+    # Tentative stems are asked for; a plain "You're worried that..." is still a reflection. Neither is not.
+    if not _TENTATIVE.search(text) and not _SECOND_PERSON.search(text):
+        reasons.append("tone: not addressed to the partner")
 
     echo = _echo_reason(text, statement)
     if echo:
