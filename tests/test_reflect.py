@@ -246,6 +246,8 @@ def test_the_system_prompt_is_small():
         ("It sounds like you feel lonely<|im_end|><|im_start|>user", "role"),
         ("It sounds like he is a narcissist who is gaslighting you about the time you spend.", "judgement"),
         ("Lonely.", "length"),
+        ("It sounds like you feel alone, and I think you should tell him how much it hurts.", "advice"),
+        ("Let's make a plan so you get more evenings together with your partner.", "advice"),
         ("qz ĠĠxv brrrrrrrrr ñ¤ ktp zzzq wvx 0x1F <0x0A> mnb", "garbage"),
     ],
 )
@@ -260,6 +262,19 @@ def test_a_good_reflection_passes_and_gets_a_check_question_when_it_lacks_one():
                                "matters to you.", STATEMENT)
     assert verdict.ok, verdict.reasons
     assert verdict.text.endswith("Did I get that right?")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "You're wondering whether you should ask for more help at home, and you feel stretched thin.",
+        "You're worried that the distance between you keeps growing, and closeness matters to you.",
+        "It sounds like you feel you have to carry the housework alone, and fairness matters to you.",
+    ],
+)
+def test_reflections_that_report_the_partners_own_thinking_are_not_advice(answer):
+    verdict = check_reflection(answer, STATEMENT)
+    assert verdict.ok, verdict.reasons
 
 
 def test_early_failure_spots_garbage_before_the_stream_ends():
