@@ -346,7 +346,9 @@ def bench_reflect(args: argparse.Namespace) -> int:
         cold_raw.append(_raw_run(raw, first_messages, **sampling))
         chat.forget_prefix()
         cold_engine.append(_engine_run(engine, FIRST_STATEMENT))
-        print(f"  raw {cold_raw[-1]['tps']:.1f} tok/s, engine {cold_engine[-1]['tps']:.1f} tok/s", flush=True)
+        print(f"  cold ttft raw {cold_raw[-1]['ttft']:.3f}s engine {cold_engine[-1]['ttft']:.3f}s; "
+              f"raw {cold_raw[-1]['tps']:.1f} tok/s ({cold_raw[-1]['tokens']}), "
+              f"engine {cold_engine[-1]['tps']:.1f} tok/s ({cold_engine[-1]['tokens']})", flush=True)
         # Second request right after the first: the system prompt (and here the guidance) is reused.
         warm_same.append(_engine_run(engine, SECOND_STATEMENT, first_token_only=True))
         # Second request without reuse: the same statement from an empty cache.
