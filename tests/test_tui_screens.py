@@ -102,18 +102,34 @@ async def test_reflect_shows_a_reflection_its_citations_and_opens_a_section(sett
         assert "Other ways to say it" in plain(screen.query_one("#reflection-details", Static))
 
 
+class PausedStream(TokenBuffer):
+    """Pauses the model at its first token until the test lets it go on."""
+
+    first_token = threading.Event()
+    release = threading.Event()
+
+    def add(self, token: str) -> None:
+        super().add(token)
+        type(self).first_token.set()
+        type(self).release.wait(timeout=120)
+
+
 async def test_tokens_reach_the_screen_in_batches_not_one_refresh_per_token(settings):
     app = CompanionApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         screen = app.screen
+        PausedStream.first_token.clear()
+        PausedStream.release.clear()
+        screen.token_buffer_class = PausedStream
         screen.query_one("#statement", TextArea).text = "You never make time for me anymore."
         await pilot.press("ctrl+j")
         buffer = screen.buffer
-        await wait_until(pilot, lambda: buffer.tokens_received >= 1, "the model to start streaming")
-        # Hold the UI thread while the model streams on: every token it sends meanwhile must land in one batch.
+        await wait_until(pilot, PausedStream.first_token.is_set, "the model to start streaming")
+        # Let the model go on while the UI thread is held: every token it sends meanwhile must land in one batch.
+        PausedStream.release.set()
         for _ in range(MAX_STEPS):
-            if buffer.tokens_received >= 4:
+            if buffer.tokens_received >= 4 or buffer.finished.is_set():
                 break
             threading.Event().wait(0.01)  # blocks the event loop on purpose: no flush can run meanwhile
         await wait_until(pilot, lambda: screen.result is not None, "the reflection")

@@ -315,8 +315,11 @@ class ReflectScreen(CompanionScreen):
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         for section in sections:
-            path = " › ".join(section.heading_path) if section.heading_path else section.heading
-            if path == name and (not source or str(section.source) == source):
+            path = tuple(section.heading_path) or (section.heading,)
+            # The engine names a section by its heading path, with a title repeated by the first heading dropped.
+            undoubled = tuple(part for i, part in enumerate(path) if i == 0 or part != path[i - 1])
+            names = {" › ".join(path), " › ".join(undoubled), section.heading}
+            if name in names and (not source or str(section.source) == source):
                 self.app.call_from_thread(self.app.push_screen, SectionScreen(section))
                 return
         self.app.call_from_thread(self.notify, "That section is no longer in the guidance.", markup=False)
