@@ -158,6 +158,17 @@ class Services:
 
         return self._once("journal", build)
 
+    def unlock_journal(self, passphrase: str):
+        """Open the encrypted journal with the passphrase the person typed; WrongPassphrase changes nothing."""
+        from companion.journal import Journal
+
+        with self._lock:
+            journal = self._built.get("journal", _NOT_BUILT)
+            if journal is _NOT_BUILT:
+                journal = Journal(self.settings.journal_path, passphrase=passphrase)
+                self._built["journal"] = journal
+            return journal
+
     def rehearsal(self, scenario):
         """A new rehearsal of scenario with the shared coach, chat model and journal."""
         from companion.rehearse import Rehearsal

@@ -93,9 +93,6 @@ class CompanionApp(App):
         self.services = None
         self.services_error: CompanionError | None = None
         self._services_loaded = threading.Event()
-        self._own_lock = threading.Lock()
-        self._own_journal = None
-        self._own_coach = None
         self._load_services_on_ready = load_services
         self.use_model = use_model  # False: the built-in reflector answers even when a model is installed
         self.started_at = time.perf_counter()
@@ -174,39 +171,50 @@ class CompanionApp(App):
             raise self.services_error or CompanionError("The companion's services are not available.")
         return self.services
 
-    # The journal, coach and rehearsals come from Services when it offers them; until then the app builds them
-    # the same way, once (the journal allows one owner per process).
     def journal(self):
-        """From a worker thread: the journal."""
-        services = self.wait_for_services()
-        if hasattr(type(services), "journal"):
-            return services.journal
-        with self._own_lock:
-            if self._own_journal is None:
-                from companion.journal import Journal
+        """From a worker thread: the journal, asking for its passphrase when it is encrypted."""
+        from companion.journal import PassphraseNeeded, WrongPassphrase
 
-                self._own_journal = Journal(self.settings.journal_path)
-            return self._own_journal
+        services = self.wait_for_services()
+        try:
+            return services.journal
+        except (PassphraseNeeded, WrongPassphrase) as exc:
+            wrong = isinstance(exc, WrongPassphrase)
+        while True:
+            passphrase = self._ask_passphrase(wrong=wrong)
+            if passphrase is None:
+                raise PassphraseNeeded(
+                    "The journal is locked, so this was not saved or shown.",
+                    fix="open the journal again and type its passphrase, or set COMPANION_PASSPHRASE",
+                )
+            try:
+                return services.unlock_journal(passphrase)
+            except WrongPassphrase:
+                wrong = True
+
+    def _ask_passphrase(self, *, wrong: bool) -> str | None:
+        """From a worker thread: show the passphrase prompt and wait for the answer."""
+        from companion.tui.screens.passphrase import PassphraseScreen
+
+        answered = threading.Event()
+        answer: list[str | None] = [None]
+
+        def on_answer(value: str | None) -> None:
+            answer[0] = value
+            answered.set()
+
+        self.call_from_thread(self.push_screen, PassphraseScreen(wrong=wrong), on_answer)
+        # A prompt left open for an hour counts as "not now", so the worker never waits forever.
+        answered.wait(timeout=3600)
+        return answer[0]
 
     def coach(self):
-        services = self.wait_for_services()
-        if hasattr(type(services), "coach"):
-            return services.coach
-        with self._own_lock:
-            if self._own_coach is None:
-                from companion.coach import Coach
-
-                self._own_coach = Coach(services.embedder, retriever=services.index)
-            return self._own_coach
+        return self.wait_for_services().coach
 
     def rehearsal(self, scenario):
         """From a worker thread: a new Rehearsal of scenario, with the coach, the chat model and the journal."""
-        services = self.wait_for_services()
-        if callable(getattr(services, "rehearsal", None)):
-            return services.rehearsal(scenario)
-        from companion.rehearse import Rehearsal
-
-        return Rehearsal(scenario, self.coach(), chat_model=services.chat_model, journal=self.journal())
+        self.journal()  # unlock first, so the rehearsal's turns can be saved
+        return self.wait_for_services().rehearsal(scenario)
 
     def reload_services(self, settings: Settings) -> None:
         """Use new settings (model, GPU offload, region): close the old services and load again."""
@@ -227,14 +235,12 @@ class CompanionApp(App):
 
     def close_services(self) -> None:
         """Stop the chat model's thread and release the journal, so the next run (or test) can own them."""
-        for owner in (self.services, self._own_journal):
-            close = getattr(owner, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:  # closing must never turn a clean exit into a traceback
-                    log.exception("closing failed")
-        self._own_journal = None
+        close = getattr(self.services, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # closing must never turn a clean exit into a traceback
+                log.exception("closing failed")
 
     # ---- actions ---------------------------------------------------------------------------------
     def action_help(self) -> None:
