@@ -407,3 +407,26 @@ async def test_help_and_the_command_palette_reach_every_screen(settings):
         for label in ("Reflect", "Rehearse", "Guidance", "Journal", "Models"):
             assert f"Go to {label}" in titles
         assert "Export session to Markdown" in titles
+
+
+async def test_an_encrypted_journal_asks_for_its_passphrase_and_a_wrong_one_asks_again(settings):
+    from companion.crypto import KdfParams
+    from companion.journal import Journal
+
+    with Journal(settings.journal_path) as journal:
+        session = journal.start_session("reflect")
+        journal.add_turn(session, "partner", "You never make time for me anymore.")
+        journal.enable_encryption("correct horse", kdf=KdfParams.fresh(n=2**12))
+    app = CompanionApp(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "PassphraseScreen", "the passphrase prompt")
+        await pilot.press(*"wrong guess", "enter")
+        await wait_until(
+            pilot, lambda: type(app.screen).__name__ == "PassphraseScreen" and app.screen.wrong, "a second prompt"
+        )
+        await pilot.press(*"correct horse", "enter")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        sessions = app.screen.query_one("#sessions", OptionList)
+        await wait_until(pilot, lambda: sessions.option_count == 1, "the unlocked session")

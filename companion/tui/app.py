@@ -93,6 +93,7 @@ class CompanionApp(App):
         self.services = None
         self.services_error: CompanionError | None = None
         self._services_loaded = threading.Event()
+        self._unlock_lock = threading.Lock()
         self._load_services_on_ready = load_services
         self.use_model = use_model  # False: the built-in reflector answers even when a model is installed
         self.started_at = time.perf_counter()
@@ -176,10 +177,17 @@ class CompanionApp(App):
         from companion.journal import PassphraseNeeded, WrongPassphrase
 
         services = self.wait_for_services()
-        try:
-            return services.journal
-        except (PassphraseNeeded, WrongPassphrase) as exc:
-            wrong = isinstance(exc, WrongPassphrase)
+        # One prompt at a time: a second worker waits here, then finds the journal already unlocked.
+        with self._unlock_lock:
+            try:
+                return services.journal
+            except (PassphraseNeeded, WrongPassphrase) as exc:
+                wrong = isinstance(exc, WrongPassphrase)
+            return self._unlock_journal(services, wrong=wrong)
+
+    def _unlock_journal(self, services, *, wrong: bool):
+        from companion.journal import PassphraseNeeded, WrongPassphrase
+
         while True:
             passphrase = self._ask_passphrase(wrong=wrong)
             if passphrase is None:
@@ -204,8 +212,10 @@ class CompanionApp(App):
             answered.set()
 
         self.call_from_thread(self.push_screen, PassphraseScreen(wrong=wrong), on_answer)
-        # A prompt left open for an hour counts as "not now", so the worker never waits forever.
-        answered.wait(timeout=3600)
+        # Stop waiting when the app closes, so a prompt left open never holds up the exit.
+        while not answered.wait(0.1):
+            if not self.is_running:
+                return None
         return answer[0]
 
     def coach(self):
