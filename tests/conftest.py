@@ -41,14 +41,20 @@ def _guarded_connect_ex(self, address):
     return _real_connect_ex(self, address)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def no_network_outside_loopback():
-    """For the whole session, any connection outside loopback fails the test that made it."""
+def _install_network_guard() -> None:
     socket.socket.connect = _guarded_connect
     socket.socket.connect_ex = _guarded_connect_ex
+
+
+# Installed when the test session loads, and again before every test in case a library put the real one back.
+_install_network_guard()
+
+
+@pytest.fixture(autouse=True)
+def no_network_outside_loopback():
+    """Any connection outside loopback fails the test that made it, for the whole session."""
+    _install_network_guard()
     yield
-    socket.socket.connect = _real_connect
-    socket.socket.connect_ex = _real_connect_ex
 
 
 @pytest.fixture(autouse=True)
