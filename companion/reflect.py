@@ -14,15 +14,13 @@ from companion.errors import CompanionError, InputError
 from companion.logs import get_logger
 from companion.output_checks import check_reflection, early_failure
 from companion.prompts import build_reflection_messages
+from companion.text import ANSI_ESCAPE
 
 log = get_logger("reflect")
 
 GUIDANCE_SECTIONS = 3
 MODEL_MAX_TOKENS = 160
 MODEL_TEMPERATURE = 0.6
-
-# ANSI/VT escape sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and two-character escapes.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 
 
 @dataclass
@@ -51,7 +49,7 @@ def clean_statement(statement: str | None) -> str:
         statement = ""
     if not isinstance(statement, str):
         raise InputError("The statement is not text.", fix='companion reflect "what your partner said"')
-    text = _ANSI.sub("", statement)
+    text = ANSI_ESCAPE.sub("", statement)
     # Keep line breaks and tabs as spaces; every other control or format character goes.
     text = "".join(
         " " if ch in "\t\r\n\v\f" else ch

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from companion import lexicon
 from companion.safety import normalise
+from companion.text import strip_terminal_codes
 
 # The reflector reads at most this much; callers cap input length, this only keeps odd input from costing time.
 ANALYSIS_CHARS = 4000
@@ -37,8 +38,6 @@ class BuiltinReflection:
 
 # ---- cleaning --------------------------------------------------------------------------------------
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _TYPED_SHORT = {
     "u": "you", "ur": "your", "youre": "you're", "im": "I'm", "ive": "I've", "dont": "don't", "doesnt": "doesn't",
     "didnt": "didn't", "cant": "can't", "wont": "won't", "isnt": "isn't", "arent": "aren't", "wasnt": "wasn't",
@@ -53,8 +52,7 @@ def clean_statement(text: str) -> str:
         text = bytes(text).decode("utf-8", errors="replace")
     text = str(text or "")[: ANALYSIS_CHARS * 2]
     text = unicodedata.normalize("NFC", text)
-    text = _ANSI.sub(" ", text)
-    text = _CONTROL.sub(" ", text)
+    text = strip_terminal_codes(text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > ANALYSIS_CHARS:

@@ -13,6 +13,7 @@ from typing import Any
 from companion.errors import CompanionError, InputError
 from companion.logs import get_logger
 from companion.scenarios import Scenario, default_scenario_dirs, find_scenario, load_scenarios
+from companion.text import ANSI_ESCAPE, CONTROL_CHARS
 
 __all__ = [
     "Moment",
@@ -50,8 +51,6 @@ RQ_FAIR, RQ_GOOD = 1.0, 2.0
 COMPLEX_FAIR, COMPLEX_GOOD = 40.0, 50.0
 MAX_MODEL_TOKENS = 120
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 
 def _word_set(block: str) -> frozenset[str]:
@@ -263,8 +262,8 @@ class RehearsalSummary:
 # ---- input hygiene ----------------------------------------------------------------------------------------------
 def clean_listener_text(text: str) -> str:
     """Drop terminal escapes and control characters; one spoken line keeps single spaces."""
-    text = _ANSI.sub("", text)
-    text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\n", " ").replace("\t", " "))
+    text = ANSI_ESCAPE.sub("", text)
+    text = CONTROL_CHARS.sub(" ", text.replace("\r\n", "\n").replace("\n", " ").replace("\t", " "))
     return " ".join(text.split())
 
 
@@ -350,7 +349,7 @@ def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[
             reasons.append("garbage: one word repeated")
     if re.search(r"(.)\1{7,}", spoken):
         reasons.append("garbage: a character repeated")
-    if _CONTROL.search(spoken) or "\ufffd" in spoken:
+    if CONTROL_CHARS.search(spoken) or "\ufffd" in spoken:
         reasons.append("garbage: control characters")
     return (None, reasons) if reasons else (spoken, [])
 

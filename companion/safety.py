@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from companion.logs import get_logger
+from companion.text import strip_terminal_codes
 
 RESOURCES_FILE = Path(__file__).resolve().parent / "data" / "crisis_resources.toml"
 FALLBACK_REGION = "INTERNATIONAL"
@@ -58,8 +59,6 @@ class SafetyAssessment:
 
 # ---- normalising ---------------------------------------------------------------------------------
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # Contractions spelled out so every pattern is written once ("won't" and "will not" alike).
 _CONTRACTIONS = [
@@ -79,8 +78,7 @@ _CONTRACTION_RES = [(re.compile(p), r) for p, r in _CONTRACTIONS]
 def normalise(text: str) -> str:
     """Lower-case plain text with contractions spelled out; what every pattern below is written against."""
     text = unicodedata.normalize("NFKC", text)
-    text = _ANSI.sub(" ", text)
-    text = _CONTROL.sub(" ", text)
+    text = strip_terminal_codes(text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'").replace("\u00b4", "'")
     text = text.lower()
     for pattern, replacement in _CONTRACTION_RES:

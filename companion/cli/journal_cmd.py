@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -13,10 +12,9 @@ from companion.cli.common import print_json, settings_from_args
 from companion.config import Settings
 from companion.errors import CompanionError, JournalError
 from companion.journal import EXPORT_FORMATS, PASSPHRASE_ENV, Journal, PassphraseNeeded
+from companion.text import CONTROL_CHARS
 
 NEW_PASSPHRASE_ENV = "COMPANION_NEW_PASSPHRASE"
-# Everything a terminal could act on (ESC sequences, bells, backspaces) except newline and tab.
-_TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def terminal_safe(text: str) -> str:
     """Show stored text as text: control characters become visible escapes, never terminal commands."""
-    return _TERMINAL_CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return CONTROL_CHARS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def _ask_passphrase(prompt: str) -> str:

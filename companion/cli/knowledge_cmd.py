@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import sys
 import textwrap
@@ -11,9 +10,8 @@ from pathlib import Path
 
 from companion.cli.common import print_json, read_text_argument, settings_from_args
 from companion.errors import InputError, ModelError
+from companion.text import printable
 
-# Text from added documents must never drive the terminal: drop control characters (escapes start with one).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 EXCERPT_CHARS = 360
 
 
@@ -86,9 +84,6 @@ def _say(message: str) -> None:
     print(f"companion: {message}", file=sys.stderr)
 
 
-def _printable(text: str) -> str:
-    return _CONTROL.sub("", text)
-
 
 # ---- commands ----------------------------------------------------------------------------------------
 
@@ -139,7 +134,7 @@ def run_knowledge_list(args: argparse.Namespace) -> int:
     width = max((len(doc.source) for doc in documents), default=10)
     for doc in documents:
         origin = "bundled" if doc.bundled else "added"
-        print(f"{doc.source:<{width}}  {len(doc.sections):>3} sections  {origin:<7}  {_printable(doc.title)}")
+        print(f"{doc.source:<{width}}  {len(doc.sections):>3} sections  {origin:<7}  {printable(doc.title)}")
     total = sum(len(doc.sections) for doc in documents)
     print(f"{len(documents)} documents, {total} sections.")
     for problem in knowledge.problems:
@@ -217,9 +212,9 @@ def _print_hits(results, *, bold: bool) -> None:
         print("No guidance matched.")
         return
     for rank, hit in enumerate(results, start=1):
-        title = _printable(hit.section.title)
-        print(f"{rank}. {_bolden(title, bold)}  ({_printable(hit.section.source)}, score {hit.score:.2f})")
-        text = " ".join(_printable(hit.section.text).split())
+        title = printable(hit.section.title)
+        print(f"{rank}. {_bolden(title, bold)}  ({printable(hit.section.source)}, score {hit.score:.2f})")
+        text = " ".join(printable(hit.section.text).split())
         spans = highlight_spans(text, hit.matched_terms)
         excerpt = _excerpt(text, spans[0][0] if spans else 0)
         for line in textwrap.wrap(excerpt, width=width):

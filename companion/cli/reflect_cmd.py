@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from companion.cli.common import print_json, read_text_argument, settings_from_args
+from companion.text import printable
 
 
 def register(subparsers) -> None:
@@ -41,12 +41,7 @@ def run_reflect(args: argparse.Namespace) -> int:
         return _stream_to_terminal(engine, statement, services)
 
 
-# Model text must never drive the terminal: drop control characters (escape sequences start with one).
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
-
-def _printable(text: str) -> str:
-    return _CONTROL.sub("", text)
 
 
 def _stream_to_terminal(engine, statement: str, services) -> int:
@@ -55,7 +50,7 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
 
     def on_token(piece: str) -> None:
         streamed.append(piece)
-        out.write(_printable(piece))
+        out.write(printable(piece))
         out.flush()
 
     def on_discard(reason: str) -> None:
@@ -66,11 +61,11 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
     result = engine.reflect(statement, on_token=on_token, on_discard=on_discard)
     shown = "".join(streamed).strip()
     if result.safety is None and shown and result.reflection.startswith(shown):
-        out.write(_printable(result.reflection[len(shown):]) + "\n")
+        out.write(printable(result.reflection[len(shown):]) + "\n")
     else:
         if shown:
             out.write("\n")
-        out.write(_printable(result.reflection) + "\n")
+        out.write(printable(result.reflection) + "\n")
     if result.safety is not None:
         for resource in result.safety["resources"]:
             out.write(f"  • {resource}\n")

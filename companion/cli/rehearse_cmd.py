@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from companion.cli.common import settings_from_args
 from companion.errors import CompanionError, InputError
+from companion.text import printable
 
 END_COMMANDS = ("/end", "/quit", "/exit")
-# Text from files and models must never drive the terminal: control characters start escape sequences.
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def register(subparsers) -> None:
@@ -30,17 +28,14 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_rehearse)
 
 
-def _printable(text: str) -> str:
-    return _CONTROL.sub("", str(text))
-
 
 def _say(text: str = "") -> None:
-    sys.stdout.write(_printable(text) + "\n")
+    sys.stdout.write(printable(text) + "\n")
     sys.stdout.flush()
 
 
 def _warn(text: str) -> None:
-    sys.stderr.write(_printable(text) + "\n")
+    sys.stderr.write(printable(text) + "\n")
     sys.stderr.flush()
 
 
