@@ -239,6 +239,16 @@ class BertConfig:
 WORDPIECE_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
+def write_gguf_file(writer) -> None:
+    """Header, metadata, then tensors, the order GGUF requires; the file is closed even when a write fails."""
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    finally:
+        writer.close()
+
+
 def write_bert_gguf(
     out_path: Path,
     config: BertConfig,
@@ -304,12 +314,7 @@ def write_bert_gguf(
     writer.add_bool("tokenizer.ggml.normalizer.strip_accents", config.lowercase)
     for tensor_name, array in tensors.items():
         writer.add_tensor(tensor_name, np.ascontiguousarray(array, dtype=np.float32))
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
+    write_gguf_file(writer)
     os.replace(tmp_path, out_path)
     return out_path
 

@@ -157,12 +157,10 @@ def write_f16(path: Path, shape: Shape) -> Path:
         writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(shape.n_ff, shape.n_embd))
         writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(shape.n_embd, shape.n_ff))
     writer.add_tensor("output_norm.weight", np.ones(shape.n_embd, dtype=np.float32))
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
+    sys.path.insert(0, str(ROOT))
+    from companion.models import write_gguf_file
+
+    write_gguf_file(writer)
     return path
 
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # so the script runs from a checkout before `pip install -e .`
 
-from companion.models import BertConfig, write_bert_gguf  # noqa: E402
+from companion.models import BertConfig, write_bert_gguf, write_gguf_file  # noqa: E402
 
 SEED = 20260101
 
@@ -124,12 +124,7 @@ def write_tiny_chat(path: Path) -> Path:
         writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(n_embd, n_ff))
     writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
     writer.add_tensor("output.weight", weight(n_vocab, n_embd))
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
+    write_gguf_file(writer)
     os.replace(tmp_path, path)
     return path
 
