@@ -92,3 +92,16 @@ def minilm_model() -> Path:
 @pytest.fixture(scope="session")
 def shared_article() -> Path:
     return _require(ARTICLE)
+
+
+@pytest.fixture(scope="session")
+def tiny_guidance_index(tmp_path_factory, tiny_embed_model) -> Path:
+    """The bundled guidance indexed once with the tiny embedder; tests copy it so their refresh is a no-op."""
+    from companion.config import Settings
+    from companion.services import Services
+
+    home = tmp_path_factory.mktemp("tiny-guidance-index")
+    services = Services(Settings(home=home, embed_model=tiny_embed_model), use_model=False)
+    assert services.index is not None
+    services.close()
+    return home / "index"

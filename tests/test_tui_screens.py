@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 from textual.widgets import Input, OptionList, Select, Static, TextArea
@@ -21,21 +20,9 @@ SIZE = (100, 30)
 MAX_STEPS = 2000
 
 
-@pytest.fixture(scope="session")
-def prebuilt_index(tmp_path_factory, tiny_embed_model) -> Path:
-    """The bundled guidance indexed once with the tiny embedder; each test gets a copy, so its refresh is a no-op."""
-    from companion.services import Services
-
-    home = tmp_path_factory.mktemp("index-home")
-    services = Services(Settings(home=home, embed_model=tiny_embed_model), use_model=False)
-    assert services.index is not None
-    services.close()
-    return home / "index"
-
-
 @pytest.fixture
-def settings(companion_home, tiny_chat_model, tiny_embed_model, prebuilt_index) -> Settings:
-    shutil.copytree(prebuilt_index, companion_home / "index")
+def settings(companion_home, tiny_chat_model, tiny_embed_model, tiny_guidance_index) -> Settings:
+    shutil.copytree(tiny_guidance_index, companion_home / "index")
     return Settings.load().with_changes(chat_model=tiny_chat_model, embed_model=tiny_embed_model)
 
 

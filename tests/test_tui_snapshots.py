@@ -21,23 +21,12 @@ MAX_STEPS = 2000
 FROZEN_TIME = "2026-01-15T19:30:00+00:00"
 
 
-@pytest.fixture(scope="module")
-def snapshot_index(tmp_path_factory, tiny_embed_model) -> Path:
-    from companion.services import Services
-
-    home = tmp_path_factory.mktemp("snapshot-index")
-    services = Services(Settings(home=home, embed_model=tiny_embed_model), use_model=False)
-    assert services.index is not None
-    services.close()
-    return home / "index"
-
-
 @pytest.fixture
-def fixed_home(monkeypatch, snapshot_index):
+def fixed_home(monkeypatch, tiny_guidance_index):
     """A data folder with the same path on every run (the Models screen shows it)."""
     home = Path(tempfile.gettempdir()) / "companion-snapshot-home"
     shutil.rmtree(home, ignore_errors=True)
-    shutil.copytree(snapshot_index, home / "index")
+    shutil.copytree(tiny_guidance_index, home / "index")
     monkeypatch.setenv("COMPANION_HOME", str(home))
     monkeypatch.setattr("companion.journal._now", lambda: FROZEN_TIME)
     yield home
