@@ -105,8 +105,8 @@ class Settings:
         embed = os.environ.get("COMPANION_EMBED_MODEL") or values.get("embed_model")
         return cls(
             home=home,
-            chat_model=Path(chat).expanduser() if chat and _looks_like_path(chat) else None,
-            chat_model_name=chat if chat and not _looks_like_path(chat) else None,
+            chat_model=Path(chat).expanduser() if chat and looks_like_model_path(chat) else None,
+            chat_model_name=chat if chat and not looks_like_model_path(chat) else None,
             embed_model=Path(embed).expanduser() if embed else None,
             region=str(os.environ.get("COMPANION_REGION") or values.get("region") or DEFAULT_REGION),
             n_gpu_layers=int(values.get("n_gpu_layers", 0) or 0),
@@ -130,7 +130,8 @@ class Settings:
         write_private_text(self.config_path, "\n".join(lines) + "\n")
 
 
-def _looks_like_path(value: str) -> bool:
+def looks_like_model_path(value: str) -> bool:
+    """A GGUF path rather than a catalogue name (as given to --model or chat_model)."""
     return value.endswith(".gguf") or "/" in value or os.sep in value
 
 

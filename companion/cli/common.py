@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from companion.config import Settings
+from companion.config import Settings, looks_like_model_path
 from companion.errors import InputError
 
 
@@ -15,7 +15,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = Settings.load(Path(args.home).expanduser() if getattr(args, "home", None) else None)
     model = getattr(args, "model", None)
     if model:
-        if model.endswith(".gguf") or "/" in model:
+        if looks_like_model_path(model):
             settings = settings.with_changes(chat_model=Path(model).expanduser(), chat_model_name=None)
         else:
             settings = settings.with_changes(chat_model=None, chat_model_name=model)
