@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -96,6 +95,8 @@ class Settings:
         values: dict = {}
         config_file = home / "config.toml"
         if config_file.is_file():
+            import tomllib  # here, not at the top: a first run has no config file, and the TUI starts sooner
+
             try:
                 values = tomllib.loads(config_file.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
