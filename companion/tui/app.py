@@ -32,6 +32,19 @@ log = get_logger("tui")
 SCREENS = {"reflect": "Reflect", "rehearse": "Rehearse", "guidance": "Guidance", "journal": "Journal", "models": "Models"}
 
 
+def _reflect_screen():
+    screen = ReflectScreen()
+    # Textual reparses every stylesheet (twice over: the parse cache is cleared first) when a mode's first screen
+    # is registered, ~20 ms before the first frame. While nothing has changed the app's CSS since it started
+    # (no theme set yet), the styles the screen is given are current, as for an app without modes; only the
+    # app's own styles (the text colour everything inherits) must be applied now, before anything is measured.
+    app = screen.app
+    if app._css_update_count == 0:
+        app.stylesheet.apply(app)
+        screen._css_update_count = 0
+    return screen
+
+
 def _rehearse_screen():
     from companion.tui.screens.rehearse import RehearseScreen
 
@@ -63,7 +76,7 @@ class CompanionApp(App):
     # Absolute, so subclasses defined elsewhere (benchmarks, tests) find the stylesheet too.
     CSS_PATH = Path(__file__).parent / "app.tcss"
     MODES = {
-        "reflect": ReflectScreen,
+        "reflect": _reflect_screen,
         "rehearse": _rehearse_screen,
         "guidance": _guidance_screen,
         "journal": _journal_screen,
