@@ -6,6 +6,7 @@ import shutil
 import threading
 
 import pytest
+from textual import events
 from textual.widgets import Input, OptionList, Select, Static, TextArea
 
 from companion.config import Settings
@@ -231,6 +232,56 @@ async def test_typed_markup_is_shown_as_text_and_saved_as_text(settings):
         await pilot.press("enter")
         detail = journal.query_one("#session-text", Static)
         await wait_until(pilot, lambda: MARKUP in plain(detail), "the session to open")
+
+
+async def test_the_first_frame_draws_what_the_settled_screen_draws(companion_home):
+    # The first paint has a stand-in for the statement box and no side panel yet; what it shows must match.
+    def cells(screen):
+        # The question, the box's first line with its cursor, and the idle hint, left of where the side panel goes.
+        return {(x, y): screen.get_style_at(x, y).clear_meta_and_links() for y in (3, 5, 11) for x in range(40)}
+
+    first: dict = {}
+
+    class FirstFrame(CompanionApp):
+        def on_ready(self) -> None:
+            first.update(cells(self.screen))
+
+    app = FirstFrame(Settings.load(), load_services=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.secondary_mounted, "the side panel")
+        app.screen.query_one("#statement", TextArea).cursor_blink = False
+        await pilot.pause(0.1)
+        settled = cells(app.screen)
+    assert first == settled
+    hint = first[(1, 11)]
+    assert hint.color != hint.bgcolor  # drawn in the text colour, not invisible
+
+
+async def test_keys_typed_before_the_statement_box_is_ready_are_kept():
+    from textual.app import App
+
+    from companion.tui.screens.reflect import StatementPlaceholder
+
+    class Host(App):
+        def compose(self):
+            yield StatementPlaceholder()
+
+        def on_mount(self) -> None:
+            self.query_one(StatementPlaceholder).focus()
+
+    app = Host()
+    async with app.run_test() as pilot:
+        stand_in = app.query_one(StatementPlaceholder)
+        await pilot.press("h", "i", "enter", "x", "backspace", "y")
+        app.post_message(events.Paste(" there"))
+        await pilot.pause()
+        assert stand_in.typed == "hi\ny there"
+        area = TextArea(stand_in.typed, id="statement")
+        await stand_in.swap_for(area)
+        await pilot.pause()
+        assert app.query_one("#statement", TextArea).text == "hi\ny there"
+        assert area.has_focus and area.cursor_location == (1, 7)
+        assert not app.query(StatementPlaceholder)
 
 
 # ---- Journal -------------------------------------------------------------------------------------------------

@@ -44,21 +44,29 @@ class CompanionScreen(Screen):
         """Widgets that may appear a frame after the first paint (side panels); mounted by mount_secondary."""
         return ()
 
+    # True once the secondary widgets and the footer are all mounted.
+    secondary_mounted = False
+    _secondary_started = False
+
     async def on_mount(self) -> None:
-        self.secondary_mounted = False
         # The first screen of the run paints its input first and the rest right after (see CompanionApp.on_ready).
         if getattr(self.app, "first_paint_seconds", 0) is not None:
             await self.mount_secondary()
 
     async def mount_secondary(self) -> None:
-        if self.secondary_mounted:
+        if self._secondary_started:
             return
-        self.secondary_mounted = True
+        self._secondary_started = True
+        await self.swap_stand_ins()
         for parent_id, widget in self.compose_secondary():
             await (self.query_one(parent_id) if parent_id else self).mount(widget)
         await self.mount(Footer())
         self.refresh_bindings()  # a footer mounted late has missed the first bindings signal
+        self.secondary_mounted = True
         self.secondary_ready()
+
+    async def swap_stand_ins(self) -> None:
+        """Put the real widgets in place of the first frame's light stand-ins; the first step of mount_secondary."""
 
     def secondary_ready(self) -> None:
         """Called once the secondary widgets are mounted."""

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Label, OptionList, Static, TextArea
+from textual.content import Content
+from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from companion.errors import CompanionError
 from companion.logs import get_logger
 from companion.tui.screens.base import CompanionScreen, read_field
-from companion.tui.screens.section import SectionScreen
 from companion.tui.streaming import FLUSH_SECONDS, GenerationCounter, TokenBuffer
 
 log = get_logger("tui.reflect")
@@ -40,6 +40,56 @@ def citation_label(citation) -> Text:
         label.append("\n")
         label.append(str(source), style="dim")
     return label
+
+
+class StatementPlaceholder(Static, can_focus=True):
+    """The statement box as the first frame draws it, until the real TextArea takes its place a moment later.
+
+    TextArea is the costliest widget of the first frame (its import, its styles, its focus); this stand-in looks
+    the same (an empty box, the cursor on its first line) and keeps whatever is typed or pasted before the swap,
+    so nothing is lost.
+    """
+
+    COMPONENT_CLASSES = {"statement-placeholder--cursor", "statement-placeholder--cursor-line"}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", markup=False, **kwargs)
+        self.typed = ""
+
+    def render(self) -> Content:
+        if self.typed:
+            return Content(self.typed)
+        # The empty TextArea's first line: the cursor cell, then the cursor line's highlight.
+        cursor = self.get_visual_style("statement-placeholder--cursor")
+        line = self.get_visual_style("statement-placeholder--cursor-line")
+        return Content.assemble((" ", cursor), (" " * max(self.content_size.width - 1, 0), line))
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            self.typed += "\n"
+        elif event.key == "backspace":
+            self.typed = self.typed[:-1]
+        elif event.is_printable and event.character:
+            self.typed += event.character
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+        self.refresh()
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        self.typed += event.text
+        self.refresh()
+
+    async def swap_for(self, area) -> None:
+        """Put area (a TextArea made with self.typed) in this place, with the focus if this had it."""
+        with self.app.batch_update():  # one repaint: the box never flickers or shifts
+            await self.parent.mount(area, before=self)
+            area.move_cursor(area.document.end)
+            if self.has_focus or self.screen.focused is None:
+                area.focus()
+            await self.remove()
 
 
 class ReflectScreen(CompanionScreen):
@@ -68,28 +118,35 @@ class ReflectScreen(CompanionScreen):
         self.citations: list = []
 
     def compose_body(self) -> ComposeResult:
+        # The first frame: the question, the box (a stand-in until just after the paint) and the hint.
         with Horizontal(id="reflect-main"), Vertical(id="reflect-left"):
             yield Label("What did your partner say?", id="statement-label")
-            yield TextArea(id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+            yield StatementPlaceholder(id="statement-placeholder")
             with VerticalScroll(id="reflection-panel", can_focus=False):
                 yield Static(Text(IDLE_HINT, style="dim"), id="reflect-state")
-                yield Static("", id="said")
-                # The Markdown view of the reflection is mounted on first use (see _reflection_view).
-                yield Static("", id="reflection-details")
-                yield Static("", id="safety")
 
     def compose_secondary(self):
+        # Hidden or empty until a reflection starts, so they join after the first paint, below the hint.
+        # The Markdown view of the reflection is mounted on first use, after #said (see _reflection_view).
+        said, details, safety = Static("", id="said"), Static("", id="reflection-details"), Static("", id="safety")
+        said.display = safety.display = False
         # The cited-guidance panel joins a frame after the input box, so the first paint stays light.
         side = Vertical(Label("Guidance it leaned on", id="citations-label"), OptionList(id="citations"), id="reflect-side")
-        return [("#reflect-main", side)]
+        return [("#reflection-panel", said), ("#reflection-panel", details), ("#reflection-panel", safety),
+                ("#reflect-main", side)]
+
+    async def swap_stand_ins(self) -> None:
+        from textual.widgets import TextArea  # ~15 ms of imports the first frame does without
+
+        stand_in = self.query_one(StatementPlaceholder)
+        area = TextArea(stand_in.typed, id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        await stand_in.swap_for(area)
 
     def secondary_ready(self) -> None:
         self._show_citations(self.citations)
 
     def on_mount(self) -> None:
-        self.query_one("#safety").display = False
-        self.query_one("#said").display = False
-        self.query_one("#statement", TextArea).focus()
+        self.query_one("#statement-placeholder").focus()
 
     # ---- state ---------------------------------------------------------------------------------
     @property
@@ -123,7 +180,9 @@ class ReflectScreen(CompanionScreen):
 
     # ---- actions -------------------------------------------------------------------------------
     def action_reflect(self) -> None:
-        area = self.query_one("#statement", TextArea)
+        if not self.query("#statement"):
+            return  # the first instant: the box is still its stand-in
+        area = self.query_one("#statement")
         statement = area.text
         if not statement.strip():
             self._set_state("There is nothing to reflect yet: type what your partner said first.", "italic")
@@ -162,7 +221,7 @@ class ReflectScreen(CompanionScreen):
         buffer.cancel.set()
         self.generations.invalidate()
         self.buffer = None
-        area = self.query_one("#statement", TextArea)
+        area = self.query_one("#statement")
         area.text = self.statement or ""
         area.focus()
         self.query_one("#said", Static).display = False
@@ -225,7 +284,7 @@ class ReflectScreen(CompanionScreen):
         await (await self._reflection_view()).update("")
 
     def _reflection_failed(self, error: CompanionError) -> None:
-        area = self.query_one("#statement", TextArea)
+        area = self.query_one("#statement")
         if not area.text.strip():
             area.text = self.statement or ""
         self._set_state(str(error), "bold red")
@@ -303,10 +362,14 @@ class ReflectScreen(CompanionScreen):
         if isinstance(section, str):
             self.open_cited_section(citation)  # a JSON-shaped citation: find its section in the knowledge base
         else:
+            from companion.tui.screens.section import SectionScreen
+
             self.app.push_screen(SectionScreen(section))
 
     @work(thread=True, exclusive=True, group="reflect-open", name="open cited section")
     def open_cited_section(self, citation) -> None:
+        from companion.tui.screens.section import SectionScreen
+
         name = str(read_field(citation, "section", ""))
         source = str(read_field(citation, "source", ""))
         try:
