@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -119,7 +119,7 @@ class ReflectScreen(CompanionScreen):
 
     def compose_body(self) -> ComposeResult:
         # The first frame: the question, the box (a stand-in until just after the paint) and the hint.
-        with Horizontal(id="reflect-main"), Vertical(id="reflect-left"):
+        with Vertical(id="reflect-main"):
             yield Label("What did your partner say?", id="statement-label")
             yield StatementPlaceholder(id="statement-placeholder")
             with VerticalScroll(id="reflection-panel", can_focus=False):
@@ -130,7 +130,7 @@ class ReflectScreen(CompanionScreen):
         # The Markdown view of the reflection is mounted on first use, after #said (see _reflection_view).
         said, details, safety = Static("", id="said"), Static("", id="reflection-details"), Static("", id="safety")
         said.display = safety.display = False
-        # The cited-guidance panel joins a frame after the input box, so the first paint stays light.
+        # The cited-guidance panel (docked right) joins a frame after the input box, so the first paint stays light.
         side = Vertical(Label("Guidance it leaned on", id="citations-label"), OptionList(id="citations"), id="reflect-side")
         return [("#reflection-panel", said), ("#reflection-panel", details), ("#reflection-panel", safety),
                 ("#reflect-main", side)]
