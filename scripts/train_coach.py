@@ -2,9 +2,10 @@
 """Retrain the listening coach's weights (companion/data/coach_weights.npz), reproducibly.
 
 Training data, and nothing else:
-  - ../shared/data/pair/pair_umich_long.csv (PAIR, Apache-2.0): hq1/hq2 complex reflections, mq1 simple
-    reflections, lq1 advice, lq2 questions; the unlabelled lq3-lq5 slots are mapped by form (see pair_label).
-  - training/coach_examples.jsonl: our own hand-written examples; those marked "split": "test" are held out.
+  - ../shared/data/pair/pair_umich_long.csv (PAIR, Apache-2.0): its expert-rated reflections only (hq1/hq2
+    complex, mq1 simple), which teach the simple/complex head.
+  - training/coach_examples*.jsonl: our own hand-written examples, labelled as training/LABELLING.md says;
+    those marked "split": "test" are held out.
 
 Full-batch gradient descent from zero weights with a fixed number of steps: the same data and embedder give
 the same weights on every run. Prints the data sizes and the held-out accuracy.
@@ -32,7 +33,7 @@ from companion import coach_features  # noqa: E402
 from companion.coach import LABELS, SUBTYPES, CoachModel, LinearHead, design_matrix  # noqa: E402
 
 PAIR_CSV = ROOT.parent / "shared" / "data" / "pair" / "pair_umich_long.csv"
-OWN_EXAMPLES = ROOT / "training" / "coach_examples.jsonl"
+OWN_EXAMPLES = ROOT / "training"  # every coach_examples*.jsonl in it
 DEFAULT_EMBEDDER = ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf"
 DEFAULT_OUT = ROOT / "companion" / "data" / "coach_weights.npz"
 DEFAULT_CACHE = Path("/tmp/companion-coach-embeddings")
@@ -53,49 +54,26 @@ class TrainingConfig:
     """The model design; chosen once by comparing a few designs (see the README), then fixed."""
 
     feature_weight: float = 1.0
-    use_context: bool = True
+    # The partner's line reaches the model through the overlap cues only: embedding it too doubled the cost
+    # of `coach label` and did not move ESConv dev macro-F1 (0.537 with, 0.534 without).
+    use_context: bool = False
     l2: float = 1e-3
     steps: int = 600
     learning_rate: float = 0.05
-    own_weight: float = 3.0  # our couples' examples count more than PAIR's health-behaviour ones
+    own_weight: float = 3.0  # our examples count more than PAIR's health-behaviour reflections
 
 
 # ---- data -------------------------------------------------------------------------------------------------
 
 
-def question_subtype(text: str) -> str:
-    first = coach_features.words(text)[:1]
-    return "open" if first and first[0] in coach_features.WH_WORDS else "closed"
+# PAIR's experts rated these slots as reflections; its low-quality slots are left out: lq3-lq5 carry no label,
+# and a design with lq1/lq2 did no better on ESConv dev than one without (see the README's coach section).
+PAIR_SLOTS = {"hq1": ("reflection", "complex"), "hq2": ("reflection", "complex"), "mq1": ("reflection", "simple")}
 
 
-def input_subtype(text: str) -> str:
-    norm = coach_features.normalise(text)
-    tokens = coach_features.words(norm)
-    advice = coach_features._count_any(norm, coach_features.ADVICE_CUES) > 0 or (
-        bool(tokens) and tokens[0] in coach_features.IMPERATIVE_VERBS
-    )
-    return "advice" if advice else "information"
-
-
-def pair_label(slot: str, text: str) -> tuple[str, str | None] | None:
-    """PAIR's slot -> (label, subtype). The lq3-lq5 slots carry no label: they are mapped by their form."""
-    if slot in ("hq1", "hq2"):
-        return "reflection", "complex"
-    if slot == "mq1":
-        return "reflection", "simple"
-    if slot == "lq1":
-        return "input", input_subtype(text)
-    if slot == "lq2":
-        return "question", question_subtype(text)
-    if slot in ("lq3", "lq4", "lq5"):
-        norm = coach_features.normalise(text)
-        has_advice = coach_features._count_any(norm, coach_features.ADVICE_CUES) > 0
-        if norm.rstrip().endswith("?") and not has_advice and norm.count("?") == 1 and len(norm) < 160:
-            return "question", question_subtype(text)
-        if "?" in norm:
-            return None  # mixed question and statement: too ambiguous to teach from
-        return "input", input_subtype(text)
-    return None
+def pair_label(slot: str) -> tuple[str, str | None] | None:
+    """PAIR's slot -> (label, subtype), or None for the slots we don't learn from."""
+    return PAIR_SLOTS.get(slot)
 
 
 def load_pair(path: Path = PAIR_CSV) -> list[Example]:
@@ -105,14 +83,21 @@ def load_pair(path: Path = PAIR_CSV) -> list[Example]:
             text = (row.get("response") or "").strip()
             if not text:
                 continue
-            mapped = pair_label(row["slot"], text)
+            mapped = pair_label(row["slot"])
             if mapped is None:
                 continue
             examples.append(Example(text, row.get("prompt") or None, mapped[0], mapped[1], "pair"))
     return examples
 
 
-def load_own(path: Path = OWN_EXAMPLES) -> list[Example]:
+def load_own(folder: Path = OWN_EXAMPLES) -> list[Example]:
+    examples = []
+    for path in sorted(folder.glob("coach_examples*.jsonl")):
+        examples += _load_own_file(path)
+    return examples
+
+
+def _load_own_file(path: Path) -> list[Example]:
     examples = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
