@@ -8,7 +8,6 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from companion.tui.widgets.status import NavLine, StatusLine
 
@@ -60,6 +59,8 @@ class CompanionScreen(Screen):
         await self.swap_stand_ins()
         for parent_id, widget in self.compose_secondary():
             await (self.query_one(parent_id) if parent_id else self).mount(widget)
+        from textual.widgets import Footer  # imported here: the first frame has no footer
+
         await self.mount(Footer())
         self.refresh_bindings()  # a footer mounted late has missed the first bindings signal
         self.secondary_mounted = True
