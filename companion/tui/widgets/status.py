@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Horizontal
+from rich.segment import Segment
+from rich.style import Style
 from textual.content import Content
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static
 
 from companion.tui.labels import PRIVACY_NOTE
@@ -20,26 +21,40 @@ NAVIGATION = (
 )
 
 
-class StatusLine(Horizontal):
-    """`companion │ engine: … (loading…)` on the left, `offline · stored on this device` on the right."""
+class StatusLine(Widget):
+    """`companion │ engine: … (loading…)` on the left, `offline · stored on this device` on the right.
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="engine-status")
-        yield Static(PRIVACY_NOTE, id="privacy-note")
+    One widget draws both parts, as a row of two padded Statics would (the left one taking the width the right
+    one leaves, wrapping rather than spilling): it is in every first frame, where each widget costs.
+    """
+
+    COMPONENT_CLASSES = {"status-line--privacy"}
 
     def on_mount(self) -> None:
-        self.watch(self.app, "engine_label", self._refresh_line)
-        self.watch(self.app, "services_status", self._refresh_line)
+        self.watch(self.app, "engine_label", self._refresh_line, init=False)
+        self.watch(self.app, "services_status", self._refresh_line, init=False)
 
     def _refresh_line(self, _value: object = None) -> None:
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
         status = self.app.services_status
-        line = Text(no_wrap=True, overflow="ellipsis")
-        line.append("companion", style="bold")
-        line.append(" │ engine: ", style="dim")
-        line.append(self.app.engine_label, style="bold")
+        left = Content.assemble(("companion", "bold"), (" │ engine: ", "dim"), (self.app.engine_label, "bold"))
         if status != "ready":
-            line.append(f" · {status}", style="italic")
-        self.query_one("#engine-status", Static).update(line)
+            left = Content.assemble(left, (f" · {status}", "italic"))
+        right = Content(PRIVACY_NOTE)
+        blank = Style(bgcolor=self.rich_style.bgcolor)  # padding: the bar's background, no text
+        # One cell of padding either side of each part; the left part gets what the right one leaves.
+        left_width = max(self.size.width - right.cell_length - 4, 0)
+        shown = left.wrap(left_width)[0] if left_width else Content("")
+        segments = [
+            Segment(" ", blank),
+            *shown.render_segments(self.visual_style),
+            Segment(" " * (left_width - shown.cell_length + 2), blank),
+            *right.render_segments(self.get_visual_style("status-line--privacy")),
+            Segment(" ", blank),
+        ]
+        return Strip(segments).crop(0, self.size.width)
 
 
 class NavLine(Static):
