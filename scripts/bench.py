@@ -4,6 +4,7 @@
     .venv/bin/python scripts/bench.py search [--repeat N] [--embed-model PATH]
     .venv/bin/python scripts/bench.py reflect [--rounds N] [--model PATH]
     .venv/bin/python scripts/bench.py kdf [--runs N] [--turns N]
+    .venv/bin/python scripts/bench.py coach [--lines N]
 
 Tests never assert on time; these numbers go in notes and are compared as ratios within one run.
 """
@@ -549,6 +550,76 @@ def add_startup_parser(subparsers) -> None:
     parser.set_defaults(func=bench_startup)
 
 
+def _coach_lines(limit: int) -> list[dict]:
+    """Unseen listener replies with the line before them: ESConv's supporter turns (timing input only)."""
+    import csv
+
+    rows: list[dict] = []
+    for name in ("esconv_test_strategy_turns.csv", "esconv_dev_strategy_turns.csv"):
+        with (ROOT.parent / "shared" / "data" / "esconv" / name).open(encoding="utf-8", newline="") as handle:
+            rows += [{"text": r["response"], "context": r["last_seeker_utterance"]} for r in csv.DictReader(handle)]
+    return rows[:limit]
+
+
+def bench_coach(args: argparse.Namespace) -> int:
+    """`companion coach label` on N JSON lines, beside embedding every reply with raw llama_cpp (the floor)."""
+    import json
+    import subprocess
+
+    from companion.config import Settings
+
+    lines = _coach_lines(args.lines)
+    payload = "".join(json.dumps(line) + "\n" for line in lines).encode("utf-8")
+    embed_model = Path(args.embed_model) if args.embed_model else Settings.load().resolved_embed_model
+    if embed_model is None:
+        print("the embedder is not prepared. Fix: companion models prepare-embedder", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, COMPANION_HOME=home, COMPANION_EMBED_MODEL=str(embed_model))
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "companion", "coach", "label"], input=payload, env=env,
+                              capture_output=True, check=True)
+        cli_seconds = time.perf_counter() - started
+    answers = done.stdout.decode("utf-8").splitlines()
+    assert len(answers) == len(lines), (len(answers), done.stderr[-500:])
+
+    from companion.coach import Coach
+    from companion.embed import Embedder
+
+    with Embedder(embed_model) as embedder:
+        raw = embedder._llm  # the llama_cpp.Llama itself: the floor skips our wrapper
+        texts = [line["text"][:3000] for line in lines]
+        started = time.perf_counter()
+        raw.embed(texts, truncate=True)
+        floor_seconds = time.perf_counter() - started
+        coach = Coach(embedder)
+        started = time.perf_counter()
+        coach.assess_batch(lines)
+        service_seconds = time.perf_counter() - started
+        embedded = coach.last_embedded
+    n = len(lines)
+    print_table(
+        f"coach: {n} ESConv replies with their context, one run (seconds)",
+        ("path", "seconds", "lines/s", "vs floor"),
+        [
+            ("raw llama_cpp embed of every reply (floor)", f"{floor_seconds:.1f}", f"{n / floor_seconds:.0f}", "1.00x"),
+            (f"Coach.assess_batch ({embedded} of {n} embedded)", f"{service_seconds:.1f}",
+             f"{n / service_seconds:.0f}", f"{service_seconds / floor_seconds:.2f}x"),
+            ("`companion coach label` (process start to last line)", f"{cli_seconds:.1f}", f"{n / cli_seconds:.0f}",
+             f"{cli_seconds / floor_seconds:.2f}x"),
+        ],
+    )
+    print(f"target: {n} lines well under a minute -> {cli_seconds:.0f} s")
+    return 0
+
+
+def add_coach_parser(subparsers) -> None:
+    parser = subparsers.add_parser("coach", help="`companion coach label` throughput against raw embedding")
+    parser.add_argument("--lines", type=int, default=5000, help="JSON lines to label (default 5000)")
+    parser.add_argument("--embed-model", help="embedder GGUF (default: the prepared all-MiniLM-L6-v2)")
+    parser.set_defaults(func=bench_coach)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description="companion benchmarks (one table per area)")
     areas = parser.add_subparsers(dest="area", metavar="AREA", required=True)
@@ -561,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     add_reflect_parser(areas)
     add_kdf_parser(areas)
     add_startup_parser(areas)
+    add_coach_parser(areas)
     # Other areas (startup) register their own subparsers here.
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
