@@ -38,8 +38,9 @@ def _reflect_screen():
     # is registered, ~20 ms before the first frame. While nothing has changed the app's CSS since it started
     # (no theme set yet), the styles the screen is given are current, as for an app without modes; only the
     # app's own styles (the text colour everything inherits) must be applied now, before anything is measured.
+    # (Textual's private counters: if a later Textual renames them, this is skipped and startup is just slower.)
     app = screen.app
-    if app._css_update_count == 0:
+    if getattr(app, "_css_update_count", None) == 0 and hasattr(screen, "_css_update_count"):
         app.stylesheet.apply(app)
         screen._css_update_count = 0
     return screen
