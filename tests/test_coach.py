@@ -156,6 +156,23 @@ def test_classifier_on_held_out_own_examples_is_sane(coach):
     assert subtype_accuracy >= 0.7, subtype_accuracy
 
 
+@pytest.mark.embedder
+def test_clear_replies_skip_the_embedder_and_keep_the_full_models_labels(embedder, monkeypatch):
+    held_out = _own_examples("test")
+    items = [(r["text"], r.get("context")) for r in held_out]
+    fast = Coach(embedder)
+    quick = fast.assess_batch(items)
+    assert 0 < fast.last_embedded < len(items)
+    import companion.coach as coach_module
+
+    monkeypatch.setattr(coach_module, "CUE_SURE", 1.01)  # nothing is sure enough: every reply is embedded
+    full_coach = Coach(embedder)
+    full = full_coach.assess_batch(items)
+    assert full_coach.last_embedded == len(items)
+    agreement = np.mean([a.label == b.label for a, b in zip(quick, full, strict=True)])
+    assert agreement >= 0.97, agreement
+
+
 def test_cue_only_fallback_labels_the_held_out_examples_better_than_chance():
     held_out = _own_examples("test")
     results = Coach(None).assess_batch([(r["text"], r.get("context")) for r in held_out])
