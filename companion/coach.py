@@ -2,7 +2,8 @@
 
 The label comes from a small multinomial logistic regression over the GGUF embedder's sentence vector and the
 engineered cues in coach_features.py; its weights ship in companion/data/coach_weights.npz and
-`scripts/train_coach.py` rebuilds them. The flags (four horsemen and their antidotes) come from rules, and the
+`scripts/train_coach.py` rebuilds them. A second head over the cues alone answers when there is no embedder, and
+for replies it is sure of (CUE_SURE), so a batch embeds only the replies whose form leaves the label open. The flags (four horsemen and their antidotes) come from rules, and the
 tip from the table in companion/data/coach_tips.toml, which cites the bundled guidance.
 """
 
