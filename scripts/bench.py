@@ -489,10 +489,11 @@ from companion.config import Settings
 from companion.tui.app import CompanionApp
 
 class FirstPaint(CompanionApp):
-    def on_ready(self):
+    def on_ready(self, event):
         # Ready is sent once the first frame is on screen; the real app starts loading services here.
         sys.__stdout__.write("painted\\n")
         sys.__stdout__.flush()
+        event.prevent_default()  # the app's own ready handler would mount panels during the exit
         self.exit()
 
 FirstPaint(Settings.load()).run(headless=True, size=(100, 30))
