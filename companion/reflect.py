@@ -89,11 +89,14 @@ class ReflectionEngine:
     """Answers what a partner said the way a skilled listener would; the CLI and the TUI both call `.reflect`."""
 
     def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None, *,
-                 stop_early: bool = True) -> None:
+                 stop_early: bool = True, semantic_safety=None) -> None:
         """retriever and chat_model may also be zero-argument factories (Services passes its accessors), so a
-        crisis gets its safety message without waiting for a model to load."""
+        crisis gets its safety message without waiting for a model to load. semantic_safety (a
+        safety_semantic.SemanticScreen, or a factory for one, or None for the rules alone) screens what the rules
+        did not flag; it is built only then, so a crisis the rules catch never waits for the embedder."""
         self._retriever = retriever
         self._chat_model = chat_model
+        self._semantic_safety = semantic_safety
         self.region = region
         # Stop a draft as soon as its first words show it cannot pass (benchmarks turn this off).
         self.stop_early = stop_early
@@ -112,6 +115,16 @@ class ReflectionEngine:
     @retriever.setter
     def retriever(self, value) -> None:
         self._retriever = value
+
+    @property
+    def semantic_safety(self):
+        if callable(self._semantic_safety) and not hasattr(self._semantic_safety, "find_categories"):
+            self._semantic_safety = self._semantic_safety()
+        return self._semantic_safety
+
+    @semantic_safety.setter
+    def semantic_safety(self, value) -> None:
+        self._semantic_safety = value
 
     @property
     def chat_model(self):
@@ -138,6 +151,8 @@ class ReflectionEngine:
         from companion.safety import screen
 
         assessment = screen(text, region=self.region)  # logs "safety message shown", nothing else
+        if assessment is None and self._semantic_safety is not None:
+            assessment = screen(text, region=self.region, semantic=self.semantic_safety)
         if assessment is not None:
             return Reflection(
                 reflection=assessment.message,

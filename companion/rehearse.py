@@ -498,10 +498,13 @@ class Rehearsal:
     """
 
     def __init__(
-        self, scenario: Scenario, coach: Any, chat_model: Any = None, journal: Any = None, *, region: str = "US"
+        self, scenario: Scenario, coach: Any, chat_model: Any = None, journal: Any = None, *, region: str = "US",
+        semantic_safety: Any = None,
     ) -> None:
         self.scenario = scenario
         self.region = region
+        # A safety_semantic.SemanticScreen screens what the rules did not flag; None = the rules alone.
+        self.semantic_safety = semantic_safety
         self.coach = coach
         self.chat_model = chat_model
         self.journal = journal
@@ -560,7 +563,7 @@ class Rehearsal:
             self.opening()
         from companion.safety import screen
 
-        crisis = screen(text, self.region)
+        crisis = screen(text, self.region, semantic=self.semantic_safety)
         if crisis is not None:
             # No role-play over a crisis: the person sees the message and resources; nothing is kept or coached.
             return RehearsalTurn(

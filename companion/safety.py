@@ -18,6 +18,9 @@ Negation, decided:
   has never hurt the kids") is reassurance, not a report, so it does not trigger on its own. Any other match in the
   same text still does ("he has never hit me, but he threatened to kill me").
 
+A semantic second layer (companion/safety_semantic.py, MiniLM nearest exemplars) screens what the rules did not flag
+whenever an embedder is available: screen(text, region, semantic=SemanticScreen(embedder)).
+
 Privacy: the only thing logged is the event "safety message shown", never the text or the category.
 """
 
@@ -52,6 +55,7 @@ class SafetyAssessment:
     resources: list[str]
     categories: tuple[str, ...] = ()
     region: str = "US"
+    layer: str = "rules"  # "semantic" when only the semantic layer (safety_semantic.py) found the crisis
 
     def as_dict(self) -> dict:
         return {"level": self.level, "message": self.message, "resources": list(self.resources)}
@@ -539,13 +543,25 @@ def resources_for(region: str | None, category: str) -> list[str]:
     return lines
 
 
-def screen(text: str, region: str = "US", *, log: bool = True) -> SafetyAssessment | None:
-    """None when no crisis is found; otherwise the message and resources to show instead of a reflection."""
+def screen(text: str, region: str = "US", *, log: bool = True, semantic=None) -> SafetyAssessment | None:
+    """None when no crisis is found; otherwise the message and resources to show instead of a reflection.
+
+    `semantic` (a safety_semantic.SemanticScreen, optional) is asked about a statement the rules did not flag;
+    without it the screen is the rules alone."""
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", errors="replace")
     if not isinstance(text, str) or not text.strip():
         return None
     categories, negated_self_harm = find_categories(text)
+    layer = "rules"
+    if not categories and semantic is not None:
+        try:
+            categories = tuple(semantic.find_categories(text))
+        except Exception as exc:  # the rules have already run; a broken embedder must not stop the conversation
+            _log.warning("semantic safety layer failed (%s); the rules alone screened this statement",
+                         type(exc).__name__)
+            categories = ()
+        layer = "semantic"
     if not categories:
         return None
     category = categories[0]
@@ -563,6 +579,7 @@ def screen(text: str, region: str = "US", *, log: bool = True) -> SafetyAssessme
         resources=resources_for(code, category),
         categories=categories,
         region=code,
+        layer=layer,
     )
 
 

@@ -132,9 +132,23 @@ class Services:
 
             # Factories, not objects: the engine builds them only when a statement needs them (not for a crisis).
             return ReflectionEngine(retriever=lambda: self.index, chat_model=lambda: self.chat_model,
-                                    region=self.settings.region)
+                                    region=self.settings.region, semantic_safety=lambda: self.semantic_safety)
 
         return self._once("reflection", build)
+
+    @property
+    def semantic_safety(self):
+        """The safety screen's semantic layer on the shared embedder; None without one (the rules alone)."""
+
+        def build():
+            embedder = self.embedder
+            if embedder is None:
+                return None
+            from companion.safety_semantic import SemanticScreen
+
+            return SemanticScreen(embedder)
+
+        return self._once("semantic_safety", build)
 
     @property
     def coach(self):
@@ -173,7 +187,8 @@ class Services:
         """A new rehearsal of scenario with the shared coach, chat model and journal."""
         from companion.rehearse import Rehearsal
 
-        return Rehearsal(scenario, self.coach, chat_model=self.chat_model, journal=self.journal)
+        return Rehearsal(scenario, self.coach, chat_model=self.chat_model, journal=self.journal,
+                         region=self.settings.region, semantic_safety=self.semantic_safety)
 
     def close(self) -> None:
         """Release the models (the chat model's owner thread stops); safe to call twice."""
