@@ -1,0 +1,129 @@
+"""The safety screen's semantic layer on the real MiniLM: it catches what the rules' wording misses, leaves idioms and
+venting alone, and keeps the dev set's recall at 1.0 with a bounded false-positive rate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from companion.safety import find_categories, screen
+from companion.safety_semantic import SemanticScreen, load_exemplars, segments_of
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from eval_safety import evaluate, load_statements  # noqa: E402
+
+DEV_FPR_BOUND = 0.10  # the bound the threshold and margin were chosen under (scripts/eval_safety.py --sweep)
+
+# Crises the rules miss (checked below), written for this test: in no labelled set and no exemplar list.
+ONLY_THE_LAYER_CATCHES = {
+    "I grabbed her arm so hard last night it left marks.": "violence",
+    "He keeps my wages and I have to beg him for bus money.": "coercive_control",
+}
+IDIOMS_AND_VENTING = [
+    "This commute is killing me.",
+    "My boss is driving me insane this week.",
+    "I'm so fed up with doing all the laundry.",
+    "That comedy special absolutely killed me.",
+    "I'm gutted the holiday got cancelled.",
+]
+
+
+@pytest.fixture(scope="module")
+def embedder(minilm_model):
+    from companion.embed import Embedder
+
+    with Embedder(minilm_model) as real:
+        yield real
+
+
+@pytest.fixture(scope="module")
+def layer(embedder):
+    return SemanticScreen(embedder)
+
+
+def test_every_category_and_the_benign_list_have_exemplars():
+    exemplars = load_exemplars()
+    assert all(len(exemplars[name]) >= 25 for name in exemplars if name != "benign")
+    assert len(exemplars["benign"]) >= 60
+
+
+def test_a_statement_is_screened_whole_and_sentence_by_sentence():
+    assert segments_of("One thing. Another thing!") == ["One thing. Another thing!", "One thing.", "Another thing!"]
+    assert segments_of("just one") == ["just one"]
+    assert segments_of("  ") == []
+
+
+@pytest.mark.embedder
+@pytest.mark.parametrize("text,category", ONLY_THE_LAYER_CATCHES.items())
+def test_a_paraphrase_the_rules_miss_is_caught_by_the_layer(layer, text, category):
+    assert find_categories(text)[0] == ()
+    assert category in layer.find_categories(text)
+    assessment = screen(text, "UK", semantic=layer)
+    assert assessment is not None and assessment.layer == "semantic" and assessment.resources
+
+
+@pytest.mark.embedder
+@pytest.mark.parametrize("text", IDIOMS_AND_VENTING)
+def test_idioms_and_venting_are_left_alone(layer, text):
+    assert layer.find_categories(text) == ()
+    assert screen(text, semantic=layer) is None
+
+
+@pytest.mark.embedder
+def test_with_the_layer_the_dev_set_keeps_full_recall_and_a_bounded_false_positive_rate(layer):
+    result = evaluate(load_statements(ROOT / "tests" / "data" / "safety_statements.jsonl"), layer)
+    assert result["recall"] == 1.0, result["errors"]
+    assert result["fpr"] <= DEV_FPR_BOUND, result["errors"]
+
+
+@pytest.mark.embedder
+def test_a_rules_crisis_never_asks_the_layer(layer):
+    class Refuses:
+        def find_categories(self, text):
+            raise AssertionError("the layer was asked about a crisis the rules had already found")
+
+    assessment = screen("He said he would kill me.", semantic=Refuses())
+    assert assessment is not None and assessment.layer == "rules"
+
+
+def test_a_broken_layer_falls_back_to_the_rules(caplog):
+    class Broken:
+        def find_categories(self, text):
+            raise RuntimeError("embedder gone")
+
+    assert screen("We argued about the dishes.", semantic=Broken()) is None
+    assert screen("She said she wants to die.", semantic=Broken()) is not None
+    assert "argued" not in caplog.text and "dishes" not in caplog.text
+
+
+@pytest.mark.embedder
+def test_reflect_with_an_embedder_shows_the_safety_message_only_the_layer_finds(layer):
+    from companion.reflect import ReflectionEngine
+
+    text = "He keeps my wages and I have to beg him for bus money."
+    without = ReflectionEngine(region="UK").reflect(text)
+    assert without.safety is None
+    reflection = ReflectionEngine(region="UK", semantic_safety=lambda: layer).reflect(text)
+    assert reflection.safety is not None
+    assert reflection.reflection == reflection.safety["message"]
+    assert reflection.safety["resources"]
+
+
+@pytest.mark.embedder
+def test_a_rehearsal_reply_only_the_layer_flags_pauses_the_role_play(layer, companion_home):
+    from companion.rehearse import Rehearsal, default_scenario_dirs, load_scenarios
+
+    scenarios, _ = load_scenarios(default_scenario_dirs())
+
+    class NeverCalled:
+        def assess(self, *_args):
+            raise AssertionError("a crisis is not coached")
+
+    rehearsal = Rehearsal(scenarios[0], NeverCalled(), region="UK", semantic_safety=layer)
+    rehearsal.opening()
+    turn = rehearsal.reply("I grabbed her arm so hard last night it left marks.")
+    assert turn.safety is not None and turn.reply_kind == "safety"
