@@ -153,13 +153,20 @@ class ReflectionEngine:
         assessment = screen(text, region=self.region)  # logs "safety message shown", nothing else
         if assessment is None and self._semantic_safety is not None:
             assessment = screen(text, region=self.region, semantic=self.semantic_safety)
-        if assessment is not None:
+        if assessment is not None and assessment.level == "crisis":
             return Reflection(
                 reflection=assessment.message,
                 engine="builtin",
-                safety={"level": assessment.level, "message": assessment.message,
-                        "resources": list(assessment.resources)},
+                safety=assessment.as_dict(),
             )
+        result = self._reflect_screened(text, on_token, cancel, on_discard)
+        if assessment is not None:
+            # A check-in: the reflection stands, with the note and resources under it.
+            result.safety = assessment.as_dict()
+        return result
+
+    def _reflect_screened(self, text: str, on_token, cancel, on_discard) -> Reflection:
+        """The reflection itself, for a statement the safety screen let through."""
 
         notices: list[str] = []
         hits = self._search(text, notices)

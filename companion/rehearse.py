@@ -564,7 +564,8 @@ class Rehearsal:
         from companion.safety import screen
 
         crisis = screen(text, self.region, semantic=self.semantic_safety)
-        if crisis is not None:
+        check_in = crisis if crisis is not None and crisis.level == "check_in" else None
+        if crisis is not None and check_in is None:
             # No role-play over a crisis: the person sees the message and resources; nothing is kept or coached.
             return RehearsalTurn(
                 listener_text=text,
@@ -592,6 +593,9 @@ class Rehearsal:
                 "A one-word reply can land as shutting down. Try saying back what you heard: the feeling, "
                 "and what it is about."
             )
+        if check_in is not None:
+            # Only the semantic layer noticed something: the rehearsal goes on, with the note and resources shown.
+            notice = "\n".join(filter(None, [notice, check_in.message, *(f"• {r}" for r in check_in.resources)]))
         kind = choose_reply_kind(coaching, self.tension) if english else "neutral"
         if kind == "heard" and self.tension > 0:
             kind = "repair"  # a hurt partner needs to feel the temperature drop before opening up further

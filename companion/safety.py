@@ -19,7 +19,10 @@ Negation, decided:
   same text still does ("he has never hit me, but he threatened to kill me").
 
 A semantic second layer (companion/safety_semantic.py, MiniLM nearest exemplars) screens what the rules did not flag
-whenever an embedder is available: screen(text, region, semantic=SemanticScreen(embedder)).
+whenever an embedder is available: screen(text, region, semantic=SemanticScreen(embedder)). Its hits are a softer
+level, "check_in": the reflection is still given, with a short note and the same resources under it. Measured on
+everyday statements we wrote, the layer also fires on ~5% of ordinary sadness and anger, too often to take a
+person's reflection away from them; a rule hit ("crisis") still replaces the reflection.
 
 Privacy: the only thing logged is the event "safety message shown", never the text or the category.
 """
@@ -47,7 +50,7 @@ _log = get_logger("safety")
 
 @dataclass(frozen=True)
 class SafetyAssessment:
-    """What to show instead of a reflection. level is always "crisis" (None from screen() means no crisis)."""
+    """What to show: level "crisis" replaces the reflection; "check_in" goes under it (None from screen(): neither)."""
 
     level: str
     category: str
@@ -250,8 +253,10 @@ _RULES: list[_Rule] = [
     _rule("suicide_self_harm", r"\b(?:go to sleep|fall asleep|sleep) and (?:never|not) wake up\b"),
     _rule("suicide_self_harm", r"\bdisappear(?:s|ed|ing)? (?:forever|for good|and never come back|permanently)\b"),
     _rule("suicide_self_harm", r"\b(?:be|being) (?:around|here|alive) (?:much|for much|for very much|a lot) longer\b"),
-    _rule("suicide_self_harm", r"\b(?:think|thinks|thinking|thought|thoughts) (?:about|of) (?:dying|death|ending "
+    _rule("suicide_self_harm", r"\b(?:think|thinks|thinking|thought|thoughts) (?:about|of) (?:just )?(?:dying|death|ending "
           r"it|ending things|not being (?:here|alive|around)|not waking up|killing)\b"),
+    _rule("suicide_self_harm", r"\b(?:no|not see the|not see any|what is the) point (?:of|in) (?:waking up|getting up "
+          r"any ?more|tomorrow)\b"),
     _rule("suicide_self_harm", r"\bwill not (?:be around|be here|be a (?:problem|burden)) (?:much longer|for much "
           r"longer|anymore|soon)\b"),
     _rule("suicide_self_harm", r"\b(?:ways|how|methods|the best way|easiest way) to (?:die|kill (?:my|him|her|them)"
@@ -507,6 +512,11 @@ _MESSAGES = {
     ),
 }
 _NEGATED_NOTE = " Even when it is said as \"I'm not going to\", it is worth taking gently and seriously."
+# Said under a reflection when only the semantic layer noticed something: a question, not a verdict.
+_CHECK_IN = (
+    "Some of what was said here may be heavier than an ordinary hard day. If you or they might not be safe, "
+    "you don't have to carry it alone: the people below are there for exactly this, any time."
+)
 _CLOSING = " These numbers work without this app, and nothing you typed has left this device."
 
 
@@ -565,15 +575,18 @@ def screen(text: str, region: str = "US", *, log: bool = True, semantic=None) ->
     if not categories:
         return None
     category = categories[0]
-    message = _MESSAGES[category]
-    if category == "suicide_self_harm" and negated_self_harm:
-        message += _NEGATED_NOTE
+    if layer == "semantic":
+        level, message = "check_in", _CHECK_IN
+    else:
+        level, message = "crisis", _MESSAGES[category]
+        if category == "suicide_self_harm" and negated_self_harm:
+            message += _NEGATED_NOTE
     message += _CLOSING
     code = region_code(region)
     if log:
         _log.info("safety message shown")
     return SafetyAssessment(
-        level="crisis",
+        level=level,
         category=category,
         message=message,
         resources=resources_for(code, category),

@@ -7,8 +7,9 @@ near-misses ("this job is killing me", venting, sadness without danger) in data/
 
 A segment is flagged for category C when
     best cosine to C's exemplars >= threshold   and   that cosine - best cosine to the benign exemplars >= margin.
-threshold and margin were chosen on tests/data/safety_statements.jsonl only, favouring recall: a false alarm costs a
-calm message with phone numbers, a miss can cost a life (scripts/eval_safety.py --sweep shows the grid).
+A hit is a "check_in" (safety.py): the reflection is still given, with a note and resources under it. threshold and
+margin favour recall on tests/data/safety_statements.jsonl under a cap on how often everyday lines get a check-in
+(scripts/eval_safety.py --sweep shows the grid).
 
 Nothing here logs; safety.screen() logs the single event "safety message shown".
 """
@@ -32,8 +33,9 @@ EXEMPLARS_FILE = Path(__file__).resolve().parent / "data" / "crisis_exemplars.to
 CATEGORIES = ("suicide_self_harm", "child_danger", "violence", "sexual_coercion", "coercive_control")
 BENIGN = "benign"
 
-# Chosen on the dev set only (see the module docstring and scripts/eval_safety.py --sweep).
-DEFAULT_THRESHOLD = 0.48
+# The most recall on the dev set's crises (layer alone: 0.798) while the layer fires on at most 5% of everyday
+# partner lines (training/coach_examples*.jsonl contexts: 4.3%); 0.48 caught 0.905 but fired on 12.6% of them.
+DEFAULT_THRESHOLD = 0.58
 DEFAULT_MARGIN = 0.04
 # A statement longer than this many sentences is screened on its first ones (the whole text is always embedded too).
 MAX_SENTENCES = 16

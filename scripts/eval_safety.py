@@ -14,8 +14,10 @@ Two labelled files, all written by us:
 
 - tests/data/safety_heldout.jsonl (split "heldout4", 102: 51 crisis, 51 hard benign), written before the semantic
   layer and its exemplars, and measured once with the rules alone (recall 0.294 = 15/51, FPR 0.078 = 4/51) and once
-  with rules + the semantic layer as first shipped, T=0.48, M=0.04 (recall 0.765 = 39/51, FPR 0.255 = 13/51).
-  Change the exemplars or T/M and these stop being first-sight figures; write a new held-out set to measure again.
+  with rules + the semantic layer as first built, T=0.48, M=0.04 (recall 0.765 = 39/51, FPR 0.255 = 13/51).
+  That setting also fired on 12.6% of everyday partner lines (training/coach_examples*.jsonl contexts), so a layer
+  hit became a "check_in" under the reflection, 18 everyday-complaint near-misses joined the benign exemplars and
+  T rose to 0.58: held-out recall 0.431, FPR 0.118, no longer first-sight figures (the set had been seen).
 
 Usage: scripts/eval_safety.py [--no-semantic] [--show-errors] [--sweep] [--embed-model PATH]
 """

@@ -66,6 +66,8 @@ def test_idioms_do_not_trigger(idiom):
         ("he takes my phone and won't let me see my friends", "coercive_control"),
         ("He shoved me against the wall.", "violence"),
         ("He pressures me into sex when I say I'm tired.", "sexual_coercion"),
+        ("Sometimes I think about just not being here anymore.", "suicide_self_harm"),
+        ("I don't see the point of waking up tomorrow.", "suicide_self_harm"),
     ],
 )
 def test_first_person_and_reported_words_are_caught(statement, category):

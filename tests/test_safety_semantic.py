@@ -1,8 +1,9 @@
-"""The safety screen's semantic layer on the real MiniLM: it catches what the rules' wording misses, leaves idioms and
-venting alone, and keeps the dev set's recall at 1.0 with a bounded false-positive rate."""
+"""The safety screen's semantic layer on the real MiniLM: it catches what the rules' wording misses as a check-in under
+the reflection, leaves idioms, venting and everyday complaints alone, and keeps the dev set's recall at 1.0."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -17,10 +18,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from eval_safety import evaluate, load_statements  # noqa: E402
 
 DEV_FPR_BOUND = 0.10  # the bound the threshold and margin were chosen under (scripts/eval_safety.py --sweep)
+EVERYDAY_CHECK_IN_BOUND = 0.05  # at most one everyday partner line in twenty gets a check-in
 
 # Crises the rules miss (checked below), written for this test: in no labelled set and no exemplar list.
 ONLY_THE_LAYER_CATCHES = {
-    "I grabbed her arm so hard last night it left marks.": "violence",
+    "I left bruises on him during the fight.": "violence",
     "He keeps my wages and I have to beg him for bus money.": "coercive_control",
 }
 IDIOMS_AND_VENTING = [
@@ -29,6 +31,8 @@ IDIOMS_AND_VENTING = [
     "I'm so fed up with doing all the laundry.",
     "That comedy special absolutely killed me.",
     "I'm gutted the holiday got cancelled.",
+    "My husband never listens. I tell him something and he's on his phone.",
+    "We keep fighting about whose turn it is to cook.",
 ]
 
 
@@ -64,6 +68,7 @@ def test_a_paraphrase_the_rules_miss_is_caught_by_the_layer(layer, text, categor
     assert category in layer.find_categories(text)
     assessment = screen(text, "UK", semantic=layer)
     assert assessment is not None and assessment.layer == "semantic" and assessment.resources
+    assert assessment.level == "check_in"  # under the reflection, not instead of it
 
 
 @pytest.mark.embedder
@@ -78,6 +83,19 @@ def test_with_the_layer_the_dev_set_keeps_full_recall_and_a_bounded_false_positi
     result = evaluate(load_statements(ROOT / "tests" / "data" / "safety_statements.jsonl"), layer)
     assert result["recall"] == 1.0, result["errors"]
     assert result["fpr"] <= DEV_FPR_BOUND, result["errors"]
+
+
+@pytest.mark.embedder
+def test_everyday_partner_lines_rarely_get_a_check_in(layer):
+    lines = sorted({
+        row["context"]
+        for path in (ROOT / "training").glob("coach_examples*.jsonl")
+        for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        if row.get("context")
+    })
+    assert len(lines) >= 300
+    checked_in = [line for line in lines if not find_categories(line)[0] and layer.find_categories(line)]
+    assert len(checked_in) / len(lines) <= EVERYDAY_CHECK_IN_BOUND, checked_in
 
 
 @pytest.mark.embedder
@@ -101,29 +119,35 @@ def test_a_broken_layer_falls_back_to_the_rules(caplog):
 
 
 @pytest.mark.embedder
-def test_reflect_with_an_embedder_shows_the_safety_message_only_the_layer_finds(layer):
+def test_reflect_keeps_the_reflection_and_adds_the_check_in_only_the_layer_finds(layer):
     from companion.reflect import ReflectionEngine
 
     text = "He keeps my wages and I have to beg him for bus money."
     without = ReflectionEngine(region="UK").reflect(text)
     assert without.safety is None
     reflection = ReflectionEngine(region="UK", semantic_safety=lambda: layer).reflect(text)
-    assert reflection.safety is not None
-    assert reflection.reflection == reflection.safety["message"]
+    assert reflection.safety is not None and reflection.safety["level"] == "check_in"
     assert reflection.safety["resources"]
+    assert reflection.reflection == without.reflection  # the person still gets their reflection
 
 
 @pytest.mark.embedder
-def test_a_rehearsal_reply_only_the_layer_flags_pauses_the_role_play(layer, companion_home):
+def test_a_rules_crisis_still_replaces_the_reflection_with_the_layer_on(layer):
+    from companion.reflect import ReflectionEngine
+
+    reflection = ReflectionEngine(region="UK", semantic_safety=lambda: layer).reflect("She said she wants to die.")
+    assert reflection.safety["level"] == "crisis"
+    assert reflection.reflection == reflection.safety["message"]
+
+
+@pytest.mark.embedder
+def test_a_rehearsal_reply_only_the_layer_flags_goes_on_with_the_check_in(layer, companion_home):
+    from companion.coach import Coach
     from companion.rehearse import Rehearsal, default_scenario_dirs, load_scenarios
 
     scenarios, _ = load_scenarios(default_scenario_dirs())
-
-    class NeverCalled:
-        def assess(self, *_args):
-            raise AssertionError("a crisis is not coached")
-
-    rehearsal = Rehearsal(scenarios[0], NeverCalled(), region="UK", semantic_safety=layer)
+    rehearsal = Rehearsal(scenarios[0], Coach(None), region="UK", semantic_safety=layer)
     rehearsal.opening()
-    turn = rehearsal.reply("I grabbed her arm so hard last night it left marks.")
-    assert turn.safety is not None and turn.reply_kind == "safety"
+    turn = rehearsal.reply("I left bruises on him during the fight.")
+    assert turn.safety is None and turn.partner_reply and turn.coaching is not None
+    assert turn.notice and "not be safe" in turn.notice and "•" in turn.notice

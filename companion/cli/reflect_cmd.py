@@ -60,15 +60,15 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
 
     result = engine.reflect(statement, on_token=on_token, on_discard=on_discard)
     shown = "".join(streamed).strip()
-    if result.safety is None and shown and result.reflection.startswith(shown):
+    crisis = result.safety is not None and result.safety["level"] == "crisis"
+    if not crisis and shown and result.reflection.startswith(shown):
         out.write(printable(result.reflection[len(shown):]) + "\n")
     else:
         if shown:
             out.write("\n")
         out.write(printable(result.reflection) + "\n")
-    if result.safety is not None:
-        for resource in result.safety["resources"]:
-            out.write(f"  • {resource}\n")
+    if crisis:
+        _write_resources(out, result.safety["resources"])
         return 0
     if result.alternatives:
         out.write("\nOther ways to say it:\n")
@@ -84,6 +84,9 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
         out.write("\nGuidance used:\n")
         for citation in result.citations:
             out.write(f"  • {citation['section']} ({citation['source']})\n")
+    if result.safety is not None:  # a check-in: the note and resources under the reflection
+        out.write(f"\n{result.safety['message']}\n")
+        _write_resources(out, result.safety["resources"])
     engine_name = f"llama ({services.chat_model.name})" if result.engine == "llama" else "built-in reflector"
     out.write(f"\nEngine: {engine_name}\n")
     for problem in services.problems.values():
@@ -91,3 +94,8 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
     if result.notice:
         print(result.notice, file=sys.stderr)
     return 0
+
+
+def _write_resources(out, resources) -> None:
+    for resource in resources:
+        out.write(f"  • {resource}\n")

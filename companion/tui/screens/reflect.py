@@ -292,7 +292,7 @@ class ReflectScreen(CompanionScreen):
     async def _reflection_done(self, result, streamed: str, markdown) -> None:
         self._set_state("")
         safety = read_field(result, "safety")
-        if safety:
+        if safety and read_field(safety, "level") == "crisis":
             await self._show_safety(safety)
         else:
             final = str(read_field(result, "reflection", "") or "")
@@ -301,12 +301,18 @@ class ReflectScreen(CompanionScreen):
                 await markdown.update(final)
             self._show_details(result)
             self._show_citations(read_field(result, "citations", []) or [])
+            if safety:
+                self._show_safety_panel(safety)  # a check-in: under the reflection, not instead of it
         self.result = result
 
     async def _show_safety(self, safety) -> None:
         # A crisis takes over the panel: no paraphrase, no guidance list, just the message and who to call.
         (await self._reflection_view()).display = False
         self.query_one("#reflection-details", Static).update("")
+        self._show_safety_panel(safety)
+        self._show_citations([])
+
+    def _show_safety_panel(self, safety) -> None:
         panel = self.query_one("#safety", Static)
         text = Text()
         text.append(str(read_field(safety, "message", "")), style="bold")
@@ -317,7 +323,6 @@ class ReflectScreen(CompanionScreen):
                 text.append(f"• {resource}\n")
         panel.update(text)
         panel.display = True
-        self._show_citations([])
 
     def _show_details(self, result, with_alternatives: bool = False) -> None:
         details = Text()
