@@ -90,6 +90,15 @@ def minilm_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def minilm_embedder(minilm_model):
+    """One real MiniLM Embedder shared by the modules that only read vectors from it."""
+    from companion.embed import Embedder
+
+    with Embedder(minilm_model) as real:
+        yield real
+
+
+@pytest.fixture(scope="session")
 def shared_article() -> Path:
     return _require(ARTICLE)
 

@@ -28,16 +28,8 @@ def _own_examples(split: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def embedder(minilm_model):
-    from companion.embed import Embedder
-
-    with Embedder(minilm_model) as real:
-        yield real
-
-
-@pytest.fixture(scope="module")
-def coach(embedder):
-    return Coach(embedder)
+def coach(minilm_embedder):
+    return Coach(minilm_embedder)
 
 
 # ---- flags: each fires on clear examples and stays quiet on their antonyms --------------------------------
@@ -157,16 +149,16 @@ def test_classifier_on_held_out_own_examples_is_sane(coach):
 
 
 @pytest.mark.embedder
-def test_clear_replies_skip_the_embedder_and_keep_the_full_models_labels(embedder, monkeypatch):
+def test_clear_replies_skip_the_embedder_and_keep_the_full_models_labels(minilm_embedder, monkeypatch):
     held_out = _own_examples("test")
     items = [(r["text"], r.get("context")) for r in held_out]
-    fast = Coach(embedder)
+    fast = Coach(minilm_embedder)
     quick = fast.assess_batch(items)
     assert 0 < fast.last_embedded < len(items)
     import companion.coach as coach_module
 
     monkeypatch.setattr(coach_module, "CUE_SURE", 1.01)  # nothing is sure enough: every reply is embedded
-    full_coach = Coach(embedder)
+    full_coach = Coach(minilm_embedder)
     full = full_coach.assess_batch(items)
     assert full_coach.last_embedded == len(items)
     agreement = np.mean([a.label == b.label for a, b in zip(quick, full, strict=True)])
@@ -279,14 +271,14 @@ def test_cli_label_names_a_missing_input_file(companion_home, tmp_path):
 
 
 @pytest.mark.embedder
-def test_retraining_is_deterministic(embedder):
+def test_retraining_is_deterministic(minilm_embedder):
     sys.path.insert(0, str(ROOT / "scripts"))
     import train_coach
 
     examples = [e for e in train_coach.load_own() if e.split == "train"][:24]
     cfg = train_coach.TrainingConfig(steps=30)
-    first = train_coach.build_model(embedder, examples, cfg).to_arrays()
-    second = train_coach.build_model(embedder, examples, cfg).to_arrays()
+    first = train_coach.build_model(minilm_embedder, examples, cfg).to_arrays()
+    second = train_coach.build_model(minilm_embedder, examples, cfg).to_arrays()
     assert first.keys() == second.keys()
     for key in first:
         assert np.array_equal(first[key], second[key]), key

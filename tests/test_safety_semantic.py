@@ -37,16 +37,8 @@ IDIOMS_AND_VENTING = [
 
 
 @pytest.fixture(scope="module")
-def embedder(minilm_model):
-    from companion.embed import Embedder
-
-    with Embedder(minilm_model) as real:
-        yield real
-
-
-@pytest.fixture(scope="module")
-def layer(embedder):
-    return SemanticScreen(embedder)
+def layer(minilm_embedder):
+    return SemanticScreen(minilm_embedder)
 
 
 def test_every_category_and_the_benign_list_have_exemplars():
