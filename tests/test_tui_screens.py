@@ -8,6 +8,7 @@ import threading
 import pytest
 from textual import events
 from textual.widgets import Input, OptionList, Select, Static, TextArea
+from tui_pilot import MAX_STEPS, open_screen, wait_until
 
 from companion.config import Settings
 from companion.reflector import BuiltinReflector
@@ -17,8 +18,6 @@ from companion.tui.streaming import TokenBuffer
 pytestmark = pytest.mark.asyncio
 
 SIZE = (100, 30)
-# Pilot steps: how many short pauses to allow for a worker to finish before the test fails.
-MAX_STEPS = 2000
 
 
 @pytest.fixture
@@ -31,14 +30,6 @@ def settings(companion_home, tiny_chat_model, tiny_embed_model, tiny_guidance_in
 def coached_settings(companion_home, tiny_chat_model, minilm_model) -> Settings:
     """The coach reads MiniLM's vectors; rehearsal needs no guidance index, so none is built."""
     return Settings.load().with_changes(chat_model=tiny_chat_model, embed_model=minilm_model, knowledge_dirs=())
-
-
-async def wait_until(pilot, condition, what: str) -> None:
-    for _ in range(MAX_STEPS):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 async def ready(pilot) -> None:
@@ -221,8 +212,7 @@ async def test_typed_markup_is_shown_as_text_and_saved_as_text(settings):
         assert app.is_running
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: screen.saved, "the save")
-        await pilot.press("f5")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        await open_screen(pilot, "f5", "JournalScreen")
         journal = app.screen
         sessions = journal.query_one("#sessions", OptionList)
         await wait_until(pilot, lambda: sessions.option_count == 1, "the journal list")
@@ -294,8 +284,7 @@ async def test_journal_lists_newest_first_searches_exports_and_deletes(settings)
             await reflect(pilot, statement)
             await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: screen.saved, "the save")
-        await pilot.press("f5")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        await open_screen(pilot, "f5", "JournalScreen")
         journal = app.screen
         sessions = journal.query_one("#sessions", OptionList)
         await wait_until(pilot, lambda: sessions.option_count == 2, "two sessions")
@@ -327,8 +316,7 @@ async def test_guidance_searches_as_you_type_and_opens_a_section(settings):
     app = CompanionApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("f4")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "GuidanceScreen", "the guidance screen")
+        await open_screen(pilot, "f4", "GuidanceScreen")
         screen = app.screen
         query = "listening"
         await pilot.press(*query)
@@ -351,8 +339,7 @@ async def test_adding_a_document_shows_progress_and_makes_it_searchable(settings
     app = CompanionApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("f4")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "GuidanceScreen", "the guidance screen")
+        await open_screen(pilot, "f4", "GuidanceScreen")
         screen = app.screen
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "AddDocumentScreen", "the add dialog")
@@ -373,8 +360,7 @@ async def test_rehearse_two_turns_with_coaching_then_a_summary_in_the_journal(co
     app = CompanionApp(coached_settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("f3")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "RehearseScreen", "the rehearse screen")
+        await open_screen(pilot, "f3", "RehearseScreen")
         screen = app.screen
         scenarios = screen.query_one("#scenarios", OptionList)
         await wait_until(pilot, lambda: scenarios.option_count >= 8, "the scenarios")
@@ -398,8 +384,7 @@ async def test_rehearse_two_turns_with_coaching_then_a_summary_in_the_journal(co
         await wait_until(pilot, lambda: screen.query(".summary"), "the summary")
         summary = plain(screen.query_one(".summary", Static))
         assert "Reflection-to-question ratio" in summary
-        await pilot.press("f5")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
+        await open_screen(pilot, "f5", "JournalScreen")
         sessions = app.screen.query_one("#sessions", OptionList)
         await wait_until(pilot, lambda: sessions.option_count == 1, "the rehearsal in the journal")
         assert "Rehearse" in str(sessions.get_option_at_index(0).prompt)
@@ -410,8 +395,7 @@ async def test_models_screen_shows_the_engine_and_saves_the_region(settings):
     app = CompanionApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("f6")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ModelsScreen", "the models screen")
+        await open_screen(pilot, "f6", "ModelsScreen")
         screen = app.screen
         assert "tiny-chat" in plain(screen.query_one("#engine-info", Static))
         table = screen.query_one("#model-table")
@@ -458,8 +442,7 @@ async def test_an_encrypted_journal_asks_for_its_passphrase_and_a_wrong_one_asks
     app = CompanionApp(settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("f5")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "PassphraseScreen", "the passphrase prompt")
+        await open_screen(pilot, "f5", "PassphraseScreen")
         await pilot.press(*"wrong guess", "enter")
         await wait_until(
             pilot, lambda: type(app.screen).__name__ == "PassphraseScreen" and app.screen.wrong, "a second prompt"

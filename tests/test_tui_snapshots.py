@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, TextArea
+from tui_pilot import MAX_STEPS, open_screen, wait_until
 
 from companion.config import Settings
 from companion.tui.app import CompanionApp
 
 SIZES = [(100, 30), (80, 24)]
-MAX_STEPS = 2000
 FROZEN_TIME = "2026-01-15T19:30:00+00:00"
 
 
@@ -52,21 +52,13 @@ async def settle(pilot) -> None:
     await pilot.pause(0.1)
 
 
-async def wait_for(pilot, condition) -> None:
-    for _ in range(MAX_STEPS):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the screen never reached the state to snapshot")
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_reflect_screen_after_a_reflection(snap_compare, app, size):
     async def run_before(pilot) -> None:
         await settle(pilot)
         pilot.app.screen.query_one("#statement", TextArea).text = "You never make time for me anymore."
         await pilot.press("ctrl+j")
-        await wait_for(pilot, lambda: pilot.app.screen.result is not None)
+        await wait_until(pilot, lambda: pilot.app.screen.result is not None, "the state to snapshot")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -76,10 +68,9 @@ def test_reflect_screen_after_a_reflection(snap_compare, app, size):
 def test_guidance_screen_with_results(snap_compare, app, size):
     async def run_before(pilot) -> None:
         await settle(pilot)
-        await pilot.press("f4")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "GuidanceScreen")
+        await open_screen(pilot, "f4", "GuidanceScreen")
         pilot.app.screen.query_one("#guidance-search", Input).value = "listening"
-        await wait_for(pilot, lambda: pilot.app.screen.searches_run > 0)
+        await wait_until(pilot, lambda: pilot.app.screen.searches_run > 0, "the state to snapshot")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -89,10 +80,9 @@ def test_guidance_screen_with_results(snap_compare, app, size):
 def test_rehearse_screen_lists_the_scenarios(snap_compare, app, size):
     async def run_before(pilot) -> None:
         await settle(pilot)
-        await pilot.press("f3")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RehearseScreen")
+        await open_screen(pilot, "f3", "RehearseScreen")
         screen = pilot.app.screen
-        await wait_for(pilot, lambda: screen.query_one("#scenarios").option_count > 0)
+        await wait_until(pilot, lambda: screen.query_one("#scenarios").option_count > 0, "the state to snapshot")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -105,12 +95,11 @@ def test_journal_screen_with_a_saved_reflection(snap_compare, app, size):
         screen = pilot.app.screen
         screen.query_one("#statement", TextArea).text = "You never make time for me anymore."
         await pilot.press("ctrl+j")
-        await wait_for(pilot, lambda: screen.result is not None)
+        await wait_until(pilot, lambda: screen.result is not None, "the state to snapshot")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: screen.saved)
-        await pilot.press("f5")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "JournalScreen")
-        await wait_for(pilot, lambda: pilot.app.screen.query_one("#sessions").option_count == 1)
+        await wait_until(pilot, lambda: screen.saved, "the state to snapshot")
+        await open_screen(pilot, "f5", "JournalScreen")
+        await wait_until(pilot, lambda: pilot.app.screen.query_one("#sessions").option_count == 1, "the state to snapshot")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -120,9 +109,8 @@ def test_journal_screen_with_a_saved_reflection(snap_compare, app, size):
 def test_models_screen(snap_compare, app, size):
     async def run_before(pilot) -> None:
         await settle(pilot)
-        await pilot.press("f6")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ModelsScreen")
-        await wait_for(pilot, lambda: pilot.app.screen.listings)
+        await open_screen(pilot, "f6", "ModelsScreen")
+        await wait_until(pilot, lambda: pilot.app.screen.listings, "the state to snapshot")
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -1,0 +1,20 @@
+"""Waiting helpers shared by the Pilot and snapshot tests of the TUI (not a test module itself)."""
+
+from __future__ import annotations
+
+# Pilot steps: how many short pauses to allow for a worker to finish before the test fails.
+MAX_STEPS = 2000
+
+
+async def wait_until(pilot, condition, what: str) -> None:
+    for _ in range(MAX_STEPS):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+async def open_screen(pilot, key: str, screen_name: str) -> None:
+    """Press the key that switches screens and wait until that screen is the one showing."""
+    await pilot.press(key)
+    await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == screen_name, f"the {screen_name}")
