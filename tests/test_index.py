@@ -27,15 +27,6 @@ class CountingEmbedder:
         return self.inner.embed(texts)
 
 
-@pytest.fixture(scope="module")
-def tiny_embedder(tiny_embed_model):
-    from companion.embed import Embedder
-
-    embedder = Embedder(tiny_embed_model, n_threads=1)
-    yield embedder
-    embedder.close()
-
-
 @pytest.fixture
 def embedder(tiny_embedder):
     return CountingEmbedder(tiny_embedder)

@@ -64,34 +64,25 @@ def test_highlighting_marks_every_form_of_a_matched_word():
 
 
 @pytest.fixture(scope="module")
-def minilm(minilm_model):
-    from companion.embed import Embedder
-
-    embedder = Embedder(minilm_model)
-    yield embedder
-    embedder.close()
-
-
-@pytest.fixture(scope="module")
 def bundled_sections():
     return KnowledgeBase(Settings(home=Path("/nonexistent-home"))).sections()
 
 
 @pytest.fixture(scope="module")
-def prebuilt_minilm_index(tmp_path_factory, minilm, bundled_sections):
+def prebuilt_minilm_index(tmp_path_factory, minilm_embedder, bundled_sections):
     """The bundled guidance embedded by MiniLM once per module; tests search it or work on a copy."""
     folder = tmp_path_factory.mktemp("minilm") / "index"
-    index = GuidanceIndex(folder, minilm)
+    index = GuidanceIndex(folder, minilm_embedder)
     index.refresh(bundled_sections)
     index.close()
     return folder
 
 
 @pytest.fixture(scope="module")
-def guidance(tmp_path_factory, prebuilt_minilm_index, minilm, bundled_sections):
+def guidance(tmp_path_factory, prebuilt_minilm_index, minilm_embedder, bundled_sections):
     folder = tmp_path_factory.mktemp("guidance") / "index"
     shutil.copytree(prebuilt_minilm_index, folder)
-    index = GuidanceIndex(folder, minilm)
+    index = GuidanceIndex(folder, minilm_embedder)
     assert index.refresh(bundled_sections).embedded == 0
     yield index
     index.close()
@@ -137,10 +128,10 @@ def test_everyday_questions_find_the_matching_guidance_in_the_top_three(guidance
 
 
 @pytest.mark.embedder
-def test_an_added_article_is_found_for_its_own_topics(home_with_index, settings, minilm, shared_article):
+def test_an_added_article_is_found_for_its_own_topics(home_with_index, settings, minilm_embedder, shared_article):
     knowledge = KnowledgeBase(settings)
     knowledge.add_document(shared_article)
-    index = GuidanceIndex(settings.index_dir, minilm)
+    index = GuidanceIndex(settings.index_dir, minilm_embedder)
     report = index.refresh(knowledge.sections())
     assert (report.added, report.unchanged) == (16, report.total - 16)
     source = f"documents/{shared_article.name}"
