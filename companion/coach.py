@@ -228,10 +228,8 @@ def load_tips() -> dict[str, Tip]:
 class Coach:
     """`assess(text, context)` for one reply, `assess_batch(items)` for many (embeddings batched)."""
 
-    def __init__(self, embedder=None, retriever=None, *, model: CoachModel | None = None) -> None:
+    def __init__(self, embedder=None, *, model: CoachModel | None = None) -> None:
         self.embedder = embedder
-        # Kept for callers that pass one; the tips cite sections from the bundled table, not from a search.
-        self.retriever = retriever
         self.model = model or load_model()
         self.tips = load_tips()
         # How many replies of the last batch went through the embedder (the rest were clear from their cues).

@@ -152,12 +152,12 @@ class Services:
 
     @property
     def coach(self):
-        """The listener-skill coach (its tips cite the bundled guidance)."""
+        """The listener-skill coach (its tips cite the bundled guidance from a table, so no index is opened)."""
 
         def build():
             from companion.coach import Coach
 
-            return Coach(self.embedder, retriever=self.index)
+            return Coach(self.embedder)
 
         return self._once("coach", build)
 
