@@ -32,6 +32,16 @@ log = get_logger("tui")
 SCREENS = {"reflect": "Reflect", "rehearse": "Rehearse", "guidance": "Guidance", "journal": "Journal", "models": "Models"}
 
 
+def _close_quietly(services) -> None:
+    """Close services (None, or anything without a close, is skipped); a failure is logged, never raised."""
+    close = getattr(services, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # closing must never take the app down or turn a clean exit into a traceback
+            log.exception("closing services failed")
+
+
 def _reflect_screen():
     screen = ReflectScreen()
     # Textual reparses every stylesheet (twice over: the parse cache is cleared first) when a mode's first screen
@@ -127,9 +137,14 @@ class CompanionApp(App):
             self.load_services()
 
     @work(thread=True, exclusive=True, group="services", name="load services")
-    def load_services(self) -> None:
-        """Build the services, then warm the index and the chat model so the first reflection is quick."""
+    def load_services(self, previous=None) -> None:
+        """Build the services, then warm the index and the chat model so the first reflection is quick.
+
+        previous: services being replaced; they are closed here first, off the UI thread (the chat model's
+        close waits for its thread, up to 30 s), so they release the model and the journal before the new ones
+        open them."""
         self._services_loaded.clear()
+        _close_quietly(previous)
         self.services_error = None
         self.call_from_thread(self._set_services_status, "loading the guidance…")
         try:
@@ -247,24 +262,14 @@ class CompanionApp(App):
         self.services = None
         self._services_loaded.clear()
         self.engine_label = BUILTIN_ENGINE
-        if old is not None and callable(getattr(old, "close", None)):
-            try:
-                old.close()
-            except Exception:  # closing must never take the app down
-                log.exception("closing services failed")
-        self.load_services()
+        self.load_services(previous=old)
 
     def on_unmount(self) -> None:
         self.close_services()
 
     def close_services(self) -> None:
         """Stop the chat model's thread and release the journal, so the next run (or test) can own them."""
-        close = getattr(self.services, "close", None)
-        if callable(close):
-            try:
-                close()
-            except Exception:  # closing must never turn a clean exit into a traceback
-                log.exception("closing failed")
+        _close_quietly(self.services)
 
     # ---- actions ---------------------------------------------------------------------------------
     def action_help(self) -> None:
