@@ -82,11 +82,34 @@ def _citation(hit: Any) -> dict[str, str]:
 
 
 def _is_factory(value) -> bool:
-    return callable(value) and not hasattr(value, "search") and not hasattr(value, "stream")
+    return callable(value) and not any(hasattr(value, name) for name in ("search", "stream", "find_categories"))
+
+
+class _BuiltOnFirstUse:
+    """An engine part given as the object itself or as a zero-argument factory, built the first time it is read."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, engine, owner=None):
+        if engine is None:
+            return self
+        value = getattr(engine, self.slot)
+        if _is_factory(value):
+            value = value()
+            setattr(engine, self.slot, value)
+        return value
+
+    def __set__(self, engine, value) -> None:
+        setattr(engine, self.slot, value)
 
 
 class ReflectionEngine:
     """Answers what a partner said the way a skilled listener would; the CLI and the TUI both call `.reflect`."""
+
+    retriever = _BuiltOnFirstUse()
+    chat_model = _BuiltOnFirstUse()
+    semantic_safety = _BuiltOnFirstUse()
 
     def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None, *,
                  stop_early: bool = True, semantic_safety=None) -> None:
@@ -94,9 +117,9 @@ class ReflectionEngine:
         crisis gets its safety message without waiting for a model to load. semantic_safety (a
         safety_semantic.SemanticScreen, or a factory for one, or None for the rules alone) screens what the rules
         did not flag; it is built only then, so a crisis the rules catch never waits for the embedder."""
-        self._retriever = retriever
-        self._chat_model = chat_model
-        self._semantic_safety = semantic_safety
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self.semantic_safety = semantic_safety
         self.region = region
         # Stop a draft as soon as its first words show it cannot pass (benchmarks turn this off).
         self.stop_early = stop_early
@@ -105,36 +128,6 @@ class ReflectionEngine:
 
             builtin = BuiltinReflector()
         self.builtin = builtin
-
-    @property
-    def retriever(self):
-        if _is_factory(self._retriever):
-            self._retriever = self._retriever()
-        return self._retriever
-
-    @retriever.setter
-    def retriever(self, value) -> None:
-        self._retriever = value
-
-    @property
-    def semantic_safety(self):
-        if callable(self._semantic_safety) and not hasattr(self._semantic_safety, "find_categories"):
-            self._semantic_safety = self._semantic_safety()
-        return self._semantic_safety
-
-    @semantic_safety.setter
-    def semantic_safety(self, value) -> None:
-        self._semantic_safety = value
-
-    @property
-    def chat_model(self):
-        if _is_factory(self._chat_model):
-            self._chat_model = self._chat_model()
-        return self._chat_model
-
-    @chat_model.setter
-    def chat_model(self, value) -> None:
-        self._chat_model = value
 
     def reflect(
         self,
@@ -150,9 +143,8 @@ class ReflectionEngine:
 
         from companion.safety import screen
 
-        assessment = screen(text, region=self.region)  # logs "safety message shown", nothing else
-        if assessment is None and self._semantic_safety is not None:
-            assessment = screen(text, region=self.region, semantic=self.semantic_safety)
+        # Logs "safety message shown", nothing else; the semantic layer is built only if the rules find nothing.
+        assessment = screen(text, region=self.region, semantic=lambda: self.semantic_safety)
         if assessment is not None and assessment.level == "crisis":
             return Reflection(
                 reflection=assessment.message,

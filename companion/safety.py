@@ -556,14 +556,17 @@ def resources_for(region: str | None, category: str) -> list[str]:
 def screen(text: str, region: str = "US", *, log: bool = True, semantic=None) -> SafetyAssessment | None:
     """None when no crisis is found; otherwise the message and resources to show instead of a reflection.
 
-    `semantic` (a safety_semantic.SemanticScreen, optional) is asked about a statement the rules did not flag;
-    without it the screen is the rules alone."""
+    `semantic` (a safety_semantic.SemanticScreen, or a zero-argument factory for one that may give None) is asked
+    about a statement the rules did not flag; without it the screen is the rules alone. A factory is only called
+    then, so a crisis never waits for the embedder to load."""
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", errors="replace")
     if not isinstance(text, str) or not text.strip():
         return None
     categories, negated_self_harm = find_categories(text)
     layer = "rules"
+    if not categories and callable(semantic) and not hasattr(semantic, "find_categories"):
+        semantic = semantic()
     if not categories and semantic is not None:
         try:
             categories = tuple(semantic.find_categories(text))
