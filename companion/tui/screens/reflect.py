@@ -23,18 +23,9 @@ log = get_logger("tui.reflect")
 IDLE_HINT = "Type what your partner said, in their words, then press ctrl+j."
 
 
-def citation_section(citation):
-    """The Section behind a citation, whether it is a SearchHit, a Section or a JSON-shaped dict."""
-    return read_field(citation, "section", citation)
-
-
-def citation_label(citation) -> Text:
-    section = citation_section(citation)
-    if isinstance(section, str):
-        heading, source = section, read_field(citation, "source", "")
-    else:
-        heading = read_field(section, "heading", "") or "Untitled section"
-        source = read_field(section, "source", "") or read_field(citation, "source", "")
+def citation_label(citation: dict) -> Text:
+    """A citation ({"section": name, "source": file}, as Reflection.citations holds them) as an option's label."""
+    heading, source = citation.get("section", ""), citation.get("source", "")
     label = Text(str(heading), style="bold")
     if source:
         label.append("\n")
@@ -362,32 +353,23 @@ class ReflectScreen(CompanionScreen):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id != "citations":
             return
-        citation = self.citations[event.option_index]
-        section = citation_section(citation)
-        if isinstance(section, str):
-            self.open_cited_section(citation)  # a JSON-shaped citation: find its section in the knowledge base
-        else:
-            from companion.tui.screens.section import SectionScreen
-
-            self.app.push_screen(SectionScreen(section))
+        self.open_cited_section(self.citations[event.option_index])  # find its section in the knowledge base
 
     @work(thread=True, exclusive=True, group="reflect-open", name="open cited section")
-    def open_cited_section(self, citation) -> None:
+    def open_cited_section(self, citation: dict) -> None:
+        from companion.reflect import _citation
         from companion.tui.screens.section import SectionScreen
 
-        name = str(read_field(citation, "section", ""))
-        source = str(read_field(citation, "source", ""))
+        name = str(citation.get("section", ""))
+        source = str(citation.get("source", ""))
         try:
             sections = self.app.wait_for_services().knowledge.sections()
         except CompanionError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         for section in sections:
-            path = tuple(section.heading_path) or (section.heading,)
-            # The engine names a section by its heading path, with a title repeated by the first heading dropped.
-            undoubled = tuple(part for i, part in enumerate(path) if i == 0 or part != path[i - 1])
-            names = {" › ".join(path), " › ".join(undoubled), section.heading}
-            if name in names and (not source or str(section.source) == source):
+            # The section the engine cited: same source file, and named as the engine names it.
+            if (not source or str(section.source) == source) and _citation(section)["section"] == name:
                 self.app.call_from_thread(self.app.push_screen, SectionScreen(section))
                 return
         self.app.call_from_thread(self.notify, "That section is no longer in the guidance.", markup=False)
