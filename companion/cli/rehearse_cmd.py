@@ -70,18 +70,6 @@ def _read_line(interactive: bool) -> str | None:
     return raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
-def _section_name(section) -> str | None:
-    if section is None:
-        return None
-    if isinstance(section, str):
-        return section
-    heading = getattr(section, "heading", None)
-    source = getattr(section, "source", None)
-    if heading and source:
-        return f"{heading} ({source})"
-    return heading or str(section)
-
-
 def _coaching_lines(coaching) -> list[str]:
     label = getattr(coaching, "label", "other")
     subtype = getattr(coaching, "subtype", None)
@@ -92,35 +80,12 @@ def _coaching_lines(coaching) -> list[str]:
     lines = [line]
     tip = getattr(coaching, "tip", None)
     if tip:
-        where = _section_name(getattr(coaching, "tip_section", None))
+        where = getattr(coaching, "tip_section", None)
         lines.append(f"  try: {tip}" + (f"  [guidance: {where}]" if where else ""))
     return lines
 
 
-def _coach_and_journal(services, settings):
-    """The coach and the journal, through Services when it offers them."""
-    coach = getattr(services, "coach", None)
-    if coach is None:
-        from companion.coach import Coach
-
-        embedder = services.embedder
-        if embedder is None:
-            raise CompanionError(
-                "The coach needs the sentence embedder, and it is not prepared.",
-                fix="companion models prepare-embedder",
-            )
-        coach = Coach(embedder)
-    journal = getattr(services, "journal", None)
-    own_journal = journal is None
-    if own_journal:
-        from companion.journal import Journal
-
-        journal = Journal(settings.journal_path)
-    return coach, journal, own_journal
-
-
 def run_rehearse(args: argparse.Namespace) -> int:
-    from companion.rehearse import Rehearsal
     from companion.scenarios import find_scenario
     from companion.services import Services
 
@@ -143,16 +108,10 @@ def run_rehearse(args: argparse.Namespace) -> int:
     scenario = find_scenario(scenarios, key)
 
     with Services(settings, use_model=not args.no_model) as services:
-        coach, journal, own_journal = _coach_and_journal(services, settings)
-        try:
-            for notice in getattr(journal, "notices", []):
-                _warn(f"companion: {notice}")
-            chat_model = None if args.no_model else services.chat_model
-            rehearsal = Rehearsal(scenario, coach, chat_model=chat_model, journal=journal, region=settings.region)
-            return _converse(rehearsal, interactive)
-        finally:
-            if own_journal:
-                journal.close()
+        for notice in services.journal.notices:
+            _warn(f"companion: {notice}")
+        # The same rehearsal the TUI starts: shared coach, journal, region and both safety layers.
+        return _converse(services.rehearsal(scenario), interactive)
 
 
 def _converse(rehearsal, interactive: bool) -> int:
