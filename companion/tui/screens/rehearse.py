@@ -40,30 +40,6 @@ def coach_text(result, turn_number: int) -> Text:
     return text
 
 
-def summary_text(summary) -> Text:
-    as_text = getattr(summary, "as_text", None)
-    if callable(as_text):
-        return Text(as_text())
-    text = Text()
-    text.append("Rehearsal summary\n\n", style="bold")
-    fields = summary.items() if isinstance(summary, dict) else vars(summary).items() if hasattr(summary, "__dict__") else ()
-    if not fields and hasattr(summary, "__dataclass_fields__"):
-        fields = ((name, getattr(summary, name)) for name in summary.__dataclass_fields__)
-    for name, value in fields:
-        if name.startswith("_") or value in (None, "", [], ()):
-            continue
-        text.append(f"{name.replace('_', ' ').capitalize()}: ", style="bold")
-        if isinstance(value, list | tuple):
-            text.append("\n")
-            for item in value:
-                text.append(f"  • {item}\n")
-        elif isinstance(value, float):
-            text.append(f"{value:.2f}\n")
-        else:
-            text.append(f"{value}\n")
-    return text
-
-
 class RehearseScreen(CompanionScreen):
     LABEL = "Rehearse"
     MODE = "rehearse"
@@ -262,7 +238,7 @@ class RehearseScreen(CompanionScreen):
         self.rehearsal = None
         self.summary = summary
         conversation = self.query_one("#conversation", VerticalScroll)
-        conversation.mount(Static(summary_text(summary), classes="summary"))
+        conversation.mount(Static(Text(summary.as_text()), classes="summary"))  # as the CLI prints it
         conversation.scroll_end(animate=False)
         self.query_one("#reply").display = False
         self.notify("Rehearsal saved to your journal (F5). ctrl+n starts another.")
