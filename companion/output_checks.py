@@ -106,7 +106,8 @@ def clean_model_text(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text)
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
+    """Lower-case words of any script, curly apostrophes straightened (shared with the rehearsal's checks)."""
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
@@ -115,7 +116,7 @@ def _sentences(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-def _latin_share(text: str) -> float:
+def latin_share(text: str) -> float:
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return 0.0
@@ -132,20 +133,20 @@ def garbage_reasons(text: str) -> list[str]:
     plain = sum(1 for c in stripped if c.isalnum() or c.isspace() or c in ".,;:!?'’\"“”-—()…")
     if plain / len(stripped) < 0.9:
         reasons.append("garbage: too many symbols")
-    words = _words(stripped)
-    if not words:
+    found = words(stripped)
+    if not found:
         reasons.append("garbage: no words")
         return reasons
-    if _latin_share(stripped) >= 0.8:
-        common = sum(1 for w in words if w in _COMMON_WORDS)
-        if len(words) >= 8 and common / len(words) < 0.15:
+    if latin_share(stripped) >= 0.8:
+        common = sum(1 for w in found if w in _COMMON_WORDS)
+        if len(found) >= 8 and common / len(found) < 0.15:
             reasons.append("garbage: not English sentences")
-        odd = sum(1 for w in words if len(w) > 18 or (len(w) > 3 and not re.search(r"[aeiouy]", w)))
-        if odd / len(words) > 0.2:
+        odd = sum(1 for w in found if len(w) > 18 or (len(w) > 3 and not re.search(r"[aeiouy]", w)))
+        if odd / len(found) > 0.2:
             reasons.append("garbage: unpronounceable words")
-    if len(words) >= 6:
-        top = max(words.count(w) for w in set(words))
-        if top / len(words) > 0.35:
+    if len(found) >= 6:
+        top = max(found.count(w) for w in set(found))
+        if top / len(found) > 0.35:
             reasons.append("garbage: one word repeated")
     if re.search(r"(.)\1{7,}", stripped):
         reasons.append("garbage: a character repeated")
@@ -166,16 +167,20 @@ def _advice(text: str) -> str | None:
     return None
 
 
-def _echo_reason(text: str, statement: str) -> str | None:
-    said = _words(statement)
-    answer = _words(text)
+def copied_share(text: str, source: str) -> float:
+    """The share of text's word trigrams that also occur in source (0 when either has under four words)."""
+    said, answer = words(source), words(text)
     if len(said) < 4 or len(answer) < 4:
-        return None
+        return 0.0
     said_trigrams = {tuple(said[i : i + 3]) for i in range(len(said) - 2)}
     answer_trigrams = [tuple(answer[i : i + 3]) for i in range(len(answer) - 2)]
-    copied = sum(1 for t in answer_trigrams if t in said_trigrams)
-    if answer_trigrams and copied / len(answer_trigrams) > 0.5:
+    return sum(1 for t in answer_trigrams if t in said_trigrams) / len(answer_trigrams)
+
+
+def _echo_reason(text: str, statement: str) -> str | None:
+    if copied_share(text, statement) > 0.5:
         return "echo: repeats the partner's words"
+    said, answer = words(statement), words(text)
     # The whole statement pasted inside the answer.
     if len(said) >= 6 and " ".join(said) in " ".join(answer):
         return "echo: repeats the partner's words"
@@ -200,11 +205,11 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     if any(r.startswith("garbage") for r in reasons):
         return CheckResult(False, tuple(dict.fromkeys(reasons)), text)
 
-    words = _words(text)
-    if len(words) < MIN_WORDS:
-        reasons.append(f"length: {len(words)} words is too short")
-    if len(words) > MAX_WORDS or len(text) > MAX_CHARS:
-        reasons.append(f"length: {len(words)} words is too long")
+    tokens = words(text)
+    if len(tokens) < MIN_WORDS:
+        reasons.append(f"length: {len(tokens)} words is too short")
+    if len(tokens) > MAX_WORDS or len(text) > MAX_CHARS:
+        reasons.append(f"length: {len(tokens)} words is too long")
     sentences = _sentences(text)
     if len(sentences) > MAX_SENTENCES:
         reasons.append(f"length: {len(sentences)} sentences")
@@ -216,7 +221,7 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     if label:
         reasons.append(f"judgement: '{label.group(0).lower()}'")
 
-    statements = [s for s in sentences if not s.rstrip().endswith("?") and len(_words(s)) >= 4]
+    statements = [s for s in sentences if not s.rstrip().endswith("?") and len(words(s)) >= 4]
     if not statements:
         reasons.append("question: no reflection, only a question")
 
@@ -247,11 +252,11 @@ def early_failure(partial: str) -> str | None:
         return "role: chat-template tokens"
     if _AI_SELF.search(partial):
         return "role: talks about being an AI"
-    words = _words(partial)
-    if len(partial) >= 40 and len(words) >= 6:
+    tokens = words(partial)
+    if len(partial) >= 40 and len(tokens) >= 6:
         garbage = garbage_reasons(partial)
         if garbage:
             return garbage[0]
-    if len(words) > MAX_WORDS + 20:
+    if len(tokens) > MAX_WORDS + 20:
         return f"length: over {MAX_WORDS} words"
     return None

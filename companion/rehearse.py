@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from companion.errors import CompanionError, InputError
 from companion.logs import get_logger
+from companion.output_checks import copied_share, garbage_reasons, latin_share, words
 from companion.scenarios import Scenario, default_scenario_dirs, find_scenario, load_scenarios
 from companion.text import ANSI_ESCAPE, CONTROL_CHARS
 
@@ -50,8 +50,6 @@ ANTIDOTE_FOR = {
 RQ_FAIR, RQ_GOOD = 1.0, 2.0
 COMPLEX_FAIR, COMPLEX_GOOD = 40.0, 50.0
 MAX_MODEL_TOKENS = 120
-
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 
 def _word_set(block: str) -> frozenset[str]:
     return frozenset(block.split())
@@ -269,16 +267,12 @@ def clean_listener_text(text: str) -> str:
 
 def looks_like_english(text: str) -> bool:
     """A rough guess, enough to warn: mostly Latin letters and at least one everyday English word in 3+ words."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
+    if latin_share(text) < 0.6:  # also no letters at all
         return False
-    latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
-    if latin / len(letters) < 0.6:
-        return False
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
-    if len(words) < 3:
+    said = words(text)
+    if len(said) < 3:
         return True
-    return any(w in _ENGLISH_WORDS for w in words)
+    return any(w in _ENGLISH_WORDS for w in said)
 
 
 # ---- the partner's reaction -------------------------------------------------------------------------------------
@@ -331,38 +325,20 @@ def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[
         reasons.append("speaks as the listener")
     if _ABUSE.search(spoken) or _INSULT_AT_YOU.search(spoken):
         reasons.append("insult or threat")
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(spoken)]
-    if not words:
-        reasons.append("garbage: no words")
-    else:
-        if len(words) > 80 or len(spoken) > 600:
+    said = words(spoken)
+    if said:
+        if len(said) > 80 or len(spoken) > 600:
             reasons.append("too long")
-        plain = sum(1 for c in spoken if c.isalnum() or c.isspace() or c in ".,;:!?'’\"“”-—()…")
-        if plain / len(spoken) < 0.9:
-            reasons.append("garbage: symbols")
-        if not looks_like_english(spoken) or sum(w in _ENGLISH_WORDS for w in words) / len(words) < 0.25:
+        # Spoken lines are short, so this asks for more everyday words than the reflection check does.
+        if not looks_like_english(spoken) or sum(w in _ENGLISH_WORDS for w in said) / len(said) < 0.25:
             reasons.append("garbage: not English speech")
-        odd = sum(1 for w in words if len(w) > 18 or (len(w) > 3 and not re.search(r"[aeiouy]", w)))
-        if odd / len(words) > 0.2:
-            reasons.append("garbage: unpronounceable words")
-        if len(words) >= 6 and max(Counter(words).values()) / len(words) > 0.35:
-            reasons.append("garbage: one word repeated")
-    if re.search(r"(.)\1{7,}", spoken):
-        reasons.append("garbage: a character repeated")
-    if CONTROL_CHARS.search(spoken) or "\ufffd" in spoken:
-        reasons.append("garbage: control characters")
-    return (None, reasons) if reasons else (spoken, [])
+    reasons += garbage_reasons(spoken)
+    return (None, list(dict.fromkeys(reasons))) if reasons else (spoken, [])
 
 
 def _echoes(spoken: str, listener_text: str) -> bool:
     """Most of the partner's line copied from what the listener just said: a parrot, not a person."""
-    said = [w.lower() for w in _WORD.findall(listener_text)]
-    answer = [w.lower() for w in _WORD.findall(spoken)]
-    if len(said) < 4 or len(answer) < 4:
-        return False
-    said_trigrams = {tuple(said[i : i + 3]) for i in range(len(said) - 2)}
-    answer_trigrams = [tuple(answer[i : i + 3]) for i in range(len(answer) - 2)]
-    return sum(t in said_trigrams for t in answer_trigrams) / len(answer_trigrams) > 0.5
+    return copied_share(spoken, listener_text) > 0.5
 
 
 # ---- the summary ------------------------------------------------------------------------------------------------
@@ -582,13 +558,12 @@ class Rehearsal:
         coaching = self.coach.assess(text, partner_before)
         notice = None
         english = looks_like_english(text)
-        words = _WORD.findall(text)
         if not english:
             notice = (
                 "This reply doesn't look like English. The coach and the scripted partner only understand English, "
                 "so the coaching may be off and the partner answers as if they missed it."
             )
-        elif len(words) <= 1:
+        elif len(words(text)) <= 1:
             notice = (
                 "A one-word reply can land as shutting down. Try saying back what you heard: the feeling, "
                 "and what it is about."
