@@ -23,13 +23,14 @@ from companion.logs import get_logger
 from companion.tui.driver import terminal_driver_class
 from companion.tui.labels import BUILTIN_ENGINE
 from companion.tui.screens.reflect import ReflectScreen
+from companion.tui.widgets.status import NAVIGATION
 
 log = get_logger("tui")
 
 
-# Mode name -> label. Reflect is the first screen; the others are imported when first opened, so the first
-# frame only pays for what it shows.
-SCREENS = {"reflect": "Reflect", "rehearse": "Rehearse", "guidance": "Guidance", "journal": "Journal", "models": "Models"}
+# Mode name -> label, as the nav line names them. Reflect is the first screen; the others are imported when first
+# opened, so the first frame only pays for what it shows.
+SCREENS = {mode: label for mode, _key, label in NAVIGATION}
 
 
 def _close_quietly(services) -> None:

@@ -27,7 +27,6 @@ def read_field(obj, name: str, default=None):
 class CompanionScreen(Screen):
     """A main screen: status line, the screen's own body, footer."""
 
-    LABEL = ""
     MODE = ""
 
     def compose(self) -> ComposeResult:

@@ -87,7 +87,6 @@ class AddDocumentScreen(ModalScreen[Path | None]):
 
 
 class GuidanceScreen(CompanionScreen):
-    LABEL = "Guidance"
     MODE = "guidance"
     CSS_PATH = STYLES / "guidance.tcss"
     BINDINGS = [

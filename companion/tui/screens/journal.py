@@ -69,7 +69,6 @@ def session_text(session) -> Text:
 
 
 class JournalScreen(CompanionScreen):
-    LABEL = "Journal"
     MODE = "journal"
     CSS_PATH = STYLES / "journal.tcss"
     BINDINGS = [

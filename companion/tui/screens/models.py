@@ -23,7 +23,6 @@ def gigabytes(size: float) -> str:
 
 
 class ModelsScreen(CompanionScreen):
-    LABEL = "Models"
     MODE = "models"
     CSS_PATH = STYLES / "models.tcss"
     BINDINGS = [

@@ -87,7 +87,6 @@ class ReflectScreen(CompanionScreen):
     # What collects the model's tokens for the screen (tests hold a stream mid-way with a subclass).
     token_buffer_class = TokenBuffer
 
-    LABEL = "Reflect"
     MODE = "reflect"
     BINDINGS = [
         Binding("ctrl+j", "reflect", "Reflect", priority=True),

@@ -41,7 +41,6 @@ def coach_text(result, turn_number: int) -> Text:
 
 
 class RehearseScreen(CompanionScreen):
-    LABEL = "Rehearse"
     MODE = "rehearse"
     CSS_PATH = STYLES / "rehearse.tcss"
     BINDINGS = [
