@@ -22,8 +22,7 @@ class Need:
     def about_others(self) -> Need:
         """The same need when the statement is about someone else, so "me" (the listener) drops out."""
         swaps = ((" to me", ""), (" on me", " on people"), (" with me", " with the people close to you"),
-                 ("trust me", "trust people"), (" from me", ""), (" by me", ""), (" between us", ""),
-                 ("things to feel fair", "things to feel fair"))
+                 ("trust me", "trust people"), (" from me", ""), (" by me", ""), (" between us", ""))
 
         def neutral(text: str) -> str:
             for old, new in swaps:

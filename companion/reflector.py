@@ -276,6 +276,10 @@ def feeling_complements(text: str) -> dict[str, str]:
     return found
 
 
+# One compiled pattern per cue (its alternatives joined): the earliest match is where the cue first shows.
+_CUE_PATTERNS = [(cue, re.compile(r"\b(?:" + "|".join(cue.patterns) + r")(?!\w)")) for cue in lexicon.CUES]
+
+
 def read_feelings(text: str) -> _Reading:
     """Named and implied feelings, the needs under them and any reframed gist, in order of appearance."""
     norm = normalise(text)
@@ -302,11 +306,11 @@ def read_feelings(text: str) -> _Reading:
     gists: list[tuple[int, str]] = []
     # "why don't you listen" reads like "you do not listen" for the cues.
     norm = re.sub(r"\b(?:why )?(do|does|did|will|would|can|could) not (you|he|she)\b", r"\2 \1 not", norm)
-    for cue in lexicon.CUES:
-        positions = [m.start() for p in cue.patterns for m in re.finditer(r"\b(?:" + p + r")(?!\w)", norm)]
-        if not positions:
+    for cue, pattern in _CUE_PATTERNS:
+        match = pattern.search(norm)
+        if match is None:
             continue
-        first = min(positions)
+        first = match.start()
         for offset, feeling in enumerate(cue.feelings):
             found.append((first + offset, feeling))
         for offset, need in enumerate(cue.needs):
@@ -348,9 +352,7 @@ _THOUGHT_FRAME = re.compile(
 def _score_sentence(sentence: str) -> float:
     norm = normalise(sentence)
     score = 0.0
-    for cue in lexicon.CUES:
-        if any(re.search(r"\b(?:" + p + r")(?!\w)", norm) for p in cue.patterns):
-            score += 2
+    score += 2 * sum(1 for _cue, pattern in _CUE_PATTERNS if pattern.search(norm))
     score += 1.0 if re.search(r"\byou\b|\byour\b", norm) else 0
     score += 0.5 if _ABSOLUTES.search(norm) else 0
     score += 0.5 if _EXPLICIT.search(norm) else 0
@@ -370,11 +372,8 @@ def _question_to_statement(clause: str) -> tuple[str, bool]:
         aux = clause.split()[1].lower()
         rest = m.group(2)
         subject = m.group(1)
-        neg = aux.endswith("n't")
         if aux in ("do", "does", "did"):
             return f"{subject} {rest}", True
-        if neg:
-            return f"{subject} {aux} {rest}", True
         return f"{subject} {aux} {rest}", True
     # Written in the partner's voice: the caller turns it around afterwards.
     m = re.match(r"^(?:do|does|did) (you|he|she|they) (?:even |still |really )?(.*)$", clause, re.I)
@@ -461,7 +460,7 @@ def _shape_clause(sentence: str) -> tuple[str, bool] | None:
     if not content_clauses:
         return None
     best = max(content_clauses, key=lambda c: (_score_sentence(c), -abs(len(c.split()) - 10)))
-    if len(text.split()) <= MAX_CONTENT_WORDS and not any(_only_feeling(c) for c in clauses) and len(clauses) > 1:
+    if len(text.split()) <= MAX_CONTENT_WORDS and len(content_clauses) == len(clauses) > 1:
         # A short sentence reads better whole than cut in pieces.
         best = text
     best = _LEAD_INS.sub("", best).strip()
@@ -490,14 +489,13 @@ def _shape_clause(sentence: str) -> tuple[str, bool] | None:
         best = best[0].lower() + best[1:]
     flipped = flip_perspective(best)
     flipped = _soften_modals(flipped)
-    softened, absolute = soften(flipped)
+    softened, _absolute = soften(flipped)  # soften() places its own frame around an absolute
     if two_sided:
         softened = softened.replace("it's felt like ", "")  # both sides are already held tentatively
     framed = framed and "it's felt like" not in softened
-    absolute = False  # soften() placed its own frame
     softened = softened[0].lower() + softened[1:] if not softened.startswith("I ") and softened[:2] != "I'" \
         else softened
-    return softened, framed or absolute
+    return softened, framed
 
 
 _FUNCTION_WORDS = {
