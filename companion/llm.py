@@ -31,8 +31,9 @@ DEFAULT_PREFIX_CACHE_BYTES = 256 << 20
 
 Messages = Sequence[dict[str, str]]
 
-# For a GGUF without a chat template: ChatML, the format of the catalogue's models.
-FALLBACK_CHAT_TEMPLATE = (
+# ChatML, the format of the catalogue's models: used for a GGUF without a chat template, and written into the
+# tiny and benchmark models by scripts/.
+CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
     "{% endfor %}"
@@ -310,7 +311,7 @@ class ChatModel:
         if self._formatter is None:
             from llama_cpp import llama_chat_format
 
-            template = llm.metadata.get("tokenizer.chat_template") or FALLBACK_CHAT_TEMPLATE
+            template = llm.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
             eos_id, bos_id = llm.token_eos(), llm.token_bos()
             self._formatter = llama_chat_format.Jinja2ChatFormatter(
                 template=template,

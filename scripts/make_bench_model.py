@@ -26,12 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "models" / "bench"
 SEED = 5_000_000
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 
@@ -139,6 +133,10 @@ def write_f16(path: Path, shape: Shape) -> Path:
     writer.add_eos_token_id(tokens.index("<|im_end|>"))
     writer.add_pad_token_id(tokens.index("<|endoftext|>"))
     writer.add_add_bos_token(False)
+    sys.path.insert(0, str(ROOT))
+    from companion.llm import CHATML_TEMPLATE
+    from companion.models import write_gguf_file
+
     writer.add_chat_template(CHATML_TEMPLATE)
 
     # Tied embeddings, as in Qwen2.5-0.5B: no output.weight, llama.cpp reuses token_embd.
@@ -157,9 +155,6 @@ def write_f16(path: Path, shape: Shape) -> Path:
         writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(shape.n_ff, shape.n_embd))
         writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(shape.n_embd, shape.n_ff))
     writer.add_tensor("output_norm.weight", np.ones(shape.n_embd, dtype=np.float32))
-    sys.path.insert(0, str(ROOT))
-    from companion.models import write_gguf_file
-
     write_gguf_file(writer)
     return path
 

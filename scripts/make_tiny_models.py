@@ -21,17 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # so the script runs from a checkout before `pip install -e .`
 
+from companion.llm import CHATML_TEMPLATE  # noqa: E402
 from companion.models import BertConfig, write_bert_gguf, write_gguf_file  # noqa: E402
 
 SEED = 20260101
 
-# A ChatML template, so create_chat_completion formats turns the way the real catalogue models expect.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
 
 # Words the tiny vocabularies know whole; everything else falls back to letters (BERT) or bytes (SPM).
 def _words(text: str) -> tuple[str, ...]:
@@ -109,7 +103,7 @@ def write_tiny_chat(path: Path) -> Path:
     writer.add_unk_token_id(0)
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
-    writer.add_chat_template(CHAT_TEMPLATE)
+    writer.add_chat_template(CHATML_TEMPLATE)
 
     writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
     for i in range(n_layer):
