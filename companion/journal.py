@@ -642,7 +642,8 @@ def _write_error(exc: sqlite3.Error, what: str, kept: str | None = None) -> Jour
     )
 
 
-def _speaker_label(speaker: str) -> str:
+def speaker_label(speaker: str) -> str:
+    """How a turn's speaker is named when shown: "listener" is "You"; an unknown one is capitalised."""
     return {"partner": "Partner", "listener": "You", "companion": "Companion", "coach": "Coach"}.get(
         speaker, speaker.capitalize()
     )
@@ -657,7 +658,7 @@ def render_markdown(sessions: Iterable[Session]) -> str:
         lines += [title, "", f"Started {session.started}" + (f", ended {session.ended}" if session.ended else ""), ""]
         for turn in session.turns:
             engine = f" ({turn.engine})" if turn.engine else ""
-            lines.append(f"**{_speaker_label(turn.speaker)}{engine}:** {turn.text}")
+            lines.append(f"**{speaker_label(turn.speaker)}{engine}:** {turn.text}")
             lines.append("")
             if turn.citations:
                 cited = ", ".join(_citation_label(item) for item in turn.citations)

@@ -17,9 +17,6 @@ from companion.tui.screens.confirm import ConfirmScreen
 
 SEARCH_DEBOUNCE_SECONDS = 0.25
 
-SPEAKERS = {"partner": "Partner", "companion": "Companion", "listener": "You", "you": "You", "coach": "Coach"}
-
-
 def session_label(info) -> Text:
     kind = str(read_field(info, "kind", "") or "").capitalize()
     scenario = read_field(info, "scenario")
@@ -37,6 +34,8 @@ def session_label(info) -> Text:
 
 def session_text(session) -> Text:
     """A whole session as plain text: what was typed is shown as typed, never as markup."""
+    from companion.journal import speaker_label  # loaded already: the session came from the journal
+
     text = Text()
     kind = str(read_field(session, "kind", "") or "").capitalize()
     text.append(f"{kind} session {read_field(session, 'id')}", style="bold")
@@ -46,7 +45,7 @@ def session_text(session) -> Text:
     text.append(f"\n{read_field(session, 'started', '')}\n\n", style="dim")
     for turn in read_field(session, "turns", ()) or ():
         speaker = str(read_field(turn, "speaker", ""))
-        text.append(f"{SPEAKERS.get(speaker, speaker.capitalize())}: ", style="bold")
+        text.append(f"{speaker_label(speaker)}: ", style="bold")
         text.append(str(read_field(turn, "text", "")) + "\n")
         coach = read_field(turn, "coach")
         tip = read_field(coach, "tip") if coach else None
