@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from companion.logs import get_logger
-from companion.text import strip_terminal_codes
+from companion.text import split_sentences, strip_terminal_codes
 
 RESOURCES_FILE = Path(__file__).resolve().parent / "data" / "crisis_resources.toml"
 FALLBACK_REGION = "INTERNATIONAL"
@@ -445,10 +445,6 @@ def _negated_before(text: str, index: int, words: int = 2) -> bool:
     return any(word in _NEGATORS for word in before)
 
 
-def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?;])\s+|\n+", text) if s.strip()]
-
-
 def find_categories(text: str) -> tuple[tuple[str, ...], bool]:
     """The crisis categories the text touches, most urgent first, and whether a self-harm mention was negated."""
     cleaned = _blank_idioms(normalise(text))
@@ -470,7 +466,7 @@ def find_categories(text: str) -> tuple[tuple[str, ...], bool]:
             found.add(category)
             break
     if "sexual_coercion" not in found:
-        for sentence in _sentences(cleaned):
+        for sentence in split_sentences(cleaned):
             if _CONSENT_BREACH.search(sentence) and _SEXUAL_WORD.search(sentence):
                 found.add("sexual_coercion")
                 break

@@ -16,7 +16,6 @@ Nothing here logs; safety.screen() logs the single event "safety message shown".
 
 from __future__ import annotations
 
-import re
 import threading
 import tomllib
 import unicodedata
@@ -26,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from companion.text import strip_terminal_codes
+from companion.safety import CATEGORIES
+from companion.text import split_sentences, strip_terminal_codes
 
 EXEMPLARS_FILE = Path(__file__).resolve().parent / "data" / "crisis_exemplars.toml"
-# Same order as safety.CATEGORIES (most urgent first); repeated here so this module does not import the rules.
-CATEGORIES = ("suicide_self_harm", "child_danger", "violence", "sexual_coercion", "coercive_control")
 BENIGN = "benign"
 
 # The most recall on the dev set's crises (layer alone: 0.798) while the layer fires on at most 5% of everyday
@@ -68,7 +66,7 @@ def segments_of(text: str, max_sentences: int = MAX_SENTENCES) -> list[str]:
     text = strip_terminal_codes(unicodedata.normalize("NFKC", text)).strip()
     if not text:
         return []
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?;])\s+|\n+", text) if len(s.strip()) > 2]
+    sentences = [s for s in split_sentences(text) if len(s) > 2]
     if len(sentences) <= 1:
         return [text]
     return [text, *sentences[:max_sentences]]

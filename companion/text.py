@@ -18,3 +18,8 @@ def strip_terminal_codes(text: str, replacement: str = " ") -> str:
 def printable(text: object) -> str:
     """Text safe to print to a terminal: control characters dropped (every escape sequence starts with one)."""
     return CONTROL_CHARS.sub("", str(text))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (or lines) of text, stripped, empty ones dropped: what the safety layers screen one by one."""
+    return [part.strip() for part in re.split(r"(?<=[.!?;])\s+|\n+", text) if part.strip()]
