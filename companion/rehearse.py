@@ -665,9 +665,3 @@ class Rehearsal:
             log.info("partner model line rejected: %s", ", ".join(reasons))
             return None, ", ".join(reasons)
         return spoken, None
-
-
-def load_bundled_scenario(key: str, settings: Any = None) -> Scenario:
-    """One scenario by id from the usual folders; unreadable files elsewhere do not get in the way."""
-    scenarios, _errors = load_scenarios(default_scenario_dirs(settings))
-    return find_scenario(scenarios, key)

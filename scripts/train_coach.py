@@ -30,7 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from companion import coach_features  # noqa: E402
-from companion.coach import LABELS, SUBTYPES, CoachModel, LinearHead, design_matrix  # noqa: E402
+from companion.coach import (  # noqa: E402
+    LABELS,
+    MAX_EMBED_CHARS,
+    SUBTYPES,
+    CoachModel,
+    LinearHead,
+    design_matrix,
+)
 
 PAIR_CSV = ROOT.parent / "shared" / "data" / "pair" / "pair_umich_long.csv"
 OWN_EXAMPLES = ROOT / "training"  # every coach_examples*.jsonl in it
@@ -161,11 +168,11 @@ class CachedEmbedder:
 
 
 def embed_examples(embedder, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
-    text_vectors = embedder.embed([e.text[:3000] for e in examples])
+    text_vectors = embedder.embed([e.text[:MAX_EMBED_CHARS] for e in examples])
     context_vectors = np.zeros_like(text_vectors)
     present = [i for i, e in enumerate(examples) if e.context and e.context.strip()]
     if present:
-        context_vectors[present] = embedder.embed([examples[i].context[:3000] for i in present])
+        context_vectors[present] = embedder.embed([examples[i].context[:MAX_EMBED_CHARS] for i in present])
     return text_vectors, context_vectors
 
 
