@@ -216,8 +216,8 @@ class GuidanceScreen(CompanionScreen):
 
     def _add_done(self, path: Path, added) -> None:
         self._progress(3, f"Added {path.name}.")
-        count = len(added) if isinstance(added, list | tuple) else None
-        detail = f" ({count} sections)" if count else ""
+        count = len(added.sections)  # added: the Document that knowledge.add_document returned
+        detail = f" ({count} section{'' if count == 1 else 's'})" if count else ""
         self.notify(f"Added {path.name}{detail}: it is searchable now.", markup=False)
         self.set_timer(2.0, self._hide_progress)
         if self.query_one("#guidance-search", Input).value.strip():
