@@ -191,13 +191,15 @@ class Services:
                          region=self.settings.region, semantic_safety=self.semantic_safety)
 
     def close(self) -> None:
-        """Release the models (the chat model's owner thread stops); safe to call twice."""
+        """Release the models, the journal and the index (the chat model's owner thread stops); safe to call twice."""
         with self._lock:
-            for name in ("chat_model", "journal"):
+            # The index before the embedder it embeds with; the services built on them are dropped too.
+            for name in ("chat_model", "journal", "index", "embedder"):
                 service = self._built.pop(name, None)
                 if service is not None and hasattr(service, "close"):
                     service.close()
-            self._built.pop("reflection", None)
+            for name in ("reflection", "coach", "semantic_safety"):
+                self._built.pop(name, None)
 
     def __enter__(self) -> Services:
         return self
