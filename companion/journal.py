@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from companion.config import ensure_private_dir
+from companion.config import create_private_file, ensure_private_dir
 from companion.crypto import FieldCipher, KdfParams, WrongPassphrase, unlock
 from companion.errors import JournalError
 from companion.logs import get_logger
-from companion.privacy import LOCK_FILE_NAME, InstanceLock, create_private_file
+from companion.privacy import LOCK_FILE_NAME, InstanceLock
 
 __all__ = [
     "Journal",
@@ -552,7 +552,10 @@ class Journal:
         if format not in EXPORT_FORMATS:
             raise JournalError(f"Unknown export format {format!r}.", fix="use --format md or --format json")
         if session_ids is None:
-            ids = [info.id for info in reversed(self.list_sessions())]
+            # Just the ids (list_sessions would decrypt every turn only for get_session to do it again): oldest
+            # first, the exact reverse of list_sessions' newest-first order.
+            with self._guard:
+                ids = [row[0] for row in self._db.execute("SELECT id FROM sessions ORDER BY started, id")]
         else:
             ids = list(session_ids)
         sessions = [self.get_session(session_id) for session_id in ids]
