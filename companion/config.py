@@ -152,6 +152,13 @@ def ensure_private_dir(path: Path) -> list[str]:
     return fixed
 
 
+def create_private_file(path: Path) -> None:
+    """Create an empty file as 0600 before a library (SQLite, logging) creates it with the umask's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+
+
 def write_private_text(path: Path, text: str) -> None:
     """Write a file only its owner can read, atomically, so a crash leaves the old or the new text."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-from companion.config import Settings, ensure_private_dir
+from companion.config import Settings, create_private_file, ensure_private_dir
 
 _configured: set[Path] = set()
 
@@ -18,8 +17,7 @@ def configure_logging(settings: Settings) -> Path:
     log_file = settings.log_dir / "companion.log"
     if log_file in _configured:
         return log_file
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
+    create_private_file(log_file)
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("companion")

@@ -91,13 +91,6 @@ def _walk(root: Path):
             yield Path(folder) / name
 
 
-def create_private_file(path: Path) -> None:
-    """Create an empty file as 0600 before a library (SQLite, logging) creates it with the umask's mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.close(fd)
-
-
 # ---- the single-instance lock -----------------------------------------------------------------------------
 
 
