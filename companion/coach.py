@@ -21,6 +21,7 @@ import numpy as np
 from companion import coach_features
 from companion.errors import ModelError
 from companion.logs import get_logger
+from companion.text import word_set
 
 LABELS: tuple[str, ...] = ("reflection", "question", "input", "other")
 SUBTYPES: dict[str, tuple[str, str]] = {
@@ -367,7 +368,7 @@ def _as_pair(item: Any) -> tuple[str, str | None]:
     return text, context
 
 
-_ENGLISH_MARKERS = coach_features._word_set(
+_ENGLISH_MARKERS = word_set(
     "the and you to is it that of was for with this what i'm it's your are have be do not but so just feel like "
     "my we how why when can don't i've that's they he she"
 )

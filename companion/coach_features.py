@@ -12,15 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from companion.text import word_set
+
 # Features look at this much of an utterance; a 50 KB paste is judged by its opening, never rejected.
 MAX_FEATURE_CHARS = 2000
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
-
-def _word_set(block: str) -> frozenset[str]:
-    return frozenset(block.split())
-
 
 WH_WORDS = frozenset({"what", "how", "why", "when", "where", "who", "which", "whats", "what's", "how's", "whose"})
 AUXILIARIES = frozenset(
@@ -101,7 +99,7 @@ SMALL_TALK_CUES = (
     "ok", "okay", "cool", "lol", "haha", "sure", "alright", "yeah", "yes", "no", "hmm", "mm", "oh", "wow",
 )
 # A small feeling vocabulary, for "reflecting feeling" and complexity cues.
-FEELING_WORDS = _word_set(
+FEELING_WORDS = word_set(
     """
     angry mad furious annoyed irritated frustrated fed resentful bitter upset hurt sad lonely alone down
     depressed miserable heartbroken gutted disappointed let discouraged hopeless helpless scared afraid
@@ -115,7 +113,7 @@ FEELING_WORDS = _word_set(
     """
 )
 # Words that point beyond the literal content: needs, values, meaning, ambivalence (complex-reflection cues).
-DEPTH_WORDS = _word_set(
+DEPTH_WORDS = word_set(
     """
     need needs want wanting wish matter matters important care cares deep deeply really underneath
     part both yet even though still afraid fear respect trust fair fairness partner team together effort
@@ -124,7 +122,7 @@ DEPTH_WORDS = _word_set(
 )
 GREETING_ONLY = frozenset({"hi", "hello", "hey", "bye", "goodbye", "thanks", "thank", "you", "ok", "okay", "yes",
                            "no", "sure", "yeah", "yep", "nope", "hmm", "mm", "oh", "cool", "lol", "alright"})
-STOPWORDS = _word_set(
+STOPWORDS = word_set(
     """
     a an the and or but so if then to of in on at for with about from by as is are was were be been being am
     it its it's this that these those there here i me my you your he she they them we us our his her their

@@ -13,7 +13,7 @@ from companion.errors import CompanionError, InputError
 from companion.logs import get_logger
 from companion.output_checks import copied_share, garbage_reasons, latin_share, words
 from companion.scenarios import Scenario, default_scenario_dirs, find_scenario, load_scenarios
-from companion.text import ANSI_ESCAPE, CONTROL_CHARS
+from companion.text import ANSI_ESCAPE, CONTROL_CHARS, word_set
 
 __all__ = [
     "Moment",
@@ -51,13 +51,11 @@ RQ_FAIR, RQ_GOOD = 1.0, 2.0
 COMPLEX_FAIR, COMPLEX_GOOD = 40.0, 50.0
 MAX_MODEL_TOKENS = 120
 
-def _word_set(block: str) -> frozenset[str]:
-    return frozenset(block.split())
 
 
 # Everyday English function words and conversational fillers: a reply with none of them is probably in another
 # language, and model output with too few of them is not language at all.
-_ENGLISH_WORDS = _word_set(
+_ENGLISH_WORDS = word_set(
     """a about after again all also always am an and any are as at away back be because been before being but by
     can can't could did didn't do does doesn't don't down even ever every for from get go going gone good got had
     has have haven't he her here him his how i i'd i'll i'm i've if in into is isn't it it's just know last let like

@@ -23,3 +23,8 @@ def printable(text: object) -> str:
 def split_sentences(text: str) -> list[str]:
     """Sentences (or lines) of text, stripped, empty ones dropped: what the safety layers screen one by one."""
     return [part.strip() for part in re.split(r"(?<=[.!?;])\s+|\n+", text) if part.strip()]
+
+
+def word_set(block: str) -> frozenset[str]:
+    """A word list written as a block of text (lexicons read better that way), as a set."""
+    return frozenset(block.split())
