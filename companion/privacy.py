@@ -159,7 +159,8 @@ class ForgetPlan:
     left: list[Path] = field(default_factory=list)
 
 
-def _known_traces(settings: Settings, include_models: bool) -> list[Path]:
+def _known_traces(settings: Settings) -> list[Path]:
+    """Everything companion writes into the data folder, the models folder last."""
     home = settings.home
     journal = settings.journal_path
     known = [
@@ -178,16 +179,15 @@ def _known_traces(settings: Settings, include_models: bool) -> list[Path]:
     ]
     # Journals that were moved aside because they could not be opened are the person's data too.
     known += sorted(home.glob(journal.name + ".unreadable-*")) if home.is_dir() else []
-    if include_models:
-        known.append(settings.models_dir)
-    return known
+    return [*known, settings.models_dir]
 
 
 def plan_forget(settings: Settings, *, include_models: bool = False) -> ForgetPlan:
-    known = _known_traces(settings, include_models)
-    plan = ForgetPlan(remove=[path for path in known if path.exists() or path.is_symlink()])
+    known = _known_traces(settings)
+    removable = known if include_models else [path for path in known if path != settings.models_dir]
+    plan = ForgetPlan(remove=[path for path in removable if path.exists() or path.is_symlink()])
     if settings.home.is_dir():
-        known_set = {path.resolve() for path in _known_traces(settings, include_models=True)}
+        known_set = {path.resolve() for path in known}
         plan.left = sorted(
             child for child in settings.home.iterdir() if child.resolve() not in known_set
         )

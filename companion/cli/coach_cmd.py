@@ -58,7 +58,7 @@ def build_coach(args: argparse.Namespace):
 
 
 def run_assess(args: argparse.Namespace) -> int:
-    text = require_text(read_text_argument(args.text, what="reply"), what="reply")
+    text = require_text(read_text_argument(args.text), what="reply")
     result = build_coach(args).assess(text, args.context)
     if args.json:
         print_json(result.to_json())

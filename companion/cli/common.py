@@ -22,7 +22,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def read_text_argument(value: str, *, what: str = "text") -> str:
+def read_text_argument(value: str) -> str:
     """TEXT or '-' for stdin; invalid UTF-8 on stdin is replaced, never a traceback."""
     if value == "-":
         raw = sys.stdin.buffer.read()

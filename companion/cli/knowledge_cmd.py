@@ -164,7 +164,7 @@ def run_index(args: argparse.Namespace) -> int:
 def run_search(args: argparse.Namespace) -> int:
     from companion.knowledge import KnowledgeBase
 
-    query = read_text_argument(args.query, what="query")
+    query = read_text_argument(args.query)
     if not query.strip():
         raise InputError(
             "The search query is empty: nothing to look for.",

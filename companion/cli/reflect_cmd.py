@@ -28,7 +28,7 @@ def run_reflect(args: argparse.Namespace) -> int:
     from companion.reflect import clean_statement
     from companion.services import Services
 
-    statement = clean_statement(read_text_argument(args.text, what="statement"))
+    statement = clean_statement(read_text_argument(args.text))
     if getattr(args, "reflect_model", None):
         args.model = args.reflect_model
     settings = settings_from_args(args)
