@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     parser.add_argument("text", metavar="TEXT", help="what your partner said, in quotes; - reads it from stdin")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
     parser.add_argument("--no-model", action="store_true", help="use the built-in reflector, not a chat model")
-    parser.add_argument("--model", dest="reflect_model", metavar="PATH",
+    parser.add_argument("--model", default=argparse.SUPPRESS, metavar="PATH",  # keeps a top-level --model
                         help="a chat model: a GGUF path or a catalogue name")
     parser.set_defaults(func=run_reflect)
 
@@ -29,8 +29,6 @@ def run_reflect(args: argparse.Namespace) -> int:
     from companion.services import Services
 
     statement = clean_statement(read_text_argument(args.text))
-    if getattr(args, "reflect_model", None):
-        args.model = args.reflect_model
     settings = settings_from_args(args)
     with Services(settings, use_model=not args.no_model) as services:
         engine = services.reflection

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     parser.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a scenario id (see --list)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--no-model", action="store_true", help="scripted partner replies only, no chat model")
-    parser.add_argument("--model", dest="rehearse_model", metavar="PATH",
+    parser.add_argument("--model", default=argparse.SUPPRESS, metavar="PATH",  # keeps a top-level --model
                         help="a chat model for the partner: a GGUF path or a catalogue name")
     parser.set_defaults(func=run_rehearse)
 
@@ -89,8 +89,6 @@ def run_rehearse(args: argparse.Namespace) -> int:
     from companion.scenarios import find_scenario
     from companion.services import Services
 
-    if getattr(args, "rehearse_model", None):
-        args.model = args.rehearse_model
     settings = settings_from_args(args)
     scenarios = _load(settings)
     if args.list:
