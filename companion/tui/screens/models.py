@@ -54,11 +54,8 @@ class ModelsScreen(CompanionScreen):
                 id="gpu-layers",
             )
             yield Label("Region for safety resources", classes="section-label")
-            from companion.safety import available_regions
-
-            known = tuple(available_regions())
-            regions = known if settings.region in known else (settings.region, *known)
-            yield Select([(region, region) for region in regions], value=settings.region, allow_blank=False, id="region")
+            # Just the saved region until load_listings reads the others (off the UI thread: a TOML file).
+            yield Select([(settings.region, settings.region)], value=settings.region, allow_blank=False, id="region")
             with Horizontal(id="settings-buttons"):
                 yield Button("Save settings (ctrl+s)", id="save", variant="primary")
 
@@ -67,7 +64,7 @@ class ModelsScreen(CompanionScreen):
         table = self.query_one("#model-table", DataTable)
         table.add_columns("name", "tier", "size", "licence", "installed")
         self.watch(self.app, "engine_label", self._show_engine)
-        self.load_listings()
+        self.load_listings(with_regions=True)
 
     def on_screen_resume(self) -> None:
         self._show_engine()
@@ -86,15 +83,26 @@ class ModelsScreen(CompanionScreen):
         self.query_one("#engine-info", Static).update(info)
 
     @work(thread=True, exclusive=True, group="models-list", name="list models")
-    def load_listings(self) -> None:
+    def load_listings(self, with_regions: bool = False) -> None:
         from companion.models import list_models
 
+        if with_regions:
+            from companion.safety import available_regions
+
+            self.app.call_from_thread(self._show_regions, tuple(available_regions()))
         try:
             listings = list_models(self.app.settings)
         except CompanionError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         self.app.call_from_thread(self._show_listings, listings)
+
+    def _show_regions(self, known: tuple[str, ...]) -> None:
+        select = self.query_one("#region", Select)
+        chosen = select.value  # the saved region, or one already picked from the short list
+        regions = known if chosen in known else (chosen, *known)
+        select.set_options([(region, region) for region in regions])
+        select.value = chosen
 
     def _show_listings(self, listings) -> None:
         self.listings = list(listings)
