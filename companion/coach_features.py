@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from companion.text import word_set
+from companion.text import straighten_quotes, word_set
 
 # Features look at this much of an utterance; a 50 KB paste is judged by its opening, never rejected.
 MAX_FEATURE_CHARS = 2000
@@ -136,9 +136,7 @@ STOPWORDS = word_set(
 def normalise(text: str) -> str:
     """Lower-case with straight apostrophes and squeezed spaces, bounded in length."""
     text = (text or "")[:MAX_FEATURE_CHARS]
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'").replace("\u201c", '"').replace(
-        "\u201d", '"'
-    )
+    text = straighten_quotes(text)
     return " ".join(text.lower().split())
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from companion import lexicon
 from companion.safety import normalise
-from companion.text import strip_terminal_codes
+from companion.text import straighten_quotes, strip_terminal_codes
 
 # The reflector reads at most this much; callers cap input length, this only keeps odd input from costing time.
 ANALYSIS_CHARS = 4000
@@ -53,7 +53,7 @@ def clean_statement(text: str) -> str:
     text = str(text or "")[: ANALYSIS_CHARS * 2]
     text = unicodedata.normalize("NFC", text)
     text = strip_terminal_codes(text)
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = straighten_quotes(text)
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) > ANALYSIS_CHARS:
         cut = text[:ANALYSIS_CHARS]

@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from companion.logs import get_logger
-from companion.text import split_sentences, strip_terminal_codes
+from companion.text import split_sentences, straighten_quotes, strip_terminal_codes
 
 RESOURCES_FILE = Path(__file__).resolve().parent / "data" / "crisis_resources.toml"
 FALLBACK_REGION = "INTERNATIONAL"
@@ -86,7 +86,7 @@ def normalise(text: str) -> str:
     """Lower-case plain text with contractions spelled out; what every pattern below is written against."""
     text = unicodedata.normalize("NFKC", text)
     text = strip_terminal_codes(text)
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'").replace("\u00b4", "'")
+    text = straighten_quotes(text)
     text = text.lower()
     for pattern, replacement in _CONTRACTION_RES:
         text = pattern.sub(replacement, text)

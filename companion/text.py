@@ -28,3 +28,11 @@ def split_sentences(text: str) -> list[str]:
 def word_set(block: str) -> frozenset[str]:
     """A word list written as a block of text (lexicons read better that way), as a set."""
     return frozenset(block.split())
+
+
+# Typographic quotes and the keyboard's stray accents, as the plain ASCII quotes every pattern is written with.
+_STRAIGHT_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def straighten_quotes(text: str) -> str:
+    return text.translate(_STRAIGHT_QUOTES)
