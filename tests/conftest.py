@@ -113,6 +113,15 @@ def shared_article() -> Path:
 
 
 @pytest.fixture(scope="session")
+def bundled_sections():
+    """The bundled guidance, split into sections, as a fresh install reads it."""
+    from companion.config import Settings
+    from companion.knowledge import KnowledgeBase
+
+    return KnowledgeBase(Settings(home=Path("/nonexistent-home"))).sections()
+
+
+@pytest.fixture(scope="session")
 def tiny_guidance_index(tmp_path_factory, tiny_embed_model) -> Path:
     """The bundled guidance indexed once with the tiny embedder; tests copy it so their refresh is a no-op."""
     from companion.config import Settings

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-from companion.config import Settings
 from companion.errors import IndexError_, InputError
 from companion.index import MAX_QUERY_CHARS, GuidanceIndex
-from companion.knowledge import KnowledgeBase, split_document
+from companion.knowledge import split_document
 
 
 class CountingEmbedder:
@@ -30,11 +28,6 @@ class CountingEmbedder:
 @pytest.fixture
 def embedder(tiny_embedder):
     return CountingEmbedder(tiny_embedder)
-
-
-@pytest.fixture(scope="module")
-def bundled_sections():
-    return KnowledgeBase(Settings(home=Path("/nonexistent-home"))).sections()
 
 
 SMALL_GUIDE = """# Small guide
@@ -67,19 +60,9 @@ def index_dir(companion_home):
     return companion_home / "index"
 
 
-@pytest.fixture(scope="module")
-def prebuilt_bundled_index(tmp_path_factory, tiny_embedder, bundled_sections):
-    """The bundled guidance embedded once per module; tests get a copy (the tiny embedder is slow per call)."""
-    folder = tmp_path_factory.mktemp("prebuilt") / "index"
-    index = GuidanceIndex(folder, tiny_embedder)
-    index.refresh(bundled_sections)
-    index.close()
-    return folder
-
-
 @pytest.fixture
-def bundled_index_dir(index_dir, prebuilt_bundled_index):
-    shutil.copytree(prebuilt_bundled_index, index_dir)
+def bundled_index_dir(index_dir, tiny_guidance_index):
+    shutil.copytree(tiny_guidance_index, index_dir)
     return index_dir
 
 

@@ -64,11 +64,6 @@ def test_highlighting_marks_every_form_of_a_matched_word():
 
 
 @pytest.fixture(scope="module")
-def bundled_sections():
-    return KnowledgeBase(Settings(home=Path("/nonexistent-home"))).sections()
-
-
-@pytest.fixture(scope="module")
 def prebuilt_minilm_index(tmp_path_factory, minilm_embedder, bundled_sections):
     """The bundled guidance embedded by MiniLM once per module; tests search it or work on a copy."""
     folder = tmp_path_factory.mktemp("minilm") / "index"
