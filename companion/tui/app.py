@@ -118,6 +118,8 @@ class CompanionApp(App):
         self.services = None
         self.services_error: CompanionError | None = None
         self._services_loaded = threading.Event()
+        # Services replaced by a reload, closed by the next load worker (or on exit if none ran).
+        self._retired_services: list = []
         self._unlock_lock = threading.Lock()
         self._load_services_on_ready = load_services
         self.use_model = use_model  # False: the built-in reflector answers even when a model is installed
@@ -138,14 +140,13 @@ class CompanionApp(App):
             self.load_services()
 
     @work(thread=True, exclusive=True, group="services", name="load services")
-    def load_services(self, previous=None) -> None:
+    def load_services(self) -> None:
         """Build the services, then warm the index and the chat model so the first reflection is quick.
 
-        previous: services being replaced; they are closed here first, off the UI thread (the chat model's
-        close waits for its thread, up to 30 s), so they release the model and the journal before the new ones
-        open them."""
+        Services a reload replaced are closed here first, off the UI thread (the chat model's close waits for its
+        thread, up to 30 s), so they release the model and the journal before the new ones open them."""
         self._services_loaded.clear()
-        _close_quietly(previous)
+        self._close_retired()
         self.services_error = None
         self.call_from_thread(self._set_services_status, "loading the guidance…")
         try:
@@ -258,19 +259,25 @@ class CompanionApp(App):
 
     def reload_services(self, settings: Settings) -> None:
         """Use new settings (model, GPU offload, region): close the old services and load again."""
-        old = self.services
+        if self.services is not None:
+            self._retired_services.append(self.services)
         self.settings = settings
         self.services = None
         self._services_loaded.clear()
         self.engine_label = BUILTIN_ENGINE
-        self.load_services(previous=old)
+        self.load_services()
 
     def on_unmount(self) -> None:
         self.close_services()
 
     def close_services(self) -> None:
         """Stop the chat model's thread and release the journal, so the next run (or test) can own them."""
+        self._close_retired()  # a reload whose worker never ran
         _close_quietly(self.services)
+
+    def _close_retired(self) -> None:
+        while self._retired_services:
+            _close_quietly(self._retired_services.pop())
 
     # ---- actions ---------------------------------------------------------------------------------
     def action_help(self) -> None:
