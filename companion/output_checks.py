@@ -28,7 +28,7 @@ _ADVICE = [
     r"\bthe (?:best|right) thing (?:to do|is to)\b",
     r"\byou (?:could|might) try\b",
     r"\b(?:maybe|perhaps) you (?:can|could|should|need)\b",
-    r"\byou (?:can|could) (?:\w+ )?(?:try|consider|talk to|ask|tell|start|join|use|plan|decide|choose)\b",
+    r"\byou (?:can|could) (?:\w+ )?(?:try|consider|talk to|ask|tell (?:him|her|them)|start|join|use|plan|decide|choose)\b",
     r"\byou don['’]t (?:need|have) to\b",
     r"\bi think you (?:should|need|could|might|ought)\b",
     r"\blet['’]s\b",
@@ -39,12 +39,54 @@ _ADVICE = [
 ]
 _ADVICE_RE = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in _ADVICE]
 # "You should" advises, unless it reports the partner's own thinking ("you wonder whether you should").
-_OBLIGATION = re.compile(r"\byou (?:should|shouldn['’]t|need to|must|ought to|have to|might want to)\b", re.IGNORECASE)
+_OBLIGATION = re.compile(
+    r"\b(?:you|we) (?:should|shouldn['’]t|need to(?! (?:feel|know|hear|be|have|trust|see|count|believe))|must|"
+    r"ought to|have to|might want to|could)\b",
+    re.IGNORECASE,
+)
 _REPORTED = re.compile(
     r"\b(?:that|whether|if|feel|feels|felt|think|thinking|know|sure|wonder|wondering|like|how much|what|"
     r"believe|worried|afraid|scared|unsure|questioning|deciding)\W+(?:\w+\W+){0,2}$",
     re.IGNORECASE,
 )
+
+# Comfort and reassurance: kind, but not a reflection of what the partner said.
+_REASSURANCE = re.compile(
+    r"\byou(?:['’]re| are) not alone\b|\bthere(?:['’]s| is) always\b|\beverything (?:will|is going to|happens)\b|"
+    r"\bit(?:['’]ll| will| is going to) (?:be|get|work out|turn out) ?(?:ok|okay|fine|better|alright|all right)?\b|"
+    r"\bi(?:['’]m| am) sure (?:you|it|they|things|he|she|we)\b|\bdon['’]t be (?:so )?(?:hard|harsh)\b|"
+    r"\b(?:bright|positive) side\b|\b(?:stay|be|think|remain) positive\b|\bsomething positive\b|\bsilver lining\b|"
+    r"\bat least you\b|\btime heals\b|\ba better place\b|\bit(?:['’]s| is) (?:okay|ok|normal|natural|fine|alright) "
+    r"to (?:feel|be|cry|not|have|want|take)\b|\bit(?:['’]s| is) not okay\b|\bi(?:['’]m| am) (?:so |really )?sorry\b|\bi apologi[sz]e\b|"
+    r"\byou(?:['’]ve| have) got this\b|\bhang in there\b|\bthings will\b",
+    re.IGNORECASE,
+)
+
+# Talking about the text (or to the person about their partner) instead of to the partner.
+_ABOUT_THE_TEXT = re.compile(
+    r"(?:^|[.!?]\s+)(?:your|the) partner\b|\b(?:your|the) partner(?:['’]s)? (?:is|was|feels|felt|seems|might|may|"
+    r"has|wants|said|says|thinks|needs|could|would|should|sounds)\b|\bthe (?:speaker|sentence|quote|example|prompt)\b|"
+    r"\b(?:this|the) statement (?:is|says|shows|suggests|expresses|means)\b|\bthis statement\b|"
+    r"\bthis (?:is an? )?(?:example|quote|prompt)\b|\bit says\b|"
+    r"\byou (?:could|can|might|may) (?:say|respond|reply|answer)\b|\b(?:one|another|a good|a possible) "
+    r"(?:way|thing) to (?:say|respond|reply)\b|\b(?:a|one|this|my) (?:good |possible )?reflection\b|"
+    r"\b(?:a|this|the) (?:good |possible )?response (?:would|could|might)\b|\breflective listening\b|"
+    r"\bin this (?:situation|case|scenario)\b|\bthe other person\b",
+    re.IGNORECASE,
+)
+
+# Written-out numbers: a number the partner never said is an invented detail.
+_NUMBER_WORDS = {
+    "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
+    "hundred": "100", "thousand": "1000", "million": "1000000",
+}
+_NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)(?<![\"“(‘'])\b[A-Z][a-z]+(?:['’][a-z]+)?\b")
+_DAY_ABBREVIATIONS = {"mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
+                      "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday", "sun": "sunday",
+                      "xma": "christma", "xmas": "christma"}
+_NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "oh", "mum", "mom", "dad", "god"})
 
 # Judging, diagnosing or labelling a person.
 _LABELS = re.compile(
@@ -74,7 +116,8 @@ _SECOND_PERSON = re.compile(r"\b(?:you|you['’]re|you['’]ve|you['’]d|you['�
 _TENTATIVE = re.compile(
     r"\b(?:it sounds|sounds like|sounds as if|it seems|seems like|seems as if|i['’]m hearing|i hear|i wonder|"
     r"i imagine|i['’]m guessing|i guess|i sense|i get the sense|i get the feeling|it may be|it might be|maybe|"
-    r"perhaps|if i understand|it feels like|it['’]s felt like|you['’]re feeling|you feel|you['’]ve felt|you felt)\b",
+    r"perhaps|if i understand|it feels like|it['’]s felt like|you['’]re feeling|you feel|you['’]ve felt|you felt|"
+    r"there['’]s|there is|such|so much|what i['’]m (?:getting|hearing))\b",
     re.IGNORECASE,
 )
 
@@ -187,6 +230,43 @@ def _echo_reason(text: str, statement: str) -> str | None:
     return None
 
 
+def invented_details(text: str, statement: str) -> list[str]:
+    """Names and numbers in the answer that the partner never said."""
+    said_words = {_stem(w) for w in words(statement)}
+    said_words |= {_DAY_ABBREVIATIONS[w] for w in said_words if w in _DAY_ABBREVIATIONS}
+    said_numbers = {_NUMBER_WORDS.get(m.lower(), m) for m in _NUMBER.findall(statement)}
+    invented = [m.group(0) for m in _NUMBER.finditer(text)
+                if _NUMBER_WORDS.get(m.group(0).lower(), m.group(0)) not in said_numbers
+                and not re.match(r"\s+of (?:us|you|them)\b", text[m.end():])]  # "the two of us" counts nothing
+    for sentence in _sentences(text):
+        for match in _CAPITALISED.finditer(sentence):
+            if match.start() == 0:
+                continue  # a sentence's first word is capitalised anyway
+            word = match.group(0).lower().replace("’", "'")
+            if _stem(word) not in said_words and word not in _NOT_NAMES:
+                invented.append(match.group(0))
+    return list(dict.fromkeys(invented))
+
+
+def _stem(word: str) -> str:
+    """Leo's -> leo, Sundays -> sunday: enough to match a name or a day the partner did say."""
+    word = re.sub(r"['’]s$", "", word.lower())
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def repetition_reason(text: str) -> str | None:
+    """A loop: the same sentence twice, or the same four words three times."""
+    sentences = [" ".join(words(s)) for s in _sentences(text)]
+    sentences = [s for s in sentences if len(s.split()) >= 3]
+    if len(sentences) != len(set(sentences)):
+        return "repetition: a sentence repeated"
+    tokens = words(text)
+    grams = [tuple(tokens[i : i + 4]) for i in range(len(tokens) - 3)]
+    if grams and max(grams.count(g) for g in set(grams)) >= 3:
+        return "repetition: a phrase repeated"
+    return None
+
+
 def check_reflection(output: str, statement: str) -> CheckResult:
     """Is this a reflection we can show? Returns ok, the reasons when not, and the cleaned text."""
     text = clean_model_text(output)
@@ -220,15 +300,30 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     label = _LABELS.search(text)
     if label:
         reasons.append(f"judgement: '{label.group(0).lower()}'")
+    comfort = next((m for m in _REASSURANCE.finditer(text)
+                    if not _REPORTED.search(text[max(0, m.start() - 40) : m.start()])), None)
+    if comfort:
+        reasons.append(f"reassurance: '{comfort.group(0).lower().strip()}'")
+    about = _ABOUT_THE_TEXT.search(text)
+    if about:
+        reasons.append(f"about the text: '{about.group(0).lower()}'")
+    invented = invented_details(text, statement)
+    if invented:
+        reasons.append(f"invented: {', '.join(invented[:3])}")
+    loop = repetition_reason(text)
+    if loop:
+        reasons.append(loop)
 
     statements = [s for s in sentences if not s.rstrip().endswith("?") and len(words(s)) >= 4]
     if not statements:
         reasons.append("question: no reflection, only a question")
+    elif sum(1 for s in sentences if "?" in s) > 1:
+        reasons.append("question: asks more than the check")
 
     # Speaking as the partner: first person that is not a listener's stem, and more of it than "you".
     first = len(_FIRST_PERSON.findall(text)) - len(_LISTENER_FIRST_PERSON.findall(text))
     second = len(_SECOND_PERSON.findall(text))
-    if first >= 3 and first > second:
+    if first >= 3 and second <= 1:
         reasons.append("role: speaks as the partner")
 
     # Tentative stems are asked for; a plain "You're worried that..." is still a reflection. Neither is not.

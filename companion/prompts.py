@@ -115,3 +115,16 @@ def build_reflection_messages(
         {"role": "system", "content": REFLECTION_SYSTEM_PROMPT},
         {"role": "user", "content": user},
     ]
+
+
+# The listener (SmolLM2-135M + our adapter) was trained on exactly this: a short fixed system line, then the
+# partner's words alone. Changing it means retraining (scripts/train_listener.py imports it from here).
+LISTENER_SYSTEM_PROMPT = "Reflect my partner's words back to them: feeling, situation, need. No advice. End with a check."
+
+
+def build_listener_messages(statement: str) -> list[dict[str, str]]:
+    """Chat messages for the listener: its fixed system line, then what the partner said."""
+    return [
+        {"role": "system", "content": LISTENER_SYSTEM_PROMPT},
+        {"role": "user", "content": neutralise(statement)},
+    ]

@@ -12,8 +12,8 @@ from typing import Any
 from companion.config import DEFAULT_REGION, MAX_STATEMENT_CHARS
 from companion.errors import CompanionError, InputError
 from companion.logs import get_logger
-from companion.output_checks import check_reflection, early_failure
-from companion.prompts import build_reflection_messages
+from companion.output_checks import early_failure
+from companion.prompts import build_listener_messages, build_reflection_messages
 from companion.text import ANSI_ESCAPE
 
 log = get_logger("reflect")
@@ -21,6 +21,9 @@ log = get_logger("reflect")
 GUIDANCE_SECTIONS = 3
 MODEL_MAX_TOKENS = 160
 MODEL_TEMPERATURE = 0.6
+# The listener's first draft is its most likely answer; a second draft, when the first fails, samples anew.
+LISTENER_TEMPERATURES = (0.0, 0.7)
+LISTENER_MAX_TOKENS = 96
 
 
 @dataclass
@@ -32,7 +35,8 @@ class Reflection:
     feelings: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)
     citations: list[dict[str, str]] = field(default_factory=list)
-    engine: str = "builtin"  # "llama" or "builtin"
+    engine: str = "builtin"  # "listener" (our tuned model), "llama" (another GGUF) or "builtin"
+    model: dict[str, Any] | None = None  # what answered: name, engine, size and licence (None: built-in)
     safety: dict[str, Any] | None = None
     notice: str | None = None
     cancelled: bool = False
@@ -82,7 +86,7 @@ def _citation(hit: Any) -> dict[str, str]:
 
 
 def _is_factory(value) -> bool:
-    return callable(value) and not any(hasattr(value, name) for name in ("search", "stream", "find_categories"))
+    return callable(value) and not any(hasattr(value, name) for name in ("search", "stream", "find_categories", "review"))
 
 
 class _BuiltOnFirstUse:
@@ -110,9 +114,10 @@ class ReflectionEngine:
     retriever = _BuiltOnFirstUse()
     chat_model = _BuiltOnFirstUse()
     semantic_safety = _BuiltOnFirstUse()
+    review = _BuiltOnFirstUse()
 
     def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None, *,
-                 stop_early: bool = True, semantic_safety=None) -> None:
+                 stop_early: bool = True, semantic_safety=None, review=None) -> None:
         """retriever and chat_model may also be zero-argument factories (Services passes its accessors), so a
         crisis gets its safety message without waiting for a model to load. semantic_safety (a
         safety_semantic.SemanticScreen, or a factory for one, or None for the rules alone) screens what the rules
@@ -120,6 +125,12 @@ class ReflectionEngine:
         self.retriever = retriever
         self.chat_model = chat_model
         self.semantic_safety = semantic_safety
+        if review is None:
+            from companion.reflection_review import DraftReview
+
+            review = DraftReview()  # the text checks alone; Services adds the embedder and the coach
+        # Every model draft passes this review (or a factory for it, built at the first draft) before it is shown.
+        self.review = review
         self.region = region
         # Stop a draft as soon as its first words show it cannot pass (benchmarks turn this off).
         self.stop_early = stop_early
@@ -191,6 +202,8 @@ class ReflectionEngine:
             return builtin_answer(None)
 
         cancel = cancel or threading.Event()
+        engine = getattr(self.chat_model, "engine", "llama")
+        model = self.chat_model.describe() if hasattr(self.chat_model, "describe") else None
         reasons: tuple[str, ...] = ()
         for attempt in range(2):
             try:
@@ -201,15 +214,15 @@ class ReflectionEngine:
                 return builtin_answer(f"The model could not answer ({exc.message}); the built-in reflector answered.")
             if cancel.is_set():
                 log.info("reflection cancelled")
-                return Reflection(reflection=draft.strip(), engine="llama", notice="Stopped.", cancelled=True,
-                                  **base())
-            verdict = check_reflection(draft, text)
+                return Reflection(reflection=draft.strip(), engine=engine, model=model, notice="Stopped.",
+                                  cancelled=True, **base())
+            verdict = self.review.review(draft, text)
             if early_reason:
                 reasons = (early_reason,)
             elif verdict.ok:
                 builtin = analysis()
                 alternatives = [builtin.reflection, *builtin.alternatives][:2]
-                return Reflection(reflection=verdict.text, alternatives=alternatives, engine="llama",
+                return Reflection(reflection=verdict.text, alternatives=alternatives, engine=engine, model=model,
                                   notice=" ".join(notices) or None, **base())
             else:
                 reasons = verdict.reasons
@@ -238,10 +251,15 @@ class ReflectionEngine:
 
     def _model_draft(self, text: str, hits: list[Any], *, firmer: bool, on_token, cancel) -> tuple[str, str | None]:
         """Stream one model answer; stop early when the first words already show it cannot pass."""
-        messages = build_reflection_messages(text, hits, firmer=firmer)
+        if getattr(self.chat_model, "engine", "llama") == "listener":
+            # Trained without the guidance in its prompt (scripts/eval_listener.py measured both ways).
+            messages = build_listener_messages(text)
+            options = {"max_tokens": LISTENER_MAX_TOKENS, "temperature": LISTENER_TEMPERATURES[int(firmer)]}
+        else:
+            messages = build_reflection_messages(text, hits, firmer=firmer)
+            options = {"max_tokens": MODEL_MAX_TOKENS, "temperature": MODEL_TEMPERATURE}
         pieces: list[str] = []
-        stream = self.chat_model.stream(messages, max_tokens=MODEL_MAX_TOKENS, temperature=MODEL_TEMPERATURE,
-                                        cancel=cancel)
+        stream = self.chat_model.stream(messages, cancel=cancel, **options)
         try:
             for piece in stream:
                 pieces.append(piece)

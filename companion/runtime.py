@@ -244,6 +244,7 @@ def _walk_header(reader: _HeaderReader, file_size: int) -> dict[str, object]:
         raise ValueError("implausible header counts")
     alignment = _DEFAULT_ALIGNMENT
     architecture = None
+    strings: dict[str, str] = {}
     for _ in range(n_kv):
         key = reader.string(limit=65536).decode("utf-8")
         vtype = reader.u32()
@@ -252,6 +253,8 @@ def _walk_header(reader: _HeaderReader, file_size: int) -> dict[str, object]:
             alignment = struct.unpack("<I", raw)[0] or _DEFAULT_ALIGNMENT
         elif key == "general.architecture" and isinstance(raw, bytes) and vtype == _GGUF_STRING:
             architecture = raw.decode("utf-8", errors="replace")
+        elif key in ("general.name", "general.license", "general.type") and isinstance(raw, bytes) and vtype == _GGUF_STRING:
+            strings[key.split(".", 1)[1]] = raw.decode("utf-8", errors="replace")
     data_extent = 0
     for _ in range(n_tensors):
         reader.string(limit=65536)
@@ -275,6 +278,9 @@ def _walk_header(reader: _HeaderReader, file_size: int) -> dict[str, object]:
     return {
         "version": version,
         "architecture": architecture,
+        "name": strings.get("name"),
+        "licence": strings.get("license"),
+        "type": strings.get("type"),
         "tensors": n_tensors,
         "data_end": data_start + data_extent if n_tensors else header_end,
     }
@@ -293,6 +299,10 @@ def load_llama(path: Path, *, what: str = "model", **kwargs):
 
     kwargs["n_gpu_layers"] = effective_gpu_layers(kwargs.get("n_gpu_layers", 0))
     kwargs["verbose"] = False
+    adapter = kwargs.pop("adapter_path", None)
+    if adapter is not None:
+        check_gguf(Path(adapter), what="adapter")
+        kwargs["lora_path"] = str(adapter)
     try:
         return llama_cpp.Llama(model_path=str(path), **kwargs)
     except (ValueError, RuntimeError, OSError, AssertionError) as exc:

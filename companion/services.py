@@ -101,24 +101,20 @@ class Services:
     # ---- the chat model -------------------------------------------------------------------------
     @property
     def chat_model(self):
-        """The local chat model, or None when none is installed (or --no-model): the built-in reflector answers."""
+        """The chat model that answers: a configured or downloaded GGUF, else the listener; None (the built-in
+        reflector answers) with --no-model or when neither can be used (problems["listener"] says why)."""
 
         def build():
             if not self.use_model:
                 return None
-            from companion.models import resolve_chat_model
+            from companion.models import choose_chat_model
 
-            path = resolve_chat_model(self.settings)
-            if path is None:
+            decision = choose_chat_model(self.settings)
+            if decision.problem:
+                self.problems["listener"] = decision.problem
+            if decision.choice is None:
                 return None
-            from companion.llm import ChatModel
-
-            return ChatModel(
-                path,
-                n_threads=self.settings.n_threads,
-                n_gpu_layers=self.settings.n_gpu_layers or None,
-                log_file=self.log_file.parent / "llama.log",
-            )
+            return decision.choice.open(self.settings, log_file=self.log_file.parent / "llama.log")
 
         return self._once("chat_model", build)
 
@@ -132,9 +128,22 @@ class Services:
 
             # Factories, not objects: the engine builds them only when a statement needs them (not for a crisis).
             return ReflectionEngine(retriever=lambda: self.index, chat_model=lambda: self.chat_model,
-                                    region=self.settings.region, semantic_safety=lambda: self.semantic_safety)
+                                    region=self.settings.region, semantic_safety=lambda: self.semantic_safety,
+                                    review=lambda: self.draft_review)
 
         return self._once("reflection", build)
+
+    @property
+    def draft_review(self):
+        """The review every model draft passes: text checks, plus topic drift and the coach with the embedder."""
+
+        def build():
+            from companion.reflection_review import DraftReview
+
+            embedder = self.embedder
+            return DraftReview(embedder, self.coach if embedder is not None else None)
+
+        return self._once("draft_review", build)
 
     @property
     def semantic_safety(self):
@@ -198,7 +207,7 @@ class Services:
                 service = self._built.pop(name, None)
                 if service is not None and hasattr(service, "close"):
                     service.close()
-            for name in ("reflection", "coach", "semantic_safety"):
+            for name in ("reflection", "coach", "semantic_safety", "draft_review"):
                 self._built.pop(name, None)
 
     def __enter__(self) -> Services:

