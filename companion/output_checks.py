@@ -40,7 +40,7 @@ _ADVICE = [
 _ADVICE_RE = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in _ADVICE]
 # "You should" advises, unless it reports the partner's own thinking ("you wonder whether you should").
 _OBLIGATION = re.compile(
-    r"\b(?:you|we) (?:should|shouldn['’]t|need to(?! (?:feel|know|hear|be|have|trust|see|count|believe))|must|"
+    r"(?<!so )(?<!so that )\b(?:you|we) (?:should|shouldn['’]t|need to(?! (?:feel|know|hear|be|have|trust|see|count|believe))|must|"
     r"ought to|have to|might want to|could)\b",
     re.IGNORECASE,
 )
@@ -75,18 +75,35 @@ _ABOUT_THE_TEXT = re.compile(
     re.IGNORECASE,
 )
 
+# The listener talking about itself instead of the partner: its own gladness, love, blame or thanks.
+_SELF_TALK = re.compile(
+    r"\bi(?:['’]m| am) (?:so |really |just |very )?(?:glad|happy|pleased|proud|thrilled|excited|grateful|thankful|"
+    r"honou?red|here for you)\b|(?:^|[.!?,;]\s+)i (?:love|appreciate|admire)\b|\bi (?:don['’]t blame|can relate|"
+    r"have been there)\b|\bi(?:['’]m| am) getting the hang\b|\bthe best thing\b|\b(?:thank you|thanks) for (?:sharing|telling|opening|trusting)\b",
+    re.IGNORECASE,
+)
+# A closing question that asks for more instead of checking the reflection ("What happened?").
+_OPEN_QUESTION = re.compile(
+    r"^\s*(?:and |so |but )?(?:what|how|why|when|where|who|which|do you (?:think|want|know|remember)|can you|"
+    r"could you|would you|will you|have you|are you going)\b",
+    re.IGNORECASE,
+)
+
 # Written-out numbers: a number the partner never said is an invented detail.
 _NUMBER_WORDS = {
     "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
     "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
     "hundred": "100", "thousand": "1000", "million": "1000000",
 }
-_NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b|\b(?<!cloud )(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)(?<![\"“(‘'])\b[A-Z][a-z]+(?:['’][a-z]+)?\b")
 _DAY_ABBREVIATIONS = {"mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
                       "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday", "sun": "sunday",
                       "xma": "christma", "xmas": "christma"}
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "oh", "mum", "mom", "dad", "god"})
+
+# "you want to know it's okay to lean on me" reflects a need; "it's okay to feel that" alone reassures.
+_WANTS_TO_HEAR = re.compile(r"\b(?:know|whether|if|hear|believe|sure that)\W+(?:\w+\W+)?$", re.IGNORECASE)
 
 # Judging, diagnosing or labelling a person.
 _LABELS = re.compile(
@@ -254,6 +271,50 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
 
 
+_CONTRACTIONS = {"you're": "you are", "you've": "you have", "you'd": "you would", "you'll": "you will",
+                 "i'm": "i am", "i've": "i have", "i'd": "i would", "i'll": "i will", "u": "you", "ur": "your",
+                 "im": "i am", "ive": "i have"}
+# Words between a pronoun and what the person did or felt, skipped so "are you still angry" meets "you're still angry".
+_BETWEEN = frozenset(["am", "are", "is", "was", "were", "have", "has", "had", "would", "will", "do", "did", "does", "can", "could", "might", "must", "should", "still", "just", "really", "always", "never", "even", "also", "actually", "not", "so", "too"])
+
+
+def _normalised(text: str) -> list[str]:
+    out: list[str] = []
+    for word in words(text):
+        out.extend(_CONTRACTIONS.get(word, word).split())
+    return out
+
+
+def _pronoun_keys(tokens: list[str], pronoun: str) -> set[tuple[str, str]]:
+    """(first, second) content words after each `pronoun`: who did or felt what."""
+    keys = set()
+    for i, token in enumerate(tokens):
+        if token != pronoun:
+            continue
+        following = [t for t in tokens[i + 1 : i + 6] if t not in _BETWEEN][:2]
+        if len(following) == 2:
+            keys.add((following[0], following[1]))
+    return keys
+
+
+def perspective_reason(text: str, statement: str) -> str | None:
+    """The partner's 'you', 'I', 'my X' or 'your X' kept as it was: the reflection says who did what the wrong way round."""
+    said, answer = _normalised(statement), _normalised(text)
+    if _pronoun_keys(said, "you") & _pronoun_keys(answer, "you"):
+        return "perspective: keeps the partner's 'you' (who did it is turned round)"
+    kept_i = {key for key in _pronoun_keys(said, "i") & _pronoun_keys(answer, "i")
+              if key[0] not in ("hear", "wonder", "imagine", "guess", "sense", "get", "think")}
+    if kept_i:
+        return "perspective: keeps the partner's 'I' (speaks as the partner)"
+    owned = {owner: {b for a, b in zip(said, said[1:], strict=False) if a == owner} for owner in ("my", "your")}
+    both = owned["my"] & owned["your"]  # "your family ... my family": either may stay
+    for owner in ("my", "your"):
+        kept = owned[owner] & {b for a, b in zip(answer, answer[1:], strict=False) if a == owner}
+        if kept - both:
+            return f"perspective: keeps the partner's '{owner}'"
+    return None
+
+
 def repetition_reason(text: str) -> str | None:
     """A loop: the same sentence twice, or the same four words three times."""
     sentences = [" ".join(words(s)) for s in _sentences(text)]
@@ -301,7 +362,7 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     if label:
         reasons.append(f"judgement: '{label.group(0).lower()}'")
     comfort = next((m for m in _REASSURANCE.finditer(text)
-                    if not _REPORTED.search(text[max(0, m.start() - 40) : m.start()])), None)
+                    if not _WANTS_TO_HEAR.search(text[max(0, m.start() - 40) : m.start()])), None)
     if comfort:
         reasons.append(f"reassurance: '{comfort.group(0).lower().strip()}'")
     about = _ABOUT_THE_TEXT.search(text)
@@ -310,6 +371,9 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     invented = invented_details(text, statement)
     if invented:
         reasons.append(f"invented: {', '.join(invented[:3])}")
+    turned = perspective_reason(text, statement)
+    if turned:
+        reasons.append(turned)
     loop = repetition_reason(text)
     if loop:
         reasons.append(loop)
@@ -319,6 +383,12 @@ def check_reflection(output: str, statement: str) -> CheckResult:
         reasons.append("question: no reflection, only a question")
     elif sum(1 for s in sentences if "?" in s) > 1:
         reasons.append("question: asks more than the check")
+    elif sentences and sentences[-1].rstrip().endswith("?") and _OPEN_QUESTION.search(sentences[-1]):
+        reasons.append("question: asks for more instead of checking")
+    self_talk = next((m for m in _SELF_TALK.finditer(text)
+                      if not _REPORTED.search(text[max(0, m.start() - 40) : m.start()])), None)
+    if self_talk:
+        reasons.append(f"self: talks about the listener ('{self_talk.group(0).lower()}')")
 
     # Speaking as the partner: first person that is not a listener's stem, and more of it than "you".
     first = len(_FIRST_PERSON.findall(text)) - len(_LISTENER_FIRST_PERSON.findall(text))

@@ -15,7 +15,7 @@ import numpy as np
 from companion.output_checks import CheckResult, check_reflection
 
 # Chosen on the dev split (scripts/eval_listener.py --choose-thresholds); see the README's listener table.
-DRIFT_THRESHOLD = 0.25
+DRIFT_THRESHOLD = 0.18
 # The coach vetoes a draft only when it is this sure that it is not a reflection.
 COACH_VETO = 0.80
 _CHECK_TAIL = re.compile(r"\s*[^.!?]*\?\s*$")

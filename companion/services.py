@@ -49,6 +49,11 @@ class Services:
                 self._built[name] = value
             return value
 
+    def already_built(self, name: str):
+        """The service called name if it was built already, else None (never builds: safe on the UI thread)."""
+        value = self._built.get(name, _NOT_BUILT)
+        return None if value is _NOT_BUILT else value
+
     # ---- retrieval ------------------------------------------------------------------------------
     @property
     def embedder(self):
@@ -141,7 +146,14 @@ class Services:
             from companion.reflection_review import DraftReview
 
             embedder = self.embedder
-            return DraftReview(embedder, self.coach if embedder is not None else None)
+            if embedder is None:
+                return DraftReview()
+            try:
+                coach = self.coach
+            except CompanionError:
+                # Another embedder than the MiniLM the coach and the drift threshold were fitted to: text checks only.
+                return DraftReview()
+            return DraftReview(embedder, coach)
 
         return self._once("draft_review", build)
 
@@ -196,7 +208,10 @@ class Services:
         """A new rehearsal of scenario with the shared coach, chat model and journal."""
         from companion.rehearse import Rehearsal
 
-        return Rehearsal(scenario, self.coach, chat_model=self.chat_model, journal=self.journal,
+        chat = self.chat_model
+        # The listener (135M parameters) is tuned to reflect, not to act: its partner stays scripted.
+        partner_voice = None if getattr(chat, "engine", None) == "listener" else chat
+        return Rehearsal(scenario, self.coach, chat_model=partner_voice, journal=self.journal,
                          region=self.settings.region, semantic_safety=self.semantic_safety)
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ Tests never assert on time; these numbers go in notes and are compared as ratios
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -231,6 +232,7 @@ def bench_search(args: argparse.Namespace) -> int:
 
 BENCH_MODEL = ROOT / "models" / "bench" / "qwen2.5-0.5b-shape-q4_k_m.gguf"
 FIRST_STATEMENT = "You never make time for me anymore. Work always comes first and I end up eating alone."
+LISTENER_STATEMENT = "You promised you'd stop working weekends."
 SECOND_STATEMENT = "When I tell you about my day you look at your phone, and I feel like I'm talking to a wall."
 
 
@@ -305,6 +307,20 @@ def _timing(started: float, stamps: list[float]) -> dict:
     }
 
 
+def _engine_vs_raw_rows(engine_runs, raw_runs, *, ttft_label: str, ttft_target: str) -> list[list[str]]:
+    """Medians of the engine's runs against raw llama_cpp's: first token, decode speed, tokens."""
+    def med(runs, key):
+        return statistics.median(r[key] for r in runs)
+
+    return [
+        [ttft_label, f"{med(engine_runs, 'ttft'):.3f}", f"{med(raw_runs, 'ttft'):.3f}",
+         f"{med(engine_runs, 'ttft') / med(raw_runs, 'ttft'):.2f}x", ttft_target],
+        ["decode tokens/s", f"{med(engine_runs, 'tps'):.1f}", f"{med(raw_runs, 'tps'):.1f}",
+         f"{med(engine_runs, 'tps') / med(raw_runs, 'tps'):.3f}x", ">= 0.95x"],
+        ["tokens generated", f"{med(engine_runs, 'tokens'):.0f}", f"{med(raw_runs, 'tokens'):.0f}", "", ""],
+    ]
+
+
 def bench_reflect(args: argparse.Namespace) -> int:
     from companion import reflect as reflect_module
     from companion import runtime
@@ -365,13 +381,7 @@ def bench_reflect(args: argparse.Namespace) -> int:
     def med(runs, key):
         return statistics.median(r[key] for r in runs)
 
-    rows = [
-        ["time to first token, cold (s)", f"{med(cold_engine, 'ttft'):.3f}", f"{med(cold_raw, 'ttft'):.3f}",
-         f"{med(cold_engine, 'ttft') / med(cold_raw, 'ttft'):.2f}x", "-"],
-        ["decode tokens/s", f"{med(cold_engine, 'tps'):.1f}", f"{med(cold_raw, 'tps'):.1f}",
-         f"{med(cold_engine, 'tps') / med(cold_raw, 'tps'):.3f}x", ">= 0.95x"],
-        ["tokens generated", f"{med(cold_engine, 'tokens'):.0f}", f"{med(cold_raw, 'tokens'):.0f}", "", ""],
-    ]
+    rows = _engine_vs_raw_rows(cold_engine, cold_raw, ttft_label="time to first token, cold (s)", ttft_target="-")
     print(f"model {model_path.name}, {threads or 'default'} threads, {args.rounds} rounds (medians)")
     print_table("Reflection engine vs raw llama_cpp create_chat_completion (same model, prompt, sampling)",
                 ("measure", "engine", "raw", "ratio", "target"), rows)
@@ -407,6 +417,133 @@ def add_reflect_parser(subparsers) -> None:
 
 
 # ---- kdf: journal key derivation and per-turn save time (issue 6) ------------------------------------------
+
+
+def merge_listener(base: Path, adapter: Path, out: Path) -> Path:
+    """Base + adapter folded into one GGUF (W += alpha/rank * B @ A), each changed tensor requantized to its type."""
+    import gguf
+    import numpy as np
+    from gguf import quants
+
+    base_reader, adapter_reader = gguf.GGUFReader(str(base)), gguf.GGUFReader(str(adapter))
+    alpha = float(adapter_reader.fields["adapter.lora.alpha"].contents())
+    lora = {t.name: np.asarray(t.data, dtype=np.float32) for t in adapter_reader.tensors}
+    writer = gguf.GGUFWriter(str(out), str(base_reader.fields["general.architecture"].contents()))
+    for name, field in base_reader.fields.items():
+        if name.startswith("GGUF.") or name in ("general.architecture", "general.alignment"):
+            continue
+        sub_type = field.types[1] if len(field.types) > 1 else None
+        writer.add_key_value(name, field.contents(), field.types[0], sub_type=sub_type)
+    for tensor in base_reader.tensors:
+        a, b = lora.get(tensor.name + ".lora_a"), lora.get(tensor.name + ".lora_b")
+        if a is None:
+            writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
+            continue
+        weight = quants.dequantize(tensor.data, tensor.tensor_type) + (alpha / a.shape[0]) * (b @ a)
+        packed = quants.quantize(weight.astype(np.float32), tensor.tensor_type)
+        writer.add_tensor(tensor.name, packed, raw_shape=packed.shape, raw_dtype=tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
+
+
+def bench_listener(args: argparse.Namespace) -> int:
+    import resource
+    import subprocess as sp
+
+    from companion import runtime
+    from companion.config import LISTENER_ADAPTER_PATH, LISTENER_BASE_FILE
+    from companion.llm import ChatModel
+    from companion.prompts import build_listener_messages
+    from companion.reflect import (
+        LISTENER_MAX_TOKENS,
+        LISTENER_TEMPERATURES,
+        ReflectionEngine,
+        clean_statement,
+    )
+    from companion.reflection_review import DraftReview
+
+    base, adapter = ROOT / "models" / LISTENER_BASE_FILE, LISTENER_ADAPTER_PATH
+    if not base.is_file() or not adapter.is_file():
+        print("the listener is not prepared: run scripts/setup", file=sys.stderr)
+        return 2
+    threads = args.threads
+    log_dir = Path(tempfile.mkdtemp(prefix="companion-bench-"))
+    runtime.route_llama_logs(log_dir / "llama.log")
+    merged = merge_listener(base, adapter, log_dir / "listener-merged.gguf")
+    statement = clean_statement(LISTENER_STATEMENT)
+    messages = build_listener_messages(statement)
+    sampling = {"max_tokens": LISTENER_MAX_TOKENS, "temperature": LISTENER_TEMPERATURES[0], "top_p": 0.9,
+                "repeat_penalty": 1.1, "seed": 20240611}
+
+    chat = ChatModel(base, n_ctx=1024, n_threads=threads, n_gpu_layers=0, adapter_path=adapter, engine="listener",
+                     log_file=log_dir / "llama.log")
+    engine = ReflectionEngine(chat_model=chat, stop_early=False, review=DraftReview())
+    raw = runtime.load_llama(base, n_ctx=1024, n_threads=threads, n_gpu_layers=0, seed=20240611, adapter_path=adapter)
+    raw_merged = runtime.load_llama(merged, n_ctx=1024, n_threads=threads, n_gpu_layers=0, seed=20240611)
+    for llm in (raw, raw_merged):
+        llm.create_chat_completion(messages=messages, max_tokens=4)  # page the weights in before timing
+    chat.complete(messages, max_tokens=4)
+
+    engine_runs, raw_runs, merged_runs = [], [], []
+    for round_number in range(args.rounds):
+        raw.reset()
+        raw_runs.append(_raw_run(raw, messages, **sampling))
+        raw_merged.reset()
+        merged_runs.append(_raw_run(raw_merged, messages, **sampling))
+        chat.forget_prefix()
+        engine_runs.append(_engine_run(engine, LISTENER_STATEMENT))
+        print(f"round {round_number + 1}/{args.rounds}: ttft engine {engine_runs[-1]['ttft']:.3f}s raw "
+              f"{raw_runs[-1]['ttft']:.3f}s merged {merged_runs[-1]['ttft']:.3f}s", flush=True)
+
+    def med(runs, key):
+        return statistics.median(r[key] for r in runs)
+
+    rows = _engine_vs_raw_rows(engine_runs, raw_runs, ttft_label="time to first token (s)",
+                               ttft_target="<= 1.1x, < 0.5 s")
+    print(f"listener {base.name} + {adapter.name}, {threads} threads, {args.rounds} rounds (medians)")
+    print_table("ReflectionEngine vs raw llama_cpp (same model, adapter, prompt, sampling)",
+                ("measure", "engine", "raw", "ratio", "target"), rows)
+    rows = [
+        ["time to first token (s)", f"{med(raw_runs, 'ttft'):.3f}", f"{med(merged_runs, 'ttft'):.3f}",
+         f"{med(merged_runs, 'ttft') / med(raw_runs, 'ttft'):.2f}x"],
+        ["decode tokens/s", f"{med(raw_runs, 'tps'):.1f}", f"{med(merged_runs, 'tps'):.1f}",
+         f"{med(merged_runs, 'tps') / med(raw_runs, 'tps'):.3f}x"],
+    ]
+    print_table("Adapter at run time vs merged into the weights (raw llama_cpp, both Q4_1)",
+                ("measure", "base + adapter", "merged", "merged / adapter"), rows)
+    chat.close()
+    raw.close()
+    raw_merged.close()
+
+    # The whole command as a person runs it: process start to the last word, and its peak memory.
+    walls, peaks = [], []
+    env = dict(os.environ, COMPANION_HOME=str(log_dir / "home"))
+    env.pop("COMPANION_LISTENER", None)
+    for _ in range(args.cli_rounds):
+        started = time.perf_counter()
+        result = sp.run([sys.executable, "-m", "companion", "reflect", "--json", LISTENER_STATEMENT],
+                        capture_output=True, text=True, env=env, timeout=600)
+        walls.append(time.perf_counter() - started)
+        peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        engine_used = json.loads(result.stdout)["engine"] if result.returncode == 0 else f"exit {result.returncode}"
+        print(f"companion reflect: {walls[-1]:.2f} s, engine {engine_used}", flush=True)
+    print_table("`companion reflect` from process start to the last word (first run builds the index)",
+                ("measure", "value"), [["wall time, first run (s)", f"{walls[0]:.2f}"],
+                                        ["wall time, median of later runs (s)",
+                                         f"{statistics.median(walls[1:] or walls):.2f}"],
+                                        ["peak memory (MB)", f"{max(peaks):.0f}"]])
+    return 0
+
+
+def add_listener_parser(subparsers) -> None:
+    parser = subparsers.add_parser("listener", help="the listener through ReflectionEngine vs raw llama_cpp")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cli-rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.set_defaults(func=bench_listener)
 
 
 def bench_kdf(args: argparse.Namespace) -> int:
@@ -634,6 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     add_kdf_parser(areas)
     add_startup_parser(areas)
     add_coach_parser(areas)
+    add_listener_parser(areas)
     # Other areas (startup) register their own subparsers here.
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -29,7 +29,7 @@ from companion.prompts import build_listener_messages, build_reflection_messages
 
 DATA = ROOT / "training" / "listener"
 OUT = ROOT / "build" / "listener-eval"
-SYSTEMS = ("builtin", "untuned", "fewshot", "listener")
+SYSTEMS = ("builtin", "untuned", "fewshot", "listener", "listener-guided")
 
 # Three worked examples for the few-shot baseline, written for it (none is in any evaluation set).
 FEW_SHOT = [
@@ -89,7 +89,38 @@ def make_systems(names, base: Path, adapter: Path, threads: int):
         systems["listener"] = (tuned, lambda s, firmer: build_listener_messages(s),
                                lambda firmer: {"max_tokens": LISTENER_MAX_TOKENS,
                                                "temperature": LISTENER_TEMPERATURES[int(firmer)]})
+    if "listener-guided" in names:
+        tuned = systems["listener"][0] if "listener" in systems else ChatModel(
+            base, n_threads=threads, adapter_path=adapter, engine="listener", log_file=OUT / "llama.log")
+        retriever = guidance_retriever(threads)
+
+        def guided(statement: str, firmer: bool) -> list[dict[str, str]]:
+            # The question the README answers: does a short piece of the guidance help the listener or not?
+            messages = build_listener_messages(statement)
+            hits = retriever.search(statement, k=1)
+            if hits:
+                snippet = " ".join(hits[0].section.text.split())[:200]
+                messages[1]["content"] = f"Guidance: {snippet}\n\n{messages[1]['content']}"
+            return messages
+
+        systems["listener-guided"] = (tuned, guided, systems.get("listener", (None, None, lambda firmer: {
+            "max_tokens": LISTENER_MAX_TOKENS, "temperature": LISTENER_TEMPERATURES[int(firmer)]}))[2])
     return systems
+
+
+def guidance_retriever(threads: int):
+    """The bundled guidance in a Chroma index of its own (a temporary folder), searched as the app does."""
+    import tempfile
+
+    from companion.config import Settings
+    from companion.embed import Embedder
+    from companion.index import GuidanceIndex
+    from companion.knowledge import KnowledgeBase
+
+    home = Path(tempfile.mkdtemp(prefix="eval-listener-"))
+    index = GuidanceIndex(home / "index", Embedder(ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf", n_threads=threads))
+    index.refresh(KnowledgeBase(Settings(home=home)).sections())
+    return index
 
 
 def coach_complex(coach, text: str, statement: str) -> bool:

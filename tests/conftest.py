@@ -65,7 +65,14 @@ def companion_home(tmp_path, monkeypatch) -> Path:
     for var in ("COMPANION_MODEL", "COMPANION_EMBED_MODEL", "COMPANION_PASSPHRASE", "COMPANION_REGION"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # The listener (a real 135M model) answers only in the tests about it (the `listener_on` fixture).
+    monkeypatch.setenv("COMPANION_LISTENER", "off")
     return home
+
+
+@pytest.fixture
+def listener_on(monkeypatch) -> None:
+    monkeypatch.delenv("COMPANION_LISTENER", raising=False)
 
 
 def _require(path: Path) -> Path:

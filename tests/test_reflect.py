@@ -285,7 +285,7 @@ def test_early_failure_spots_garbage_before_the_stream_ends():
 def test_reflection_json_shape():
     result = ReflectionEngine(chat_model=None).reflect(STATEMENT)
     payload = result.to_json()
-    assert set(payload) == {"reflection", "alternatives", "feelings", "needs", "citations", "engine", "safety",
+    assert set(payload) == {"reflection", "alternatives", "feelings", "needs", "citations", "engine", "model", "safety",
                             "notice"}
 
 

@@ -56,14 +56,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from companion.models import list_models, resolve_chat_model
+    from companion.models import choose_chat_model, list_models
 
     settings = settings_from_args(args)
     listings = list_models(settings)
     try:
-        active = resolve_chat_model(settings)
+        decision = choose_chat_model(settings)
     except CompanionError:
-        active = None  # a named model not yet pulled: the list itself still helps
+        decision = None  # a named model not yet pulled: the list itself still helps
+    choice = decision.choice if decision is not None else None
+    active = choice.path if choice is not None else None
+    listener = _listener_state(settings)
     embedder = settings.resolved_embed_model
     if getattr(args, "json", False):
         print_json(
@@ -83,6 +86,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                     for item in listings
                 ],
                 "chat_model": str(active) if active else None,
+                "engine": choice.engine if choice is not None else "builtin",
+                "listener": listener,
                 "embedder": str(embedder) if embedder else None,
             }
         )
@@ -93,16 +98,31 @@ def cmd_list(args: argparse.Namespace) -> int:
         state = f"installed  {item.path}" if item.installed else f"not installed  (companion models pull {item.model.name})"
         print(f"{mark} {item.model.name:<{name_width}}  {item.model.tier:<8}  {item.model.size_gb:>4.1f} GB  {state}")
         print(f"  {'':<{name_width}}  {item.model.licence}. {item.model.description}")
-    if active is not None and all(item.path != active for item in listings):
+    if choice is not None and choice.engine == "listener":
+        print(f"* the listener answers: {choice.name} ({listener['size_mb']:.0f} MB, {choice.licence})")
+    elif active is not None and all(item.path != active for item in listings):
         print(f"* chat model in use: {active}")
+    if choice is None or choice.engine != "listener":
+        state = "ready (answers when no other model is configured)" if listener["ready"] else listener["problem"]
+        print(f"Listener: {state}")
     if active is None:
-        print("No chat model installed: reflections come from the built-in reflector. "
-              "Download one with `companion models pull qwen2.5-3b`.")
+        print("No chat model available: reflections come from the built-in reflector.")
     if embedder is not None:
         print(f"Embedder: {embedder}")
     else:
         print("Embedder: missing. Build it with `companion models prepare-embedder`.")
     return 0
+
+
+def _listener_state(settings) -> dict:
+    from companion.listener import LISTENER_NAME, find_listener
+
+    try:
+        files = find_listener(settings)
+    except CompanionError as exc:
+        return {"name": LISTENER_NAME, "ready": False, "problem": str(exc), "size_mb": None}
+    return {"name": LISTENER_NAME, "ready": True, "problem": None, "size_mb": round(files.size_mb, 1),
+            "base": str(files.base), "adapter": str(files.adapter)}
 
 
 def cmd_pull(args: argparse.Namespace) -> int:

@@ -35,11 +35,11 @@ def run_reflect(args: argparse.Namespace) -> int:
         if args.json:
             result = engine.reflect(statement)
             print_json(result.to_json())
+            # stdout stays one JSON object; what could not be used is said once, on stderr.
+            for problem in services.problems.values():
+                print(problem, file=sys.stderr)
             return 0
         return _stream_to_terminal(engine, statement, services)
-
-
-
 
 
 def _stream_to_terminal(engine, statement: str, services) -> int:
@@ -85,13 +85,21 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
     if result.safety is not None:  # a check-in: the note and resources under the reflection
         out.write(f"\n{result.safety['message']}\n")
         _write_resources(out, result.safety["resources"])
-    engine_name = f"llama ({services.chat_model.name})" if result.engine == "llama" else "built-in reflector"
-    out.write(f"\nEngine: {engine_name}\n")
+    out.write(f"\nEngine: {engine_description(result.model)}\n")
     for problem in services.problems.values():
         print(problem, file=sys.stderr)
     if result.notice:
         print(result.notice, file=sys.stderr)
     return 0
+
+
+def engine_description(model: dict | None) -> str:
+    """'the listener: SmolLM2-135M-Instruct + …, 108 MB, Apache-2.0 …' or 'built-in reflector'."""
+    if not model:
+        return "built-in reflector"
+    kind = "the listener" if model.get("engine") == "listener" else "llama"
+    licence = f", {model['licence']}" if model.get("licence") else ""
+    return f"{kind}: {model['name']} ({model['size_mb']:.0f} MB{licence})"
 
 
 def _write_resources(out, resources) -> None:

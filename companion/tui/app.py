@@ -177,10 +177,13 @@ class CompanionApp(App):
         finally:
             self._services_loaded.set()
         self.call_from_thread(self._services_ready, engine)
+        if services.problems.get("listener"):
+            self.call_from_thread(self.notify, services.problems["listener"], title="The listener is not available",
+                                  severity="warning", timeout=10, markup=False)
 
     def _engine_name(self, services) -> str:
         chat = services.chat_model
-        name = getattr(chat, "name", None) if chat is not None else None
+        name = getattr(chat, "label", None) or getattr(chat, "name", None) if chat is not None else None
         return str(name) if name else BUILTIN_ENGINE
 
     def _set_services_status(self, status: str) -> None:

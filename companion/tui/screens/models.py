@@ -75,6 +75,15 @@ class ModelsScreen(CompanionScreen):
         info.append("Engine in use: ", style="bold")
         info.append(self.app.engine_label)
         info.append(f" ({self.app.services_status})\n", style="dim")
+        services = getattr(self.app, "services", None)
+        chat = services.already_built("chat_model") if services is not None else None
+        if chat is not None and hasattr(chat, "describe"):
+            facts = chat.describe()
+            info.append(f"  {facts['name']} · {facts['size_mb']:.0f} MB · {facts['licence'] or 'licence not stated'}\n",
+                        style="dim")
+        problem = services.problems.get("listener") if services is not None else None
+        if problem:
+            info.append(f"  {problem}\n", style="dim")
         info.append("Embedding model: ", style="bold")
         embed = settings.resolved_embed_model
         info.append(embed.name if embed else "not prepared (run: companion models prepare-embedder)")

@@ -331,7 +331,8 @@ class ReflectScreen(CompanionScreen):
                 details.append(f"• {alternative}\n")
         engine = read_field(result, "engine")
         if engine:
-            details.append(f"\nanswered by: {'the built-in reflector' if engine == 'builtin' else 'the model'}", style="dim")
+            answered = {"builtin": "the built-in reflector", "listener": "the listener"}.get(engine, "the model")
+            details.append(f"\nanswered by: {answered}", style="dim")
         notice = read_field(result, "notice")
         if notice:
             details.append(f"\n{notice}", style="italic")

@@ -40,6 +40,12 @@ def coach_text(result, turn_number: int) -> Text:
     return text
 
 
+SCRIPTED_PARTNER_NOTE = (
+    "The partner's lines are scripted (the listener is tuned to reflect, not to act); "
+    "a larger chat model, chosen on the Models screen (F6), speaks in character."
+)
+
+
 class RehearseScreen(CompanionScreen):
     MODE = "rehearse"
     CSS_PATH = STYLES / "rehearse.tcss"
@@ -141,6 +147,8 @@ class RehearseScreen(CompanionScreen):
             return  # another scenario was picked meanwhile
         self.rehearsal = rehearsal
         self.busy = False
+        if getattr(rehearsal, "chat_model", None) is None:
+            self._add_line("scene", SCRIPTED_PARTNER_NOTE)
         self._add_line("partner", str(read_field(opening, "partner", opening)))
         self.refresh_bindings()
 
