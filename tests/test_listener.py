@@ -163,11 +163,13 @@ def test_captured_garbage_from_the_untuned_model_fails_the_checks(case):
 def listener_engine(minilm_embedder):
     _require_listener()
     from companion.coach import Coach
+    from companion.listener import LISTENER_LICENCE, LISTENER_NAME
     from companion.llm import ChatModel
     from companion.reflect import ReflectionEngine
     from companion.reflection_review import DraftReview
 
-    model = ChatModel(BASE, adapter_path=LISTENER_ADAPTER_PATH, engine="listener", name="listener", n_ctx=1024)
+    model = ChatModel(BASE, adapter_path=LISTENER_ADAPTER_PATH, engine="listener", name=LISTENER_NAME,
+                      licence=LISTENER_LICENCE, n_ctx=1024)
     review = DraftReview(minilm_embedder, Coach(minilm_embedder))
     yield ReflectionEngine(chat_model=model, review=review), review
     model.close()
