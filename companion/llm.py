@@ -133,6 +133,8 @@ class ChatModel:
         self.engine = engine
         self.name = name or self.model_path.stem
         self.licence = licence
+        files = [self.model_path] + ([self.adapter_path] if self.adapter_path else [])
+        self._size_mb = round(sum(f.stat().st_size for f in files if f.is_file()) / 1e6, 1)
         self.n_ctx = n_ctx
         self._seed = seed
         # None means: every layer on the GPU when this build can offload, none otherwise.
@@ -203,9 +205,7 @@ class ChatModel:
 
     def describe(self) -> dict[str, object]:
         """What answered, for the reflection's JSON and the Models screen: name, engine, size and licence."""
-        files = [self.model_path] + ([self.adapter_path] if self.adapter_path else [])
-        size = sum(f.stat().st_size for f in files if f.is_file())
-        return {"name": self.name, "engine": self.engine, "size_mb": round(size / 1e6, 1), "licence": self.licence}
+        return {"name": self.name, "engine": self.engine, "size_mb": self._size_mb, "licence": self.licence}
 
     def complete(self, messages: Messages, max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.7,
                  cancel: threading.Event | None = None, **options) -> str:

@@ -220,11 +220,14 @@ def _advice(text: str) -> str | None:
         match = pattern.search(text)
         if match:
             return match.group(0).strip(" .!?").lower()
-    for match in _OBLIGATION.finditer(text):
-        before = text[max(0, match.start() - 40) : match.start()]
-        if not _REPORTED.search(before):
-            return match.group(0).lower()
-    return None
+    match = _first_unreported(_OBLIGATION, text, _REPORTED)
+    return match.group(0).lower() if match else None
+
+
+def _first_unreported(pattern: re.Pattern, text: str, reported: re.Pattern) -> re.Match | None:
+    """The first match of pattern whose 40 characters before it do not report the partner ("you wonder if...")."""
+    return next((m for m in pattern.finditer(text) if not reported.search(text[max(0, m.start() - 40) : m.start()])),
+                None)
 
 
 def copied_share(text: str, source: str) -> float:
@@ -361,8 +364,7 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     label = _LABELS.search(text)
     if label:
         reasons.append(f"judgement: '{label.group(0).lower()}'")
-    comfort = next((m for m in _REASSURANCE.finditer(text)
-                    if not _WANTS_TO_HEAR.search(text[max(0, m.start() - 40) : m.start()])), None)
+    comfort = _first_unreported(_REASSURANCE, text, _WANTS_TO_HEAR)
     if comfort:
         reasons.append(f"reassurance: '{comfort.group(0).lower().strip()}'")
     about = _ABOUT_THE_TEXT.search(text)
@@ -385,8 +387,7 @@ def check_reflection(output: str, statement: str) -> CheckResult:
         reasons.append("question: asks more than the check")
     elif sentences and sentences[-1].rstrip().endswith("?") and _OPEN_QUESTION.search(sentences[-1]):
         reasons.append("question: asks for more instead of checking")
-    self_talk = next((m for m in _SELF_TALK.finditer(text)
-                      if not _REPORTED.search(text[max(0, m.start() - 40) : m.start()])), None)
+    self_talk = _first_unreported(_SELF_TALK, text, _REPORTED)
     if self_talk:
         reasons.append(f"self: talks about the listener ('{self_talk.group(0).lower()}')")
 

@@ -207,8 +207,8 @@ class ReflectionEngine:
         reasons: tuple[str, ...] = ()
         for attempt in range(2):
             try:
-                draft, early_reason = self._model_draft(text, hits, firmer=attempt > 0, on_token=on_token,
-                                                        cancel=cancel)
+                draft, early_reason = self._model_draft(text, hits, firmer=attempt > 0, listener=engine == "listener",
+                                                        on_token=on_token, cancel=cancel)
             except CompanionError as exc:
                 log.warning("model failed, built-in reflector answers: %s", type(exc).__name__)
                 return builtin_answer(f"The model could not answer ({exc.message}); the built-in reflector answered.")
@@ -249,9 +249,10 @@ class ReflectionEngine:
             notices.append(results.notice)
         return list(results)
 
-    def _model_draft(self, text: str, hits: list[Any], *, firmer: bool, on_token, cancel) -> tuple[str, str | None]:
+    def _model_draft(self, text: str, hits: list[Any], *, firmer: bool, listener: bool, on_token,
+                     cancel) -> tuple[str, str | None]:
         """Stream one model answer; stop early when the first words already show it cannot pass."""
-        if getattr(self.chat_model, "engine", "llama") == "listener":
+        if listener:
             # Trained without the guidance in its prompt (scripts/eval_listener.py measured both ways).
             messages = build_listener_messages(text)
             options = {"max_tokens": LISTENER_MAX_TOKENS, "temperature": LISTENER_TEMPERATURES[int(firmer)]}

@@ -21,6 +21,11 @@ COACH_VETO = 0.80
 _CHECK_TAIL = re.compile(r"\s*[^.!?]*\?\s*$")
 
 
+def _without_check(text: str) -> str:
+    """The reflection without its closing question (the check says nothing about the topic or the move)."""
+    return _CHECK_TAIL.sub("", text).strip() or text
+
+
 class DraftReview:
     """`review(draft, statement)` -> CheckResult; embedder and coach are optional (the text checks always run)."""
 
@@ -33,8 +38,7 @@ class DraftReview:
 
     def similarity(self, draft: str, statement: str) -> float:
         """Cosine between the statement and the draft without its closing check."""
-        body = _CHECK_TAIL.sub("", draft).strip() or draft
-        vectors = self.embedder.embed([statement, body])
+        vectors = self.embedder.embed([statement, _without_check(draft)])
         return float(np.dot(vectors[0], vectors[1]))
 
     def review(self, draft: str, statement: str) -> CheckResult:
@@ -47,8 +51,7 @@ class DraftReview:
             if similarity < self.drift_threshold:
                 reasons.append(f"drift: off the partner's topic (similarity {similarity:.2f})")
         if self.coach is not None:
-            body = _CHECK_TAIL.sub("", verdict.text).strip() or verdict.text
-            result = self.coach.assess(body, context=statement)
+            result = self.coach.assess(_without_check(verdict.text), context=statement)
             if result.label != "reflection" and result.confidence >= self.coach_veto:
                 reasons.append(f"coach: reads as {result.label}, not a reflection")
         if reasons:

