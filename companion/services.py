@@ -67,7 +67,7 @@ class Services:
                     "Fix: companion models prepare-embedder"
                 )
                 return None
-            from companion.embed import Embedder
+            from companion.guidance.embed import Embedder
 
             return Embedder(path, n_threads=self.settings.n_threads)
 
@@ -76,7 +76,7 @@ class Services:
     @property
     def knowledge(self):
         def build():
-            from companion.knowledge import KnowledgeBase
+            from companion.guidance.knowledge import KnowledgeBase
 
             return KnowledgeBase(self.settings)
 
@@ -90,7 +90,7 @@ class Services:
             embedder = self.embedder
             if embedder is None:
                 return None
-            from companion.index import GuidanceIndex
+            from companion.guidance.index import GuidanceIndex
 
             index = GuidanceIndex(self.settings.index_dir, embedder)
             try:
@@ -112,7 +112,7 @@ class Services:
         def build():
             if not self.use_model:
                 return None
-            from companion.models import choose_chat_model
+            from companion.engines.models import choose_chat_model
 
             decision = choose_chat_model(self.settings)
             if decision.problem:
@@ -129,7 +129,7 @@ class Services:
         """The ReflectionEngine the CLI and the TUI call."""
 
         def build():
-            from companion.reflect import ReflectionEngine
+            from companion.listen.reflect import ReflectionEngine
 
             # Factories, not objects: the engine builds them only when a statement needs them (not for a crisis).
             return ReflectionEngine(retriever=lambda: self.index, chat_model=lambda: self.chat_model,
@@ -143,7 +143,7 @@ class Services:
         """The review every model draft passes: text checks, plus topic drift and the coach with the embedder."""
 
         def build():
-            from companion.reflection_review import DraftReview
+            from companion.listen.review import DraftReview
 
             embedder = self.embedder
             if embedder is None:
@@ -165,7 +165,7 @@ class Services:
             embedder = self.embedder
             if embedder is None:
                 return None
-            from companion.safety_semantic import SemanticScreen
+            from companion.safety.semantic import SemanticScreen
 
             return SemanticScreen(embedder)
 
@@ -176,7 +176,7 @@ class Services:
         """The listener-skill coach (its tips cite the bundled guidance from a table, so no index is opened)."""
 
         def build():
-            from companion.coach import Coach
+            from companion.rehearse.coach import Coach
 
             return Coach(self.embedder)
 
@@ -187,7 +187,7 @@ class Services:
         """The journal (an encrypted one reads COMPANION_PASSPHRASE, or raises PassphraseNeeded to ask)."""
 
         def build():
-            from companion.journal import Journal
+            from companion.store.journal import Journal
 
             return Journal(self.settings.journal_path)
 
@@ -195,7 +195,7 @@ class Services:
 
     def unlock_journal(self, passphrase: str):
         """Open the encrypted journal with the passphrase the person typed; WrongPassphrase changes nothing."""
-        from companion.journal import Journal
+        from companion.store.journal import Journal
 
         with self._lock:
             journal = self._built.get("journal", _NOT_BUILT)
@@ -206,7 +206,7 @@ class Services:
 
     def rehearsal(self, scenario):
         """A new rehearsal of scenario with the shared coach, chat model and journal."""
-        from companion.rehearse import Rehearsal
+        from companion.rehearse.rehearsal import Rehearsal
 
         chat = self.chat_model
         # The listener (135M parameters) is tuned to reflect, not to act: its partner stays scripted.

@@ -84,7 +84,7 @@ LABELLED_QUERIES = (
 
 def ranking_quality(index, lexical_weight: float, heading_weight: float, dense_on: bool = True) -> tuple[float, float]:
     """Top-1 and top-3 hit rates on LABELLED_QUERIES for one weighting of the signals."""
-    from companion.search import QueryTerms
+    from companion.guidance.search import QueryTerms
 
     lexical = index._lexical_index()
     count = len(lexical)
@@ -127,9 +127,9 @@ def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
 def bench_search(args: argparse.Namespace) -> int:
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
     from companion.config import Settings
-    from companion.embed import Embedder
-    from companion.index import GuidanceIndex
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.embed import Embedder
+    from companion.guidance.index import GuidanceIndex
+    from companion.guidance.knowledge import KnowledgeBase
 
     model = Path(args.embed_model) if args.embed_model else Settings(home=ROOT).resolved_embed_model
     if model is None or not model.is_file():
@@ -185,7 +185,7 @@ def bench_search(args: argparse.Namespace) -> int:
                 started = time.perf_counter()
                 ours(query)
                 ours_times.append(time.perf_counter() - started)
-        from companion.search import HEADING_WEIGHT, LEXICAL_WEIGHT
+        from companion.guidance.search import HEADING_WEIGHT, LEXICAL_WEIGHT
 
         quality_rows = []
         for label, weights, dense_on in (
@@ -248,7 +248,7 @@ class FixedRetriever:
 
 def _guidance_sections():
     from companion.config import Settings
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.knowledge import KnowledgeBase
 
     with tempfile.TemporaryDirectory() as home:
         sections = KnowledgeBase(Settings(home=Path(home))).sections()
@@ -322,11 +322,11 @@ def _engine_vs_raw_rows(engine_runs, raw_runs, *, ttft_label: str, ttft_target: 
 
 
 def bench_reflect(args: argparse.Namespace) -> int:
-    from companion import reflect as reflect_module
-    from companion import runtime
-    from companion.llm import ChatModel
-    from companion.prompts import build_reflection_messages
-    from companion.reflect import ReflectionEngine
+    from companion.engines import runtime
+    from companion.engines.llm import ChatModel
+    from companion.listen import reflect as reflect_module
+    from companion.listen.prompts import build_reflection_messages
+    from companion.listen.reflect import ReflectionEngine
 
     model_path = Path(args.model) if args.model else BENCH_MODEL
     if not model_path.is_file():
@@ -453,17 +453,17 @@ def bench_listener(args: argparse.Namespace) -> int:
     import resource
     import subprocess as sp
 
-    from companion import runtime
     from companion.config import LISTENER_ADAPTER_PATH, LISTENER_BASE_FILE
-    from companion.llm import ChatModel
-    from companion.prompts import build_listener_messages
-    from companion.reflect import (
+    from companion.engines import runtime
+    from companion.engines.llm import ChatModel
+    from companion.listen.prompts import build_listener_messages
+    from companion.listen.reflect import (
         LISTENER_MAX_TOKENS,
         LISTENER_TEMPERATURES,
         ReflectionEngine,
         clean_statement,
     )
-    from companion.reflection_review import DraftReview
+    from companion.listen.review import DraftReview
 
     base, adapter = ROOT / "models" / LISTENER_BASE_FILE, LISTENER_ADAPTER_PATH
     if not base.is_file() or not adapter.is_file():
@@ -548,8 +548,14 @@ def add_listener_parser(subparsers) -> None:
 
 def bench_kdf(args: argparse.Namespace) -> int:
     """scrypt time at the shipped cost and its neighbours; per-turn save time plain vs encrypted."""
-    from companion.crypto import DEFAULT_SCRYPT_N, DEFAULT_SCRYPT_P, DEFAULT_SCRYPT_R, KdfParams, derive_key
-    from companion.journal import Journal
+    from companion.store.crypto import (
+        DEFAULT_SCRYPT_N,
+        DEFAULT_SCRYPT_P,
+        DEFAULT_SCRYPT_R,
+        KdfParams,
+        derive_key,
+    )
+    from companion.store.journal import Journal
 
     runs = max(3, args.runs)
     rows = []
@@ -721,8 +727,8 @@ def bench_coach(args: argparse.Namespace) -> int:
     answers = done.stdout.decode("utf-8").splitlines()
     assert len(answers) == len(lines), (len(answers), done.stderr[-500:])
 
-    from companion.coach import Coach
-    from companion.embed import Embedder
+    from companion.guidance.embed import Embedder
+    from companion.rehearse.coach import Coach
 
     with Embedder(embed_model) as embedder:
         raw = embedder._llm  # the llama_cpp.Llama itself: the floor skips our wrapper

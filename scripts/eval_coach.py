@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_coach import DEFAULT_CACHE, DEFAULT_EMBEDDER, CachedEmbedder  # noqa: E402
 
-from companion.coach import LABELS, SUBTYPES, Coach, load_model  # noqa: E402
+from companion.rehearse.coach import LABELS, SUBTYPES, Coach, load_model  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from companion.config import LISTENER_ADAPTER_PATH, LISTENER_BASE_FILE  # noqa: E402
-from companion.prompts import build_listener_messages, build_reflection_messages  # noqa: E402
+from companion.listen.prompts import build_listener_messages, build_reflection_messages  # noqa: E402
 
 DATA = ROOT / "training" / "listener"
 OUT = ROOT / "build" / "listener-eval"
@@ -66,8 +66,8 @@ def fewshot_messages(statement: str, firmer: bool) -> list[dict[str, str]]:
 
 
 def make_systems(names, base: Path, adapter: Path, threads: int):
-    from companion.llm import ChatModel
-    from companion.reflect import (
+    from companion.engines.llm import ChatModel
+    from companion.listen.reflect import (
         LISTENER_MAX_TOKENS,
         LISTENER_TEMPERATURES,
         MODEL_MAX_TOKENS,
@@ -113,9 +113,9 @@ def guidance_retriever(threads: int):
     import tempfile
 
     from companion.config import Settings
-    from companion.embed import Embedder
-    from companion.index import GuidanceIndex
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.embed import Embedder
+    from companion.guidance.index import GuidanceIndex
+    from companion.guidance.knowledge import KnowledgeBase
 
     home = Path(tempfile.mkdtemp(prefix="eval-listener-"))
     index = GuidanceIndex(home / "index", Embedder(ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf", n_threads=threads))
@@ -129,7 +129,7 @@ def coach_complex(coach, text: str, statement: str) -> bool:
 
 
 def evaluate(rows, systems, names, review, coach, seed: int):
-    from companion.reflector import BuiltinReflector
+    from companion.listen.reflector import BuiltinReflector
 
     builtin = BuiltinReflector()
     outputs: dict[str, list[dict]] = {name: [] for name in names}
@@ -237,10 +237,10 @@ def main() -> int:
     parser.add_argument("--checks", action="store_true")
     args = parser.parse_args()
 
-    from companion.coach import Coach
-    from companion.embed import Embedder
-    from companion.reflection_review import DraftReview
-    from companion.runtime import route_llama_logs
+    from companion.engines.runtime import route_llama_logs
+    from companion.guidance.embed import Embedder
+    from companion.listen.review import DraftReview
+    from companion.rehearse.coach import Coach
 
     OUT.mkdir(parents=True, exist_ok=True)
     route_llama_logs(OUT / "llama.log")

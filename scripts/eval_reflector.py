@@ -4,11 +4,11 @@
 For each of the 318 PAIR prompts (Min et al. 2022, Apache-2.0) the reflector writes a reflection; we measure how
 close it is to the two high-quality complex reflections (HQ), the simple reflection (MQ) and the five low-quality
 responses (LQ), with two representations:
-- MiniLM: cosine between sentence vectors from companion.embed.Embedder (models/all-MiniLM-L6-v2-f32.gguf);
+- MiniLM: cosine between sentence vectors from companion.guidance.embed.Embedder (models/all-MiniLM-L6-v2-f32.gguf);
 - TF-IDF: cosine between word TF-IDF vectors fitted on all PAIR texts (no model needed; always reported).
 For each: mean max-cosine to HQ, to MQ and to LQ, and the fraction of prompts where the output is closer to HQ than
 to LQ. The same figures are given for reference systems: the study's own MQ and LQ responses, an echo of the prompt,
-and a template that pastes the prompt into "It sounds like you feel that ...". If companion.coach loads, the coach's
+and a template that pastes the prompt into "It sounds like you feel that ...". If companion.rehearse.coach loads, the coach's
 label distribution over the outputs is printed too.
 
 Usage: scripts/eval_reflector.py [--csv PATH] [--limit N] [--no-embedder] [--show N]
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from companion.reflector import BuiltinReflector  # noqa: E402
+from companion.listen.reflector import BuiltinReflector  # noqa: E402
 
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "pair" / "pair_umich_long.csv"
 DEFAULT_EMBEDDER = ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf"
@@ -127,7 +127,7 @@ def _cached(embed_fn):
 
 def strip_check(reflection: str) -> str:
     """The reflection without its closing check question, which the PAIR answers never have."""
-    from companion.lexicon import CHECKS
+    from companion.listen.lexicon import CHECKS
 
     for check in CHECKS:
         if reflection.endswith(check):
@@ -158,7 +158,7 @@ def print_table(title: str, rows: dict[str, dict]) -> None:
 
 def coach_distribution(outputs: list[str], prompts: list[dict], embedder) -> Counter | None:
     try:
-        from companion.coach import Coach
+        from companion.rehearse.coach import Coach
     except ImportError:
         return None
     try:
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nMiniLM embedder not found at {args.embedder}: run scripts/setup, then run this again.")
         else:
             try:
-                from companion.embed import Embedder
+                from companion.guidance.embed import Embedder
 
                 embedder = Embedder(args.embedder)
             except Exception as exc:  # a missing llama_cpp build must not hide the TF-IDF figures

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from companion.safety import CATEGORIES, find_categories  # noqa: E402
+from companion.safety.screen import CATEGORIES, find_categories  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "data" / "safety_statements.jsonl"
 HELDOUT_SET = ROOT / "tests" / "data" / "safety_heldout.jsonl"
@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.embed_model} is missing, so the rules alone are measured "
                   "(fix: companion models prepare-embedder, or --embed-model PATH)", file=sys.stderr)
         else:
-            from companion.embed import Embedder
-            from companion.safety_semantic import SemanticScreen
+            from companion.guidance.embed import Embedder
+            from companion.safety.semantic import SemanticScreen
 
             embedder = Embedder(args.embed_model, n_threads=int(os.environ.get("COMPANION_THREADS", "0")) or None)
             semantic = SemanticScreen(embedder)

@@ -52,8 +52,7 @@ def training_text() -> list[str]:
     """Our own words: the bundled guidance and the companion's prompts."""
     texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "knowledge").rglob("*.md"))]
     sys.path.insert(0, str(ROOT))
-    from companion import prompts
-
+    from companion.listen import prompts
     texts.append(prompts.REFLECTION_SYSTEM_PROMPT)
     texts.append(prompts.FIRMER_INSTRUCTION)
     return texts
@@ -134,8 +133,8 @@ def write_f16(path: Path, shape: Shape) -> Path:
     writer.add_pad_token_id(tokens.index("<|endoftext|>"))
     writer.add_add_bos_token(False)
     sys.path.insert(0, str(ROOT))
-    from companion.llm import CHATML_TEMPLATE
-    from companion.models import write_gguf_file
+    from companion.engines.llm import CHATML_TEMPLATE
+    from companion.engines.models import write_gguf_file
 
     writer.add_chat_template(CHATML_TEMPLATE)
 

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # so the script runs from a checkout before `pip install -e .`
 
-from companion.llm import CHATML_TEMPLATE  # noqa: E402
-from companion.models import BertConfig, write_bert_gguf, write_gguf_file  # noqa: E402
+from companion.engines.llm import CHATML_TEMPLATE  # noqa: E402
+from companion.engines.models import BertConfig, write_bert_gguf, write_gguf_file  # noqa: E402
 
 SEED = 20260101
 

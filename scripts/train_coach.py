@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from companion import coach_features  # noqa: E402
-from companion.coach import (  # noqa: E402
+from companion.rehearse import coach_features  # noqa: E402
+from companion.rehearse.coach import (  # noqa: E402
     LABELS,
     MAX_EMBED_CHARS,
     SUBTYPES,
@@ -123,10 +123,10 @@ def _load_own_file(path: Path) -> list[Example]:
 
 
 class CachedEmbedder:
-    """Wraps companion.embed.Embedder; same `embed`/`dimension`/`name`, with an on-disk cache per model file."""
+    """Wraps companion.guidance.embed.Embedder; same `embed`/`dimension`/`name`, with an on-disk cache per model file."""
 
     def __init__(self, model_path: Path, cache_dir: Path | None = DEFAULT_CACHE) -> None:
-        from companion.embed import Embedder
+        from companion.guidance.embed import Embedder
 
         self._embedder = Embedder(model_path)
         self.name = self._embedder.name
@@ -271,7 +271,7 @@ def save_model(model: CoachModel, path: Path) -> None:
 
 
 def held_out_accuracy(model: CoachModel, embedder, held_out: list[Example]) -> tuple[float, float]:
-    from companion.coach import Coach
+    from companion.rehearse.coach import Coach
 
     coach = Coach(embedder, model=model)
     results = coach.assess_batch([(e.text, e.context) for e in held_out])

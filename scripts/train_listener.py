@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from companion.config import LISTENER_ADAPTER_PATH, LISTENER_BASE_FILE  # noqa: E402
-from companion.prompts import LISTENER_SYSTEM_PROMPT  # noqa: E402
+from companion.listen.prompts import LISTENER_SYSTEM_PROMPT  # noqa: E402
 
 # ---- settings ----------------------------------------------------------------------------------------
 SEED = 20261202

@@ -99,7 +99,7 @@ def minilm_model() -> Path:
 @pytest.fixture(scope="session")
 def tiny_embedder(tiny_embed_model):
     """One tiny real Embedder for the modules that only read vectors from it (one thread: the model is tiny)."""
-    from companion.embed import Embedder
+    from companion.guidance.embed import Embedder
 
     with Embedder(tiny_embed_model, n_threads=1) as real:
         yield real
@@ -108,7 +108,7 @@ def tiny_embedder(tiny_embed_model):
 @pytest.fixture(scope="session")
 def minilm_embedder(minilm_model):
     """One real MiniLM Embedder shared by the modules that only read vectors from it."""
-    from companion.embed import Embedder
+    from companion.guidance.embed import Embedder
 
     with Embedder(minilm_model) as real:
         yield real
@@ -123,7 +123,7 @@ def shared_article() -> Path:
 def bundled_sections():
     """The bundled guidance, split into sections, as a fresh install reads it."""
     from companion.config import Settings
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.knowledge import KnowledgeBase
 
     return KnowledgeBase(Settings(home=Path("/nonexistent-home"))).sections()
 

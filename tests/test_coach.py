@@ -13,9 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from companion import coach_features
-from companion.coach import LABELS, SUBTYPES, Coach, CoachModel, load_model, load_tips, looks_non_english
 from companion.config import BUNDLED_KNOWLEDGE_DIR
+from companion.rehearse import coach_features
+from companion.rehearse.coach import (
+    LABELS,
+    SUBTYPES,
+    Coach,
+    CoachModel,
+    load_model,
+    load_tips,
+    looks_non_english,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN_EXAMPLES = sorted((ROOT / "training").glob("coach_examples*.jsonl"))
@@ -155,7 +163,7 @@ def test_clear_replies_skip_the_embedder_and_keep_the_full_models_labels(minilm_
     fast = Coach(minilm_embedder)
     quick = fast.assess_batch(items)
     assert 0 < fast.last_embedded < len(items)
-    import companion.coach as coach_module
+    import companion.rehearse.coach as coach_module
 
     monkeypatch.setattr(coach_module, "CUE_SURE", 1.01)  # nothing is sure enough: every reply is embedded
     full_coach = Coach(minilm_embedder)

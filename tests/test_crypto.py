@@ -7,12 +7,12 @@ import sqlite3
 
 import pytest
 
-from companion import crypto
 from companion.cli import main
 from companion.config import Settings
-from companion.crypto import FieldCipher, KdfParams, WrongPassphrase, derive_key
 from companion.errors import JournalError
-from companion.journal import Journal, PassphraseNeeded
+from companion.store import crypto
+from companion.store.crypto import FieldCipher, KdfParams, WrongPassphrase, derive_key
+from companion.store.journal import Journal, PassphraseNeeded
 
 # A cheap scrypt cost so tests stay light on a shared machine; the shipped default is exercised separately.
 TEST_KDF_N = 2**12

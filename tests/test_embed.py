@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from companion.embed import Embedder
 from companion.errors import ModelError
+from companion.guidance.embed import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_CACHE = ROOT / "models" / "cache"
@@ -128,7 +128,7 @@ def test_minilm_word_pieces_match_the_reference_tokenizer(minilm_embedder):
 
 @pytest.mark.embedder
 def test_minilm_vectors_match_a_numpy_forward_pass_of_the_same_weights(minilm_model):
-    from companion.models import read_minilm_wheel, verify_against_reference
+    from companion.engines.models import read_minilm_wheel, verify_against_reference
 
     contents = read_minilm_wheel(_minilm_wheel())
     assert verify_against_reference(minilm_model, contents) >= 0.99
@@ -142,7 +142,7 @@ def _minilm_wheel() -> Path:
 
 
 def test_embedding_prints_nothing_on_the_terminal(tmp_path, tiny_embed_model, capfd):
-    from companion.runtime import route_llama_logs
+    from companion.engines.runtime import route_llama_logs
 
     log_file = route_llama_logs(tmp_path / "llama.log")
     with Embedder(tiny_embed_model) as embedder:

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from companion.errors import IndexError_, InputError
-from companion.index import MAX_QUERY_CHARS, GuidanceIndex
-from companion.knowledge import split_document
+from companion.guidance.index import MAX_QUERY_CHARS, GuidanceIndex
+from companion.guidance.knowledge import split_document
 
 
 class CountingEmbedder:

@@ -17,7 +17,7 @@ import pytest
 from companion.cli import main
 from companion.config import Settings
 from companion.errors import JournalError
-from companion.journal import SCHEMA_VERSION, Journal
+from companion.store.journal import SCHEMA_VERSION, Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -191,7 +191,7 @@ def test_a_second_instance_gets_a_clear_message_not_a_lock_traceback(journal, se
 CHILD_WRITER = textwrap.dedent(
     """
     import itertools, sys
-    from companion.journal import Journal
+    from companion.store.journal import Journal
 
     journal = Journal(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
     session_id = journal.start_session("rehearse", scenario="crash-test")
@@ -206,7 +206,7 @@ CHILD_WRITER = textwrap.dedent(
 @pytest.mark.parametrize(("kill_after", "passphrase"), [(1, None), (17, None), (60, None), (25, "crash pass")])
 def test_sigkill_mid_session_loses_no_turn_that_was_shown(settings, tmp_path, kill_after, passphrase):
     if passphrase:
-        from companion.crypto import KdfParams
+        from companion.store.crypto import KdfParams
 
         with Journal(settings.journal_path) as journal:
             journal.enable_encryption(passphrase, KdfParams.fresh(n=2**12))

@@ -8,7 +8,7 @@ import pytest
 
 from companion.config import BUNDLED_KNOWLEDGE_DIR, Settings
 from companion.errors import CompanionError, InputError
-from companion.knowledge import KnowledgeBase, load_document, split_document
+from companion.guidance.knowledge import KnowledgeBase, load_document, split_document
 
 MARKDOWN = """---
 title: Sample guidance

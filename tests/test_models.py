@@ -12,8 +12,7 @@ import pytest
 
 from companion.cli import main
 from companion.config import Settings
-from companion.errors import ModelError
-from companion.models import (
+from companion.engines.models import (
     BertConfig,
     find_catalog_model,
     list_models,
@@ -23,6 +22,7 @@ from companion.models import (
     read_safetensors,
     resolve_chat_model,
 )
+from companion.errors import ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,8 +215,7 @@ def test_prepare_embedder_converts_and_verifies_a_bert_wheel(tmp_path):
 
 
 def test_prepare_embedder_keeps_the_old_file_when_verification_fails(tmp_path, monkeypatch):
-    from companion import models
-
+    from companion.engines import models
     config = BertConfig(
         hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
         max_positions=64, type_vocab_size=2, layer_norm_eps=1e-12,
@@ -243,7 +242,7 @@ def test_tiny_models_script_is_deterministic(tmp_path):
 
 
 def test_download_progress_reaches_the_callback_including_a_resumed_start():
-    from companion.models import _progress_tqdm
+    from companion.engines.models import _progress_tqdm
 
     seen: list[tuple[int, int | None]] = []
     reporter_class = _progress_tqdm(lambda done, total: seen.append((done, total)))

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from companion import privacy
 from companion.cli import main
 from companion.config import Settings
 from companion.errors import CompanionError, JournalError
-from companion.journal import Journal
 from companion.logs import configure_logging
+from companion.store import privacy
+from companion.store.journal import Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 # Distinctive enough that finding any piece of it in a log can only mean the log kept what the person typed.

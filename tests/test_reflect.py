@@ -7,13 +7,13 @@ import threading
 import pytest
 
 from companion.config import MAX_STATEMENT_CHARS, Settings
+from companion.engines.llm import ChatModel
 from companion.errors import InputError
-from companion.knowledge import split_document
-from companion.llm import ChatModel
+from companion.guidance.knowledge import split_document
+from companion.listen.output_checks import check_reflection, early_failure
+from companion.listen.prompts import FIRMER_INSTRUCTION, REFLECTION_SYSTEM_PROMPT, build_reflection_messages
+from companion.listen.reflect import ReflectionEngine, clean_statement
 from companion.logs import configure_logging
-from companion.output_checks import check_reflection, early_failure
-from companion.prompts import FIRMER_INSTRUCTION, REFLECTION_SYSTEM_PROMPT, build_reflection_messages
-from companion.reflect import ReflectionEngine, clean_statement
 
 STATEMENT = "You never make time for me anymore. I feel like I come last after your work."
 

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from companion import lexicon
-from companion.index import SearchHit
-from companion.knowledge import Section
-from companion.reflector import (
+from companion.guidance.index import SearchHit
+from companion.guidance.knowledge import Section
+from companion.listen import lexicon
+from companion.listen.reflector import (
     BuiltinReflection,
     BuiltinReflector,
     flip_perspective,

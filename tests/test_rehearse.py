@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from companion.errors import CompanionError, InputError
-from companion.rehearse import (
+from companion.rehearse.rehearsal import (
     HORSEMEN,
     MAX_REPLY_CHARS,
     Rehearsal,
@@ -21,7 +21,7 @@ from companion.rehearse import (
     looks_like_english,
     summarise,
 )
-from companion.scenarios import BUNDLED_SCENARIOS_DIR, REPLY_KINDS, find_scenario, load_scenarios
+from companion.rehearse.scenarios import BUNDLED_SCENARIOS_DIR, REPLY_KINDS, find_scenario, load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS, _ = load_scenarios([BUNDLED_SCENARIOS_DIR])
@@ -33,15 +33,15 @@ def scenario(key: str):
 
 @pytest.fixture(scope="module")
 def coach(minilm_model):
-    from companion.coach import Coach
-    from companion.embed import Embedder
+    from companion.guidance.embed import Embedder
+    from companion.rehearse.coach import Coach
 
     return Coach(Embedder(minilm_model, n_threads=1))
 
 
 @pytest.fixture
 def journal(companion_home):
-    from companion.journal import Journal
+    from companion.store.journal import Journal
 
     opened = Journal(companion_home / "journal.sqlite3")
     yield opened
@@ -155,7 +155,7 @@ def test_each_turn_is_in_the_journal_with_its_coaching_and_the_summary(coach, jo
 
 @pytest.fixture(scope="module")
 def tiny_partner_model(tiny_chat_model):
-    from companion.llm import ChatModel
+    from companion.engines.llm import ChatModel
 
     model = ChatModel(tiny_chat_model, n_ctx=2048, n_threads=1)
     yield model
@@ -266,7 +266,7 @@ def test_language_guess():
 
 # ---- a chat model voices the partner, kept in character -------------------------------------------------------
 def test_the_tiny_models_garbage_is_rejected_and_the_script_answers(coach, tiny_chat_model, journal):
-    from companion.llm import ChatModel
+    from companion.engines.llm import ChatModel
 
     chris = scenario("after-fight")
     model = ChatModel(tiny_chat_model, n_ctx=2048, n_threads=1)
@@ -456,7 +456,7 @@ def test_cli_rehearsal_with_piped_stdin(companion_home):
     assert "Traceback" not in err
     assert "never read" not in out
 
-    from companion.journal import Journal
+    from companion.store.journal import Journal
 
     with Journal(companion_home / "journal.sqlite3") as journal:
         sessions = journal.list_sessions()

@@ -9,15 +9,15 @@ from pathlib import Path
 import gguf
 import pytest
 
-from companion import runtime
-from companion.errors import ModelError
-from companion.runtime import (
+from companion.engines import runtime
+from companion.engines.runtime import (
     check_gguf,
     effective_gpu_layers,
     gpu_offload_supported,
     load_llama,
     route_llama_logs,
 )
+from companion.errors import ModelError
 
 
 def _chat(llm, text: str, max_tokens: int = 8) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from companion import safety
-from companion.safety import CATEGORIES, SafetyAssessment, screen
+from companion.safety import screen as safety
+from companion.safety.screen import CATEGORIES, SafetyAssessment, screen
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from companion.safety import find_categories, screen
-from companion.safety_semantic import SemanticScreen, load_exemplars, segments_of
+from companion.safety.screen import find_categories, screen
+from companion.safety.semantic import SemanticScreen, load_exemplars, segments_of
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -112,7 +112,7 @@ def test_a_broken_layer_falls_back_to_the_rules(caplog):
 
 @pytest.mark.embedder
 def test_reflect_keeps_the_reflection_and_adds_the_check_in_only_the_layer_finds(layer):
-    from companion.reflect import ReflectionEngine
+    from companion.listen.reflect import ReflectionEngine
 
     text = "He keeps my wages and I have to beg him for bus money."
     without = ReflectionEngine(region="UK").reflect(text)
@@ -125,7 +125,7 @@ def test_reflect_keeps_the_reflection_and_adds_the_check_in_only_the_layer_finds
 
 @pytest.mark.embedder
 def test_a_rules_crisis_still_replaces_the_reflection_with_the_layer_on(layer):
-    from companion.reflect import ReflectionEngine
+    from companion.listen.reflect import ReflectionEngine
 
     reflection = ReflectionEngine(region="UK", semantic_safety=lambda: layer).reflect("She said she wants to die.")
     assert reflection.safety["level"] == "crisis"
@@ -134,8 +134,8 @@ def test_a_rules_crisis_still_replaces_the_reflection_with_the_layer_on(layer):
 
 @pytest.mark.embedder
 def test_a_rehearsal_reply_only_the_layer_flags_goes_on_with_the_check_in(layer, companion_home):
-    from companion.coach import Coach
-    from companion.rehearse import Rehearsal, default_scenario_dirs, load_scenarios
+    from companion.rehearse.coach import Coach
+    from companion.rehearse.rehearsal import Rehearsal, default_scenario_dirs, load_scenarios
 
     scenarios, _ = load_scenarios(default_scenario_dirs())
     rehearsal = Rehearsal(scenarios[0], Coach(None), region="UK", semantic_safety=layer)

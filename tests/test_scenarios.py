@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from companion.errors import CompanionError
-from companion.scenarios import (
+from companion.rehearse.scenarios import (
     BUNDLED_SCENARIOS_DIR,
     REPLY_KINDS,
     default_scenario_dirs,

@@ -11,9 +11,9 @@ import pytest
 
 from companion.cli import main
 from companion.config import Settings
-from companion.index import GuidanceIndex
-from companion.knowledge import KnowledgeBase, split_document
-from companion.search import LexicalIndex, QueryTerms, highlight, highlight_spans, stem
+from companion.guidance.index import GuidanceIndex
+from companion.guidance.knowledge import KnowledgeBase, split_document
+from companion.guidance.search import LexicalIndex, QueryTerms, highlight, highlight_spans, stem
 
 # ---- words ---------------------------------------------------------------------------------------------
 
@@ -260,7 +260,7 @@ def test_search_module_does_not_import_heavy_libraries():
     import sys
 
     code = (
-        "import sys, companion.search, companion.knowledge, companion.index, companion.cli.knowledge_cmd;"
+        "import sys, companion.guidance.search, companion.guidance.knowledge, companion.guidance.index, companion.cli.knowledge_cmd;"
         "print([m for m in ('chromadb', 'llama_cpp', 'textual') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -31,7 +31,7 @@ def test_importing_the_app_imports_neither_llama_cpp_nor_chromadb(companion_home
 def test_headless_modules_never_import_textual(companion_home):
     code = (
         "import json, sys\n"
-        "import companion.cli, companion.services, companion.reflect, companion.journal\n"
+        "import companion.cli, companion.services, companion.listen.reflect, companion.store.journal\n"
         "import companion.cli.common\n"
         "print(json.dumps({'textual': 'textual' in sys.modules}))\n"
     )

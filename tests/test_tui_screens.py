@@ -11,7 +11,7 @@ from textual.widgets import Input, OptionList, Select, Static, TextArea
 from tui_pilot import MAX_STEPS, open_screen, wait_until
 
 from companion.config import Settings
-from companion.reflector import BuiltinReflector
+from companion.listen.reflector import BuiltinReflector
 from companion.tui.app import CompanionApp
 from companion.tui.streaming import TokenBuffer
 
@@ -399,7 +399,7 @@ async def test_models_screen_shows_the_engine_and_saves_the_region(settings):
         screen = app.screen
         assert "tiny-chat" in plain(screen.query_one("#engine-info", Static))
         table = screen.query_one("#model-table")
-        from companion.models import load_catalog
+        from companion.engines.models import load_catalog
 
         await wait_until(pilot, lambda: table.row_count == len(load_catalog()), "the catalogue")
         region = screen.query_one("#region", Select)
@@ -432,8 +432,8 @@ async def test_help_and_the_command_palette_reach_every_screen(settings):
 
 
 async def test_an_encrypted_journal_asks_for_its_passphrase_and_a_wrong_one_asks_again(settings):
-    from companion.crypto import KdfParams
-    from companion.journal import Journal
+    from companion.store.crypto import KdfParams
+    from companion.store.journal import Journal
 
     with Journal(settings.journal_path) as journal:
         session = journal.start_session("reflect")

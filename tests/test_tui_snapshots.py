@@ -28,7 +28,7 @@ def fixed_home(monkeypatch, tiny_guidance_index):
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(tiny_guidance_index, home / "index")
     monkeypatch.setenv("COMPANION_HOME", str(home))
-    monkeypatch.setattr("companion.journal._now", lambda: FROZEN_TIME)
+    monkeypatch.setattr("companion.store.journal._now", lambda: FROZEN_TIME)
     yield home
     shutil.rmtree(home, ignore_errors=True)
 

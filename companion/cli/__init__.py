@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from companion import privacy
-
-    # Before any library that could phone home is imported: offline, no telemetry (only `models pull` downloads).
+    from companion.store import (
+        privacy,  # Before any library that could phone home is imported: offline, no telemetry (only `models pull` downloads).
+    )
     privacy.prepare_process(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

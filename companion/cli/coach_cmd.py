@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 def build_coach(args: argparse.Namespace):
     """A Coach over the prepared embedder; without one, the cue-only model (and a note on stderr)."""
-    from companion.coach import Coach
+    from companion.rehearse.coach import Coach
     from companion.services import Services
 
     services = Services(settings_from_args(args), use_model=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 from companion.cli.common import print_json, settings_from_args
 from companion.config import Settings
 from companion.errors import CompanionError, JournalError
-from companion.journal import EXPORT_FORMATS, PASSPHRASE_ENV, Journal, PassphraseNeeded
+from companion.store.journal import EXPORT_FORMATS, PASSPHRASE_ENV, Journal, PassphraseNeeded
 from companion.text import CONTROL_CHARS
 
 NEW_PASSPHRASE_ENV = "COMPANION_NEW_PASSPHRASE"
@@ -231,7 +231,7 @@ def cmd_change_passphrase(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from companion.privacy import forget, plan_forget
+    from companion.store.privacy import forget, plan_forget
 
     settings = settings_from_args(args)
     plan = plan_forget(settings, include_models=args.models)

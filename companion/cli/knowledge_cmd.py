@@ -67,13 +67,13 @@ def _embedder(settings):
             kept="Your documents are kept.",
             fix="companion models prepare-embedder",
         )
-    from companion.embed import Embedder
+    from companion.guidance.embed import Embedder
 
     return Embedder(path, n_threads=settings.n_threads)
 
 
 def _open_index(settings):
-    from companion.index import GuidanceIndex
+    from companion.guidance.index import GuidanceIndex
     from companion.logs import configure_logging
 
     configure_logging(settings)
@@ -89,7 +89,7 @@ def _say(message: str) -> None:
 
 
 def run_knowledge_add(args: argparse.Namespace) -> int:
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.knowledge import KnowledgeBase
 
     settings = settings_from_args(args)
     knowledge = KnowledgeBase(settings)
@@ -110,7 +110,7 @@ def run_knowledge_add(args: argparse.Namespace) -> int:
 
 
 def run_knowledge_list(args: argparse.Namespace) -> int:
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.knowledge import KnowledgeBase
 
     knowledge = KnowledgeBase(settings_from_args(args))
     documents = knowledge.documents()
@@ -143,7 +143,7 @@ def run_knowledge_list(args: argparse.Namespace) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.knowledge import KnowledgeBase
 
     settings = settings_from_args(args)
     knowledge = KnowledgeBase(settings)
@@ -162,7 +162,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from companion.knowledge import KnowledgeBase
+    from companion.guidance.knowledge import KnowledgeBase
 
     query = read_text_argument(args.query)
     if not query.strip():
@@ -205,7 +205,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def _print_hits(results, *, bold: bool) -> None:
-    from companion.search import highlight, highlight_spans
+    from companion.guidance.search import highlight, highlight_spans
 
     width = min(100, shutil.get_terminal_size((100, 24)).columns) - 4
     if not results:

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from companion.models import choose_chat_model, list_models
+    from companion.engines.models import choose_chat_model, list_models
 
     settings = settings_from_args(args)
     listings = list_models(settings)
@@ -116,7 +116,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _listener_state(settings, choice) -> dict:
     """Whether the listener can answer; the choice already checked its files when it picked the listener."""
-    from companion.listener import LISTENER_NAME, ListenerFiles, find_listener
+    from companion.engines.listener import LISTENER_NAME, ListenerFiles, find_listener
 
     if choice is not None and choice.engine == "listener":
         files = ListenerFiles(base=choice.path, adapter=choice.adapter)
@@ -130,7 +130,7 @@ def _listener_state(settings, choice) -> dict:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from companion.models import find_catalog_model, pull_model
+    from companion.engines.models import find_catalog_model, pull_model
 
     settings = settings_from_args(args)
     model = find_catalog_model(args.name)
@@ -144,9 +144,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_embedder(args: argparse.Namespace) -> int:
+    from companion.engines.models import prepare_embedder
+    from companion.engines.runtime import route_llama_logs
     from companion.logs import configure_logging
-    from companion.models import prepare_embedder
-    from companion.runtime import route_llama_logs
 
     settings = settings_from_args(args)
     configure_logging(settings)
@@ -161,7 +161,7 @@ def cmd_prepare_embedder(args: argparse.Namespace) -> int:
 
 def cmd_prepare_listener(args: argparse.Namespace) -> int:
     from companion.config import LISTENER_BASE_FILE
-    from companion.listener import find_listener, prepare_listener
+    from companion.engines.listener import find_listener, prepare_listener
 
     settings = settings_from_args(args)
     out = Path(args.out).expanduser() if args.out else settings.models_dir / LISTENER_BASE_FILE

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 
 
 def run_reflect(args: argparse.Namespace) -> int:
-    from companion.reflect import clean_statement
+    from companion.listen.reflect import clean_statement
     from companion.services import Services
 
     statement = clean_statement(read_text_argument(args.text))

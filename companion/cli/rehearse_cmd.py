@@ -40,7 +40,7 @@ def _warn(text: str) -> None:
 
 
 def _load(settings):
-    from companion.scenarios import default_scenario_dirs, load_scenarios
+    from companion.rehearse.scenarios import default_scenario_dirs, load_scenarios
 
     scenarios, errors = load_scenarios(default_scenario_dirs(settings))
     for error in errors:
@@ -86,7 +86,7 @@ def _coaching_lines(coaching) -> list[str]:
 
 
 def run_rehearse(args: argparse.Namespace) -> int:
-    from companion.scenarios import find_scenario
+    from companion.rehearse.scenarios import find_scenario
     from companion.services import Services
 
     settings = settings_from_args(args)

@@ -209,7 +209,7 @@ class CompanionApp(App):
 
     def journal(self):
         """From a worker thread: the journal, asking for its passphrase when it is encrypted."""
-        from companion.journal import PassphraseNeeded, WrongPassphrase
+        from companion.store.journal import PassphraseNeeded, WrongPassphrase
 
         services = self.wait_for_services()
         # One prompt at a time: a second worker waits here, then finds the journal already unlocked.
@@ -221,7 +221,7 @@ class CompanionApp(App):
             return self._unlock_journal(services, wrong=wrong)
 
     def _unlock_journal(self, services, *, wrong: bool):
-        from companion.journal import PassphraseNeeded, WrongPassphrase
+        from companion.store.journal import PassphraseNeeded, WrongPassphrase
 
         while True:
             passphrase = self._ask_passphrase(wrong=wrong)

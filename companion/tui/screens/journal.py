@@ -34,7 +34,7 @@ def session_label(info) -> Text:
 
 def session_text(session) -> Text:
     """A whole session as plain text: what was typed is shown as typed, never as markup."""
-    from companion.journal import speaker_label  # loaded already: the session came from the journal
+    from companion.store.journal import speaker_label  # loaded already: the session came from the journal
 
     text = Text()
     kind = str(read_field(session, "kind", "") or "").capitalize()

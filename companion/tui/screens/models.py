@@ -93,10 +93,10 @@ class ModelsScreen(CompanionScreen):
 
     @work(thread=True, exclusive=True, group="models-list", name="list models")
     def load_listings(self, with_regions: bool = False) -> None:
-        from companion.models import list_models
+        from companion.engines.models import list_models
 
         if with_regions:
-            from companion.safety import available_regions
+            from companion.safety.screen import available_regions
 
             self.app.call_from_thread(self._show_regions, tuple(available_regions()))
         try:
@@ -160,7 +160,7 @@ class ModelsScreen(CompanionScreen):
 
     @work(thread=True, exclusive=True, group="models-pull", name="pull model")
     def pull(self, name: str) -> None:
-        from companion.models import pull_model
+        from companion.engines.models import pull_model
 
         call = self.app.call_from_thread
         call(self._pull_stage, f"Downloading {name}… (the only time companion goes online)")

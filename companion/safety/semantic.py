@@ -1,6 +1,6 @@
 """The semantic second layer of the safety screen: nearest exemplars by meaning, for what the rules' wording misses.
 
-The rules (companion/safety.py) are predictable but only know their author's wording: on sets written after them they
+The rules (companion/safety/screen.py) are predictable but only know their author's wording: on sets written after them they
 caught 25-64% of crises. This layer embeds a statement the rules did not flag (the whole text and each sentence) with
 the same MiniLM embedder the guidance search uses, and compares it with short exemplars per crisis category and with
 near-misses ("this job is killing me", venting, sadness without danger) in data/crisis_exemplars.toml.
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from companion.safety import CATEGORIES
+from companion.safety.screen import CATEGORIES
 from companion.text import split_sentences, strip_terminal_codes
 
-EXEMPLARS_FILE = Path(__file__).resolve().parent / "data" / "crisis_exemplars.toml"
+EXEMPLARS_FILE = Path(__file__).resolve().parent.parent / "data" / "crisis_exemplars.toml"
 BENIGN = "benign"
 
 # The most recall on the dev set's crises (layer alone: 0.798) while the layer fires on at most 5% of everyday

@@ -104,8 +104,7 @@ _END = object()
 def _route_logs(log_file: Path | None) -> None:
     """llama.cpp writes to stderr by default, which would tear a running TUI; send it to the log file."""
     if log_file is not None:
-        from companion import runtime
-
+        from companion.engines import runtime
         runtime.route_llama_logs(log_file)
 
 
@@ -138,8 +137,7 @@ class ChatModel:
         self.n_ctx = n_ctx
         self._seed = seed
         # None means: every layer on the GPU when this build can offload, none otherwise.
-        from companion import runtime
-
+        from companion.engines import runtime
         if n_gpu_layers is None:
             n_gpu_layers = -1 if runtime.gpu_offload_supported() else 0
         n_gpu_layers = runtime.effective_gpu_layers(n_gpu_layers)
@@ -271,8 +269,7 @@ class ChatModel:
     def _own_the_model(self) -> None:
         try:
             _route_logs(self._log_file)
-            from companion import runtime
-
+            from companion.engines import runtime
             llm = runtime.load_llama(self.model_path, what="chat model", **self._load_kwargs)
             self._count_evaluated_tokens(llm)
         except BaseException as exc:  # handed to the constructor, which raises it in the caller's thread

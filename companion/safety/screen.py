@@ -18,7 +18,7 @@ Negation, decided:
   has never hurt the kids") is reassurance, not a report, so it does not trigger on its own. Any other match in the
   same text still does ("he has never hit me, but he threatened to kill me").
 
-A semantic second layer (companion/safety_semantic.py, MiniLM nearest exemplars) screens what the rules did not flag
+A semantic second layer (companion/safety/semantic.py, MiniLM nearest exemplars) screens what the rules did not flag
 whenever an embedder is available: screen(text, region, semantic=SemanticScreen(embedder)). Its hits are a softer
 level, "check_in": the reflection is still given, with a short note and the same resources under it. Measured on
 everyday statements we wrote, the layer also fires on ~5% of ordinary sadness and anger, too often to take a
@@ -39,7 +39,7 @@ from pathlib import Path
 from companion.logs import get_logger
 from companion.text import split_sentences, straighten_quotes, strip_terminal_codes
 
-RESOURCES_FILE = Path(__file__).resolve().parent / "data" / "crisis_resources.toml"
+RESOURCES_FILE = Path(__file__).resolve().parent.parent / "data" / "crisis_resources.toml"
 FALLBACK_REGION = "INTERNATIONAL"
 
 # Most urgent first: when a statement touches several, the message speaks to the first.

@@ -2,7 +2,7 @@
 
 What the partner said goes through four steps:
 1. feelings: named ones ("I'm exhausted") and implied ones ("nobody notices" -> unseen, unappreciated), from
-   companion.lexicon, with the needs underneath them (appreciation, time together, trust...);
+   companion.listen.lexicon, with the needs underneath them (appreciation, time together, trust...);
 2. content: the sentence that carries the most, trimmed to one clause, turned around to the listener's voice
    (I<->you, me<->you, my<->your, I'm<->you're, was<->were with the right verb) so the person can say it back;
 3. softening: absolutes become experience ("you never make time" -> "it's felt like I hardly ever make time");
@@ -17,8 +17,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from companion import lexicon
-from companion.safety import normalise
+from companion.listen import lexicon
+from companion.safety.screen import normalise
 from companion.text import straighten_quotes, strip_terminal_codes
 
 # The reflector reads at most this much; callers cap input length, this only keeps odd input from costing time.
@@ -707,7 +707,7 @@ def _polish(text: str) -> str:
 def _passing_first(versions: list[str], statement: str) -> list[str]:
     """Order the versions so one that passes the shared output checks (the model's bar) leads, when it exists."""
     try:
-        from companion.output_checks import check_reflection
+        from companion.listen.output_checks import check_reflection
     except ImportError:
         return versions
     try:

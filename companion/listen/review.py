@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from companion.output_checks import CheckResult, check_reflection
+from companion.listen.output_checks import CheckResult, check_reflection
 
 # Chosen on the dev split (scripts/eval_listener.py --choose-thresholds); see the README's listener table.
 DRIFT_THRESHOLD = 0.18

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from companion.config import create_private_file, ensure_private_dir
-from companion.crypto import FieldCipher, KdfParams, WrongPassphrase, unlock
 from companion.errors import JournalError
 from companion.logs import get_logger
-from companion.privacy import LOCK_FILE_NAME, InstanceLock
+from companion.store.crypto import FieldCipher, KdfParams, WrongPassphrase, unlock
+from companion.store.privacy import LOCK_FILE_NAME, InstanceLock
 
 __all__ = [
     "Journal",

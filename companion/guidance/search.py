@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from companion.knowledge import Section
+from companion.guidance.knowledge import Section
 
 # BM25 constants (the usual defaults) and how much each signal adds to the dense cosine similarity.
 BM25_K1 = 1.2

@@ -22,9 +22,9 @@ import numpy as np
 
 from companion.config import ensure_private_dir
 from companion.errors import IndexError_, InputError
-from companion.knowledge import Section
+from companion.guidance.knowledge import Section
+from companion.guidance.search import LexicalIndex, LexicalMatch, QueryTerms, fused_score
 from companion.logs import get_logger
-from companion.search import LexicalIndex, LexicalMatch, QueryTerms, fused_score
 
 COLLECTION_NAME = "guidance"
 # Bumped when what we store per section changes, so an old index is rebuilt rather than misread.
@@ -39,7 +39,7 @@ log = get_logger("index")
 
 
 class Embedder(Protocol):
-    """What the index needs from companion.embed.Embedder."""
+    """What the index needs from companion.guidance.embed.Embedder."""
 
     name: str
 

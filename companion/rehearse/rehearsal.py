@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from companion.errors import CompanionError, InputError
+from companion.listen.output_checks import copied_share, garbage_reasons, latin_share, words
 from companion.logs import get_logger
-from companion.output_checks import copied_share, garbage_reasons, latin_share, words
-from companion.scenarios import Scenario, default_scenario_dirs, find_scenario, load_scenarios
+from companion.rehearse.scenarios import Scenario, default_scenario_dirs, find_scenario, load_scenarios
 from companion.text import ANSI_ESCAPE, CONTROL_CHARS, word_set
 
 __all__ = [
@@ -535,7 +535,7 @@ class Rehearsal:
             )
         if not self._opened:
             self.opening()
-        from companion.safety import screen
+        from companion.safety.screen import screen
 
         crisis = screen(text, self.region, semantic=self.semantic_safety)
         check_in = crisis if crisis is not None and crisis.level == "check_in" else None

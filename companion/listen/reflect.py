@@ -11,9 +11,9 @@ from typing import Any
 
 from companion.config import DEFAULT_REGION, MAX_STATEMENT_CHARS
 from companion.errors import CompanionError, InputError
+from companion.listen.output_checks import early_failure
+from companion.listen.prompts import build_listener_messages, build_reflection_messages
 from companion.logs import get_logger
-from companion.output_checks import early_failure
-from companion.prompts import build_listener_messages, build_reflection_messages
 from companion.text import ANSI_ESCAPE
 
 log = get_logger("reflect")
@@ -126,7 +126,7 @@ class ReflectionEngine:
         self.chat_model = chat_model
         self.semantic_safety = semantic_safety
         if review is None:
-            from companion.reflection_review import DraftReview
+            from companion.listen.review import DraftReview
 
             review = DraftReview()  # the text checks alone; Services adds the embedder and the coach
         # Every model draft passes this review (or a factory for it, built at the first draft) before it is shown.
@@ -135,7 +135,7 @@ class ReflectionEngine:
         # Stop a draft as soon as its first words show it cannot pass (benchmarks turn this off).
         self.stop_early = stop_early
         if builtin is None:
-            from companion.reflector import BuiltinReflector
+            from companion.listen.reflector import BuiltinReflector
 
             builtin = BuiltinReflector()
         self.builtin = builtin
@@ -152,7 +152,7 @@ class ReflectionEngine:
         streamed draft failed the checks and will be replaced; `cancel` stops the model between tokens."""
         text = clean_statement(statement)
 
-        from companion.safety import screen
+        from companion.safety.screen import screen
 
         # Logs "safety message shown", nothing else; the semantic layer is built only if the rules find nothing.
         assessment = screen(text, region=self.region, semantic=lambda: self.semantic_safety)

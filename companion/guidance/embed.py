@@ -28,7 +28,7 @@ class Embedder:
         max_tokens: int = MAX_TOKENS,
         batch_tokens: int = BATCH_TOKENS,
     ) -> None:
-        from companion.runtime import load_llama
+        from companion.engines.runtime import load_llama
 
         self.model_path = Path(model_path)
         self._lock = threading.Lock()

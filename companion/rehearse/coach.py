@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from companion import coach_features
 from companion.errors import ModelError
 from companion.logs import get_logger
+from companion.rehearse import coach_features
 from companion.text import word_set
 
 LABELS: tuple[str, ...] = ("reflection", "question", "input", "other")

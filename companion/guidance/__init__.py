@@ -1,0 +1,1 @@
+"""Guidance: documents to sections, the Chroma index, search, and the embedder."""

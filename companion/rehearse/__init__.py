@@ -1,0 +1,1 @@
+"""Rehearsal: a simulated partner, scenarios, and the coach that labels each reply."""

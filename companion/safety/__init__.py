@@ -1,0 +1,1 @@
+"""Safety: the crisis screen (rules, then the semantic layer) and the resources it shows."""
