@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +18,24 @@ DEFAULT_EMBEDDER_FILE = "all-MiniLM-L6-v2-f32.gguf"
 LISTENER_BASE_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LISTENER_ADAPTER_PATH = Path(__file__).resolve().parent / "data" / "listener-lora.gguf"
 DEFAULT_REGION = "US"
+# Locale territories whose resource table goes by another name (crisis_resources.toml uses UK for Great Britain).
+_TERRITORY_ALIASES = {"GB": "UK"}
+
+
+def default_region(environ: dict[str, str] | None = None) -> str:
+    """The region from the system locale (LC_ALL, then LC_MESSAGES, then LANG: en_GB.UTF-8 -> UK, en_IE -> IE);
+    DEFAULT_REGION when the locale names no territory (C, POSIX, unset)."""
+    environ = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = (environ.get(name) or "").strip()
+        if not value:
+            continue
+        # language[_TERRITORY][.codeset][@modifier]; the first variable that is set decides, as in POSIX.
+        territory = value.split(".")[0].split("@")[0].partition("_")[2].upper()
+        if territory.isalpha() and len(territory) == 2:
+            return _TERRITORY_ALIASES.get(territory, territory)
+        return DEFAULT_REGION
+    return DEFAULT_REGION
 
 # The longest statement we accept; longer text is refused with a message, never silently cut.
 MAX_STATEMENT_CHARS = 8000
@@ -37,6 +57,9 @@ class Settings:
     home: Path
     chat_model: Path | None = None
     chat_model_name: str | None = None
+    # An OpenAI-compatible model server (`chat_model = "http://…"`) and which of its models to use.
+    chat_server: str | None = None
+    server_model: str | None = None
     embed_model: Path | None = None
     # The listener answers when no other chat model is configured; `listener = false` in config.toml turns it off.
     use_listener: bool = True
@@ -46,6 +69,8 @@ class Settings:
     n_threads: int | None = None
     theme: str = "textual-dark"
     knowledge_dirs: tuple[Path, ...] = field(default_factory=lambda: (BUNDLED_KNOWLEDGE_DIR,))
+    # What config.toml held that could not be used, one line each (the CLI prints them, the app shows them).
+    config_warnings: tuple[str, ...] = field(default=(), compare=False)
 
     # ---- paths -------------------------------------------------------------------------------
     @property
@@ -101,32 +126,29 @@ class Settings:
     # ---- loading -----------------------------------------------------------------------------
     @classmethod
     def load(cls, home: Path | None = None) -> Settings:
-        """Read COMPANION_HOME/config.toml; environment variables override the file."""
+        """Read COMPANION_HOME/config.toml; environment variables override the file. A value of the wrong type or
+        out of range, an unknown key or a file that is not TOML is named in `config_warnings` and its default used."""
         home = Path(home) if home is not None else default_home()
-        values: dict = {}
-        config_file = home / "config.toml"
-        if config_file.is_file():
-            import tomllib  # here, not at the top: a first run has no config file, and the TUI starts sooner
-
-            try:
-                values = tomllib.loads(config_file.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-                # A broken config must never stop the companion; defaults apply and `companion config` shows why.
-                values = {}
+        values, warnings = read_config(home / "config.toml")
         chat = os.environ.get("COMPANION_MODEL") or values.get("chat_model")
         embed = os.environ.get("COMPANION_EMBED_MODEL") or values.get("embed_model")
+        server = chat if looks_like_server_url(chat) else None
+        chat = None if server else chat
         return cls(
             home=home,
             chat_model=Path(chat).expanduser() if chat and looks_like_model_path(chat) else None,
             chat_model_name=chat if chat and not looks_like_model_path(chat) else None,
+            chat_server=server.strip() if server else None,
+            server_model=values.get("server_model"),
             embed_model=Path(embed).expanduser() if embed else None,
             listener_adapter=Path(os.environ.get("COMPANION_LISTENER_ADAPTER") or LISTENER_ADAPTER_PATH).expanduser(),
-            use_listener=values.get("listener", True) is not False
+            use_listener=values.get("listener", True)
             and os.environ.get("COMPANION_LISTENER", "").strip().lower() not in ("0", "off", "false", "no"),
-            region=str(os.environ.get("COMPANION_REGION") or values.get("region") or DEFAULT_REGION),
-            n_gpu_layers=int(values.get("n_gpu_layers", 0) or 0),
+            region=str(os.environ.get("COMPANION_REGION") or values.get("region") or default_region()),
+            n_gpu_layers=values.get("n_gpu_layers", 0),
             n_threads=values.get("n_threads"),
-            theme=str(values.get("theme") or "textual-dark"),
+            theme=values.get("theme", "textual-dark"),
+            config_warnings=tuple(warnings),
         )
 
     def save(self) -> None:
@@ -137,12 +159,97 @@ class Settings:
             lines.append(f"chat_model = {_toml_str(str(self.chat_model))}")
         elif self.chat_model_name:
             lines.append(f"chat_model = {_toml_str(self.chat_model_name)}")
+        elif self.chat_server:
+            lines.append(f"chat_model = {_toml_str(self.chat_server)}")
+        if self.server_model:
+            lines.append(f"server_model = {_toml_str(self.server_model)}")
         if self.embed_model is not None:
             lines.append(f"embed_model = {_toml_str(str(self.embed_model))}")
         lines.append(f"region = {_toml_str(self.region)}")
         lines.append(f"n_gpu_layers = {int(self.n_gpu_layers)}")
         lines.append(f"theme = {_toml_str(self.theme)}")
         write_private_text(self.config_path, "\n".join(lines) + "\n")
+
+
+def _is_text(value: object) -> bool:
+    """A non-empty string with no control or format characters (a path with them fails later, far from here)."""
+    return (isinstance(value, str) and bool(value.strip())
+            and not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value))
+
+
+def _is_whole_number(low: int, high: int) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+# Every key config.toml may hold: the check its value must pass, and what the warning says was expected.
+# A new setting is one line here (plus its field above and its line in `load`).
+CONFIG_KEYS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "chat_model": (_is_text, "a GGUF path, a catalogue name or a server address, in quotes"),
+    "server_model": (_is_text, "the name of one of the server's models, in quotes"),
+    "embed_model": (_is_text, "the path of a GGUF embedder, in quotes"),
+    "listener": (lambda value: isinstance(value, bool), "true or false"),
+    "region": (_is_text, 'a region code in quotes, e.g. "UK"'),
+    "n_gpu_layers": (_is_whole_number(-1, 100_000), "a whole number from -1 (every layer) to 100000"),
+    "n_threads": (_is_whole_number(1, 1024), "a whole number of threads from 1 to 1024"),
+    "theme": (_is_text, "a theme name in quotes"),
+}
+
+
+def read_config(path: Path) -> tuple[dict[str, object], list[str]]:
+    """The usable values of a config.toml and one warning line for each thing in it that cannot be used.
+
+    Never raises: a broken config must not stop any command (`forget` least of all); defaults apply."""
+    try:
+        if not path.is_file():
+            return {}, []
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is not UTF-8 text"
+        return {}, [f"{path} could not be read ({reason}); every setting uses its default. "
+                    f"Fix: correct or delete {path}"]
+    import tomllib  # here, not at the top: a first run has no config file, and the TUI starts sooner
+
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [f"{path} is not valid TOML ({_short(str(exc), 100)}); every setting uses its default. "
+                    f"Fix: correct that line, or delete {path}"]
+    values: dict[str, object] = {}
+    warnings: list[str] = []
+    for key, value in document.items():
+        rule = CONFIG_KEYS.get(key)
+        if rule is None:
+            known = ", ".join(CONFIG_KEYS)
+            warnings.append(f"{path}: unknown setting {_short(key, 40)!r} ignored. Fix: remove it (known: {known})")
+        elif not rule[0](value):
+            warnings.append(f"{path}: {key} = {_short(_as_toml(value), 40)} ignored, the default is used "
+                            f"(expected {rule[1]}). Fix: correct or remove that line")
+        else:
+            values[key] = value
+    return values, warnings
+
+
+def _as_toml(value: object) -> str:
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _short(text: str, limit: int) -> str:
+    """One line of at most `limit` characters, without controls (a hostile config must not drive the terminal)."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def looks_like_server_url(value: str | None) -> bool:
+    """An OpenAI-compatible server's address (http:// or https://) rather than a GGUF or a catalogue name."""
+    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
 
 
 def looks_like_model_path(value: str) -> bool:

@@ -20,13 +20,20 @@ log = get_logger("services")
 T = TypeVar("T")
 _NOT_BUILT = object()
 
+# The notice of a reflection given while the app still prepares the guidance on its first start.
+GUIDANCE_NOT_READY = ("The guidance is still being prepared for search, so this reflection does not draw on it "
+                      "yet (the status line shows how far it is).")
+
 
 class Services:
     """One place that owns the long-lived services for a run of the companion."""
 
-    def __init__(self, settings: Settings, *, use_model: bool = True) -> None:
+    def __init__(self, settings: Settings, *, use_model: bool = True, wait_for_guidance: bool = True) -> None:
+        """wait_for_guidance=False (the app, which prepares the index in the background): a reflection asked for
+        before the index is ready answers at once, without the guidance, and says so."""
         self.settings = settings
         self.use_model = use_model
+        self.wait_for_guidance = wait_for_guidance
         self.log_file = configure_logging(settings)
         self._lock = threading.Lock()
         # One lock per service, so loading the chat model does not hold up the index (and vice versa).
@@ -53,6 +60,10 @@ class Services:
         """The service called name if it was built already, else None (never builds: safe on the UI thread)."""
         value = self._built.get(name, _NOT_BUILT)
         return None if value is _NOT_BUILT else value
+
+    def is_built(self, name: str) -> bool:
+        """Whether name was built already (a service built as None, such as the index without an embedder, counts)."""
+        return name in self._built
 
     # ---- retrieval ------------------------------------------------------------------------------
     @property
@@ -85,16 +96,24 @@ class Services:
     @property
     def index(self):
         """The guidance index, refreshed from the knowledge base on first use; None without an embedder."""
+        return self.prepare_index()
+
+    def prepare_index(self, progress: Callable[[int, int], None] | None = None):
+        """The index, as `index`; on the call that builds it, progress(done, total) hears how many of the
+        sections that need embedding are done (the app's first start shows it on the status line)."""
 
         def build():
             embedder = self.embedder
             if embedder is None:
                 return None
             from companion.guidance.index import GuidanceIndex
+            from companion.store.privacy import writing_if_free
 
             index = GuidanceIndex(self.settings.index_dir, embedder)
             try:
-                index.refresh(self.knowledge.sections())
+                with writing_if_free(self.settings.home) as free:
+                    if free:  # else another command is writing the folder: search the index as it is
+                        index.refresh(self.knowledge.sections(), progress=progress)
             except CompanionError as exc:
                 # Searching a stale index is better than none; the problem is shown, the old index kept.
                 self.problems["index"] = str(exc)
@@ -117,6 +136,8 @@ class Services:
             decision = choose_chat_model(self.settings)
             if decision.problem:
                 self.problems["listener"] = decision.problem
+            if decision.warning:
+                self.problems["server"] = decision.warning
             if decision.choice is None:
                 return None
             return decision.choice.open(self.settings, log_file=self.log_file.parent / "llama.log")
@@ -132,7 +153,8 @@ class Services:
             from companion.listen.reflect import ReflectionEngine
 
             # Factories, not objects: the engine builds them only when a statement needs them (not for a crisis).
-            return ReflectionEngine(retriever=lambda: self.index, chat_model=lambda: self.chat_model,
+            retriever = (lambda: self.index) if self.wait_for_guidance else _GuidanceOnceReady(self)
+            return ReflectionEngine(retriever=retriever, chat_model=lambda: self.chat_model,
                                     region=self.settings.region, semantic_safety=lambda: self.semantic_safety,
                                     review=lambda: self.draft_review)
 
@@ -230,3 +252,19 @@ class Services:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _GuidanceOnceReady:
+    """The reflection's retriever in the app: the index once it is built; until then no guidance, said in the
+    reflection's notice, so a person can reflect on the first start without waiting for the index."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def search(self, text: str, k: int = 5):
+        if not self.services.is_built("index"):
+            from companion.guidance.index import SearchResults
+
+            return SearchResults([], notice=GUIDANCE_NOT_READY)
+        index = self.services.index
+        return index.search(text, k=k) if index is not None else []

@@ -5,6 +5,7 @@
     .venv/bin/python scripts/bench.py reflect [--rounds N] [--model PATH]
     .venv/bin/python scripts/bench.py kdf [--runs N] [--turns N]
     .venv/bin/python scripts/bench.py coach [--lines N]
+    .venv/bin/python scripts/bench.py server [--rounds N] [--clients N] [--model PATH]
 
 Tests never assert on time; these numbers go in notes and are compared as ratios within one run.
 """
@@ -764,6 +765,154 @@ def add_coach_parser(subparsers) -> None:
     parser.set_defaults(func=bench_coach)
 
 
+# ---- model servers ------------------------------------------------------------------------------------------------
+
+SERVER_STATEMENT = "You never make time for me anymore, and I'm tired of being the one who plans everything."
+
+
+def _start_llama_server(model: Path, threads: int, log_path: Path):
+    """llama-cpp-python's OpenAI-compatible server on a free loopback port, one request at a time to its end."""
+    import socket
+    import subprocess as sp
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(log_path, "wb")  # noqa: SIM115 (the process holds it for its life)
+    process = sp.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+                        "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads),
+                        "--n_threads_batch", str(threads), "--interrupt_requests", "False", "--verbose", "False"],
+                       stdout=log, stderr=sp.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    for _ in range(1200):
+        if process.poll() is not None:
+            raise SystemExit(f"llama_cpp.server exited; see {log_path}")
+        try:
+            if httpx.get(url + "/models", timeout=2, trust_env=False).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("llama_cpp.server did not start within two minutes")
+
+
+def _direct_server_run(client, url: str, body: dict) -> dict:
+    """The floor: the same request with httpx alone, reading the server-sent events as they come."""
+    stamps: list[float] = []
+    started = time.perf_counter()
+    with client.stream("POST", url + "/chat/completions", json=body) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            choices = json.loads(line[6:]).get("choices") or [{}]
+            if choices[0].get("delta", {}).get("content"):
+                stamps.append(time.perf_counter())
+    return _timing(started, stamps)
+
+
+def _companion_server_run(model, messages, options: dict) -> dict:
+    stamps: list[float] = []
+    started = time.perf_counter()
+    for _piece in model.stream(messages, **options):
+        stamps.append(time.perf_counter())
+    return _timing(started, stamps)
+
+
+def bench_server(args: argparse.Namespace) -> int:
+    import httpx
+
+    from companion.engines.llm import ChatModel
+    from companion.engines.server import ServerChatModel
+    from companion.listen.prompts import build_reflection_messages
+
+    model_path = Path(args.model) if args.model else ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not model_path.is_file():
+        print(f"{model_path} is missing: run scripts/setup", file=sys.stderr)
+        return 2
+    log_dir = Path(tempfile.mkdtemp(prefix="companion-bench-server-"))
+    process, url = _start_llama_server(model_path, args.threads, log_dir / "server.log")
+    try:
+        messages = build_reflection_messages(SERVER_STATEMENT, [])
+        # Greedy, so all three produce the same tokens; the server and ChatModel both keep the prompt's KV prefix.
+        options = {"max_tokens": args.max_tokens, "temperature": 0.0, "top_p": 1.0, "seed": 20240611}
+        body = {"model": "bench", "messages": messages, "stream": True, **options}
+        ours = ServerChatModel(url)
+        body["model"] = ours.model
+        direct = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0), trust_env=False)
+        local = ChatModel(model_path, n_ctx=2048, n_threads=args.threads, n_gpu_layers=0,
+                          log_file=log_dir / "llama.log")
+        for warm in (lambda: ours.complete(messages, max_tokens=4), lambda: local.complete(messages, max_tokens=4)):
+            warm()
+        runs: dict[str, list[dict]] = {"companion": [], "direct": [], "in-process": []}
+        measure = {"direct": lambda: _direct_server_run(direct, url, body),
+                   "companion": lambda: _companion_server_run(ours, messages, options),
+                   "in-process": lambda: _companion_server_run(local, messages, options)}
+        for round_number in range(args.rounds):
+            # Each round starts with another of the three, so none always follows the same neighbour.
+            order = list(measure)[round_number % 3:] + list(measure)[: round_number % 3]
+            for name in order:
+                runs[name].append(measure[name]())
+            print(f"round {round_number + 1}/{args.rounds}: ttft companion {runs['companion'][-1]['ttft']:.3f}s "
+                  f"direct {runs['direct'][-1]['ttft']:.3f}s in-process {runs['in-process'][-1]['ttft']:.3f}s",
+                  flush=True)
+        local.close()
+
+        def med(name, key):
+            return statistics.median(r[key] for r in runs[name])
+
+        rows = []
+        for key, label, fmt in (("ttft", "time to first token (s)", "{:.3f}"), ("tps", "decode tokens/s", "{:.1f}")):
+            rows.append([label, *(fmt.format(med(name, key)) for name in ("companion", "direct", "in-process")),
+                         f"{med('companion', key) / med('direct', key):.3f}x",
+                         f"{med('companion', key) / med('in-process', key):.3f}x"])
+        rows.append(["tokens generated", *(f"{med(name, 'tokens'):.0f}" for name in runs), "", ""])
+        print(f"\n{model_path.name}, {args.threads} threads (server and in-process), {args.rounds} rounds (medians)")
+        print_table("ServerChatModel vs the same server with httpx alone vs the same model in-process (ChatModel)",
+                    ("measure", "companion", "httpx direct", "in-process", "companion / direct",
+                     "companion / in-process"), rows)
+
+        # A household: several companions at once against one server.
+        results: list[dict] = [{} for _ in range(args.clients)]
+        barrier = threading.Barrier(args.clients)
+
+        def client(number: int) -> None:
+            with ServerChatModel(url) as model:
+                barrier.wait()
+                results[number] = _companion_server_run(model, messages, options) | {"end": time.perf_counter()}
+
+        started = time.perf_counter()
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        wall = max(r["end"] for r in results) - started
+        rows = [[f"client {n + 1}", f"{r['ttft']:.2f}", f"{r['tokens'] / (r['end'] - started):.1f}", f"{r['tps']:.1f}"]
+                for n, r in enumerate(results)]
+        rows.append(["all together", "", f"{sum(r['tokens'] for r in results) / wall:.1f}", ""])
+        print_table(f"{args.clients} companions at once against one llama-cpp-python server (one slot)",
+                    ("client", "first token (s)", "tokens/s over its wait", "decode tokens/s once started"), rows)
+        ours.close()
+        direct.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return 0
+
+
+def add_server_parser(subparsers) -> None:
+    parser = subparsers.add_parser("server", help="ServerChatModel vs httpx direct vs in-process; clients at once")
+    parser.add_argument("--model", help="GGUF to serve (default: models/SmolLM2-135M-Instruct.Q4_1.gguf)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.set_defaults(func=bench_server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description="companion benchmarks (one table per area)")
     areas = parser.add_subparsers(dest="area", metavar="AREA", required=True)
@@ -778,6 +927,7 @@ def main(argv: list[str] | None = None) -> int:
     add_startup_parser(areas)
     add_coach_parser(areas)
     add_listener_parser(areas)
+    add_server_parser(areas)
     # Other areas (startup) register their own subparsers here.
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -12,6 +12,7 @@ import random
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,24 +26,47 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT: list[tuple[str, str]] = []
 
 
+class FaultReport:
+    """A pytest plugin for this run: the faults tried, in the terminal summary (after the progress dots, never
+    among them) and in build/faults-tried.txt."""
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not REPORT:
+            return
+        lines = fault_table(max(shutil.get_terminal_size((100, 24)).columns, 60))
+        terminalreporter.write_sep("-", "Faults tried (fault -> what happened)")
+        for line in lines:
+            terminalreporter.write_line(line)
+        target = ROOT / "build" / "faults-tried.txt"
+        with contextlib.suppress(OSError):  # a read-only checkout still gets the table on the terminal
+            target.parent.mkdir(exist_ok=True)
+            target.write_text("\n".join(fault_table(120)) + "\n", encoding="utf-8")
+            terminalreporter.write_line(f"(also written to {target.relative_to(ROOT)})")
+
+
+def fault_table(width: int) -> list[str]:
+    """Each fault and what happened, the outcome wrapped at word boundaries under its own column."""
+    column = min(48, max(len(fault) for fault, _ in REPORT))
+    indent = " " * (column + 6)
+    lines = []
+    for fault, outcome in REPORT:
+        wrapped = textwrap.wrap(outcome, width=max(width - len(indent), 30)) or [""]
+        lines.append(f"  {fault:<{column}} -> {wrapped[0]}")
+        lines += [indent + more for more in wrapped[1:]]
+    return lines
+
+
 @pytest.fixture(scope="module", autouse=True)
 def fault_report(request):
-    """Print the faults tried and what happened, after the module's tests."""
+    """Register the report for the end of the run (once, however many times this module runs)."""
+    manager = request.config.pluginmanager
+    if not manager.has_plugin("companion-fault-report"):
+        manager.register(FaultReport(), "companion-fault-report")
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not REPORT:
-        return
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    # Shown on the terminal even under output capture: the report is the point of this module.
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        reporter.write_line("")
-        reporter.write_line("Faults tried (fault -> what happened):")
-        for fault, outcome in REPORT:
-            reporter.write_line(f"  {fault:<48} -> {outcome}")
 
 
 def report(fault: str, outcome: str) -> None:
-    REPORT.append((fault, " ".join(outcome.split())[:220]))
+    REPORT.append((fault, " ".join(outcome.split())))
 
 
 @pytest.fixture

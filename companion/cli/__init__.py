@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from companion import __version__
 from companion.errors import CompanionError
@@ -28,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"companion {__version__}")
     parser.add_argument("--home", help="data folder (default: $COMPANION_HOME or your user data folder)")
-    parser.add_argument("--model", help="a chat model: a GGUF path or a catalogue name")
+    parser.add_argument("--adopt-home", action="store_true",
+                        help="use --home even though it already holds files companion did not create "
+                        "(companion then touches only its own files there)")
+    parser.add_argument("--model", help="a chat model: a GGUF path, a catalogue name, or a model server's "
+                        "address (http://127.0.0.1:11434/v1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:
@@ -41,6 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that only read the data folder (a shared lock); every other command writes (an exclusive one).
+# A reader that finds the index stale refreshes it only when no one else holds the folder.
+READING_COMMANDS = {
+    ("journal", None), ("journal", "list"), ("journal", "show"), ("journal", "export"),
+    ("knowledge", None), ("knowledge", "list"), ("search", None), ("reflect", None),
+    ("models", None), ("models", "list"), ("coach", None), ("coach", "label"), ("coach", "assess"),
+}
+
+
+def data_access(args: argparse.Namespace) -> str:
+    """How a command uses the data folder: 'app', 'forget', 'read' (shared lock) or 'write' (exclusive)."""
+    if args.command is None:
+        return "app"
+    if args.command == "forget":
+        return "forget"
+    if args.command == "rehearse" and getattr(args, "list", False):
+        return "read"
+    action = getattr(args, f"{args.command}_command", None)
+    return "read" if (args.command, action) in READING_COMMANDS else "write"
+
+
+def _home(args: argparse.Namespace) -> Path:
+    from companion.config import default_home
+
+    return Path(args.home).expanduser() if args.home else default_home()
+
+
 def main(argv: list[str] | None = None) -> int:
     from companion.store import (
         privacy,  # Before any library that could phone home is imported: offline, no telemetry (only `models pull` downloads).
@@ -48,14 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     privacy.prepare_process(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    for warning in privacy.startup_warnings(args.home):
-        print(f"companion: {warning}", file=sys.stderr)
     try:
-        if args.command is None:
-            from companion.cli.common import run_app
+        # Held for the whole command: writers alone, readers together, and never in a folder that is not ours.
+        with privacy.use_data_folder(_home(args), data_access(args), adopt=args.adopt_home,
+                                     on_wait=lambda note: print(f"companion: {note}…", file=sys.stderr)) as warnings:
+            if args.command is None:  # the app shows them as notifications: printed, they would hide behind it
+                from companion.cli.common import run_app
 
-            return run_app(args)
-        return int(args.func(args) or 0)
+                return run_app(args, startup_messages=warnings)
+            for warning in warnings:
+                print(f"companion: {warning}", file=sys.stderr)
+            return int(args.func(args) or 0)
     except CompanionError as exc:
         print(f"companion: {exc}", file=sys.stderr)
         return 2

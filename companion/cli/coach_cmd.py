@@ -14,6 +14,8 @@ from companion.errors import InputError
 CHUNK_LINES = 512
 # A JSON line longer than this is refused on its own line rather than parsed.
 MAX_LINE_BYTES = 1_000_000
+# The rest of a line over that limit is read (and dropped) this much at a time.
+SKIP_PIECE_BYTES = 1 << 16
 
 
 def register(subparsers) -> None:
@@ -77,7 +79,7 @@ def run_assess(args: argparse.Namespace) -> int:
 def parse_line(raw: bytes) -> tuple[str, str | None] | str:
     """(text, context) from one JSON line, or the reason it can't be used."""
     if len(raw) > MAX_LINE_BYTES:
-        return f"line is {len(raw)} bytes; the limit is {MAX_LINE_BYTES}"
+        return f"line is longer than {MAX_LINE_BYTES:,} bytes, the limit; it was skipped unread"
     try:
         record = json.loads(raw.decode("utf-8", errors="replace"))
     except json.JSONDecodeError as exc:
@@ -93,9 +95,19 @@ def parse_line(raw: bytes) -> tuple[str, str | None] | str:
     return text, context
 
 
+def _bounded_lines(stream) -> Iterator[bytes]:
+    """Each line, read MAX_LINE_BYTES + 1 bytes at most: an overlong line's rest is read in small pieces and dropped,
+    so one runaway line (or a stream with no newline at all) never has to fit in memory."""
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := stream.readline(SKIP_PIECE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        yield raw
+
+
 def _chunks(stream) -> Iterator[list[tuple[int, bytes]]]:
     chunk: list[tuple[int, bytes]] = []
-    for number, raw in enumerate(stream, 1):
+    for number, raw in enumerate(_bounded_lines(stream), 1):
         if not raw.strip():
             continue  # blank lines are separators, not inputs
         chunk.append((number, raw.rstrip(b"\r\n")))

@@ -4,34 +4,78 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from companion.config import Settings, looks_like_model_path
+from companion.config import MAX_STATEMENT_CHARS, Settings, looks_like_model_path, looks_like_server_url
 from companion.errors import InputError
+from companion.text import FORMAT_CHARS, printable
+
+# The most bytes read from stdin: the longest statement at UTF-8's widest (4 bytes a character).
+MAX_STDIN_BYTES = 4 * MAX_STATEMENT_CHARS
+_JSON_UNSAFE = re.compile(f"[\\x7f-\\x9f]|{FORMAT_CHARS.pattern}")
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
+# config.toml warnings already printed by this process (a command may load the settings more than once).
+_WARNED: set[str] = set()
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts (--limit, -k): a whole number of at least 1, refused with a clear message."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 1 or more") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small; give 1 or more")
+    return value
+
+
+def settings_from_args(args: argparse.Namespace, *, print_warnings: bool = True) -> Settings:
     settings = Settings.load(Path(args.home).expanduser() if getattr(args, "home", None) else None)
+    for warning in settings.config_warnings if print_warnings else ():
+        if warning not in _WARNED:
+            _WARNED.add(warning)
+            print(printable(f"companion: {warning}"), file=sys.stderr)
     model = getattr(args, "model", None)
     if model:
-        if looks_like_model_path(model):
-            settings = settings.with_changes(chat_model=Path(model).expanduser(), chat_model_name=None)
+        if looks_like_server_url(model):  # a URL is a model server; server_model from the config still applies
+            settings = settings.with_changes(chat_model=None, chat_model_name=None, chat_server=model.strip())
+        elif looks_like_model_path(model):
+            settings = settings.with_changes(chat_model=Path(model).expanduser(), chat_model_name=None,
+                                             chat_server=None)
         else:
-            settings = settings.with_changes(chat_model=None, chat_model_name=model)
+            settings = settings.with_changes(chat_model=None, chat_model_name=model, chat_server=None)
     return settings
 
 
-def read_text_argument(value: str) -> str:
-    """TEXT or '-' for stdin; invalid UTF-8 on stdin is replaced, never a traceback."""
+def read_text_argument(value: str, *, limit: int = MAX_STDIN_BYTES) -> str:
+    """TEXT or '-' for stdin; invalid UTF-8 on stdin is replaced, never a traceback. At most limit + 1 bytes are
+    read, so a runaway pipe is refused at once instead of filling memory."""
     if value == "-":
-        raw = sys.stdin.buffer.read()
+        raw = sys.stdin.buffer.read(limit + 1)
+        if len(raw) > limit:
+            raise InputError(
+                f"Standard input is longer than {limit:,} bytes, more than one statement can be; it was not read "
+                "further.",
+                kept="Nothing was stored.",
+                fix="pipe in only the few sentences that matter (or pass them in quotes)",
+            )
         return raw.decode("utf-8", errors="replace")
     return value
 
 
+def _json_escape(match: re.Match) -> str:
+    units = match.group().encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}" for i in range(0, len(units), 2))
+
+
 def print_json(payload) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    # Characters a terminal could act on (C1 controls, bidi and format marks) go out as JSON escapes: same value.
+    text = _JSON_UNSAFE.sub(_json_escape, json.dumps(payload, ensure_ascii=False))
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -41,10 +85,11 @@ def require_text(text: str, *, what: str) -> str:
     return text
 
 
-def run_app(args: argparse.Namespace) -> int:
-    """Open the Textual app. textual is imported here, only when the app is wanted."""
-    settings = settings_from_args(args)
+def run_app(args: argparse.Namespace, startup_messages: Sequence[str] = ()) -> int:
+    """Open the Textual app. textual is imported here, only when the app is wanted. The app shows the startup
+    messages and the config warnings itself, as notifications."""
+    settings = settings_from_args(args, print_warnings=False)
     from companion.tui.app import CompanionApp
 
-    CompanionApp(settings).run()
+    CompanionApp(settings, startup_messages=startup_messages).run()
     return 0

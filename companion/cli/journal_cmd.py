@@ -8,11 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-from companion.cli.common import print_json, settings_from_args
+from companion.cli.common import positive_int, print_json, settings_from_args
 from companion.config import Settings
 from companion.errors import CompanionError, JournalError
-from companion.store.journal import EXPORT_FORMATS, PASSPHRASE_ENV, Journal, PassphraseNeeded
-from companion.text import CONTROL_CHARS
+from companion.store.journal import EXPORT_FORMATS, PASSPHRASE_ENV, Journal, PassphraseNeeded, summary_text
+from companion.text import CONTROL_CHARS, printable
+from companion.timefmt import when
 
 NEW_PASSPHRASE_ENV = "COMPANION_NEW_PASSPHRASE"
 
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = actions.add_parser("list", help="sessions, newest first (optionally only those matching QUERY)")
     listing.add_argument("query", nargs="?", help="words to look for in turns, summaries and scenario names")
-    listing.add_argument("--limit", type=int, default=None, help="show at most this many sessions")
+    listing.add_argument("--limit", type=positive_int, default=None, help="show at most this many sessions")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_list)
 
@@ -116,14 +117,6 @@ def open_journal(settings: Settings, passphrase: str | None = None) -> Journal:
     return journal
 
 
-def _summary_text(summary) -> str:
-    if summary is None:
-        return ""
-    if isinstance(summary, dict):
-        return ", ".join(f"{key} {value}" for key, value in summary.items() if not isinstance(value, list | dict))
-    return str(summary)
-
-
 # ---- commands ---------------------------------------------------------------------------------------------
 
 
@@ -138,7 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for info in sessions:
         scenario = f" · {info.scenario}" if info.scenario else ""
-        print(f"{info.id:>4}  {info.started[:16].replace('T', ' ')}  {info.kind}{scenario}  "
+        print(f"{info.id:>4}  {when(info.started):<22}  {info.kind}{scenario}  "
               f"({info.turn_count} turns)  {terminal_safe(info.preview)}")
     return 0
 
@@ -150,15 +143,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json(session.to_dict())
         return 0
     scenario = f" · {session.scenario}" if session.scenario else ""
-    print(f"Session {session.id} · {session.kind}{scenario} · {session.started.replace('T', ' ')}")
+    print(f"Session {session.id} · {session.kind}{scenario} · {when(session.started)}")
     for turn in session.turns:
         engine = f" ({turn.engine})" if turn.engine else ""
         print(f"\n{turn.speaker}{engine}: {terminal_safe(turn.text)}")
         if turn.coach and isinstance(turn.coach, dict) and turn.coach.get("tip"):
             print(f"  coach: {terminal_safe(str(turn.coach['tip']))}")
-    summary = _summary_text(session.summary)
+    summary = summary_text(session.summary)
     if summary:
-        print(f"\nSummary: {terminal_safe(summary)}")
+        print(f"\n{terminal_safe(summary)}")  # a rehearsal's summary as the app showed it
     return 0
 
 
@@ -166,7 +159,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_journal(settings_from_args(args)) as journal:
         text = journal.export(args.sessions, format=args.format)
     if not args.path:
-        sys.stdout.write(text)
+        sys.stdout.write(printable(text))  # the terminal gets text, never what stored text could make it do
         return 0
     target = Path(args.path).expanduser()
     try:
@@ -213,8 +206,12 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
                 fix="run `companion journal change-passphrase` to choose a new passphrase",
             )
         passphrase = _choose_passphrase(PASSPHRASE_ENV, "New journal passphrase")
-        journal.enable_encryption(passphrase)
+        sealed = journal.enable_encryption(passphrase)
     print("The journal is encrypted. Keep the passphrase safe: it cannot be recovered.")
+    if sealed:
+        # Copies moved aside earlier held plain text: say which were sealed in their place.
+        print(f"Also encrypted {len(sealed)} earlier journal cop{'ies' if len(sealed) != 1 else 'y'} kept aside: "
+              + ", ".join(path.name for path in sealed))
     return 0
 
 
@@ -253,7 +250,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     done = forget(settings, include_models=args.models)
     print(f"Removed {len(done.remove)} item(s) from {settings.home}.")
     for path in done.left:
-        print(f"  left in place (not companion's): {path}")
-    if not args.models and settings.models_dir.exists():
+        print(printable(f"  left in place (not companion's): {path}"))
+    if done.models_kept:
         print(f"  kept downloaded models in {settings.models_dir} (add --models to remove them)")
     return 0

@@ -8,8 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from companion.cli.common import print_json, read_text_argument, settings_from_args
+from companion.cli.common import positive_int, print_json, read_text_argument, settings_from_args
 from companion.errors import InputError, ModelError
+from companion.store.privacy import writing_if_free
 from companion.text import printable
 
 EXCERPT_CHARS = 360
@@ -49,7 +50,7 @@ def register(subparsers) -> None:
         "too. Matching words are shown in bold.",
     )
     search.add_argument("query", metavar="QUERY", help="what to look for, in quotes; - reads it from stdin")
-    search.add_argument("-k", type=int, default=5, metavar="N", help="how many sections to show (default 5)")
+    search.add_argument("-k", type=positive_int, default=5, metavar="N", help="how many sections to show (default 5)")
     search.add_argument("--json", action="store_true",
                         help='print {"results": [{"section", "source", "text", "score"}]} instead')
     search.set_defaults(func=run_search)
@@ -81,7 +82,49 @@ def _open_index(settings):
 
 
 def _say(message: str) -> None:
-    print(f"companion: {message}", file=sys.stderr)
+    print(printable(f"companion: {message}"), file=sys.stderr)
+
+
+class IndexProgress:
+    """GuidanceIndex.refresh's progress(done, total) on stderr: one updating line on a terminal, then a summary."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.total = 0
+        self.done = 0
+        self.started = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        if done == 0 or not self.started:
+            self.started = time.perf_counter()
+        self.done, self.total = done, total
+        if self.live:
+            elapsed = time.perf_counter() - self.started
+            rate = done / elapsed if elapsed > 0 and done else 0.0
+            left = f", about {(total - done) / rate:.0f} s left" if rate else ""
+            line = f"Indexing: {done}/{total} sections ({100 * done // max(total, 1)}%){left}"
+            self.stream.write(f"\r\033[K{line}")
+            self.stream.flush()
+
+    def finish(self, *, interrupted: bool = False) -> None:
+        """The final line (nothing when nothing was embedded)."""
+        import time
+
+        if not self.total:
+            return
+        if self.live:
+            self.stream.write("\r\033[K")
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        if interrupted:
+            self.stream.write(f"companion: indexing stopped at {self.done}/{self.total} sections.\n")
+        else:
+            self.stream.write(
+                f"companion: indexed {self.total} sections in {elapsed:.1f} s ({self.total / elapsed:.1f}/s).\n"
+            )
+        self.stream.flush()
 
 
 
@@ -93,20 +136,40 @@ def run_knowledge_add(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     knowledge = KnowledgeBase(settings)
+    folder = settings.user_documents_dir
+    before = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
     document = knowledge.add_document(Path(args.path))
-    print(f"Added {document.path.name}: {len(document.sections)} sections (kept in {document.path.parent}).")
+    was_new = document.path.name not in before
+    print(printable(f"Added {document.path.name}: {len(document.sections)} sections "
+                    f"(kept in {document.path.parent})."))
     if settings.resolved_embed_model is None:
         _say("it will be searchable once the embedder is prepared. Fix: companion models prepare-embedder")
         return 0
     index = _open_index(settings)
+    progress = IndexProgress()
     try:
-        report = index.refresh(knowledge.sections())
+        report = index.refresh(knowledge.sections(), progress)
+    except KeyboardInterrupt:
+        progress.finish(interrupted=True)
+        return _roll_back_add(index, document, was_new)
     finally:
         index.close()
+    progress.finish()
     if report.notice:
         _say(report.notice)
     print(f"Index: {report.summary()}.")
     return 0
+
+
+def _roll_back_add(index, document, was_new: bool) -> int:
+    """Ctrl+C while a document is indexed: a new document leaves no copy and no sections; others finish later."""
+    if was_new:
+        index.remove_source(document.source)
+        document.path.unlink(missing_ok=True)
+        _say(f"stopped: {document.path.name} was not added (no copy and no sections were kept).")
+    else:
+        _say("stopped: indexing was interrupted; run `companion index` to finish it (a search finishes it too).")
+    return 130
 
 
 def run_knowledge_list(args: argparse.Namespace) -> int:
@@ -134,7 +197,7 @@ def run_knowledge_list(args: argparse.Namespace) -> int:
     width = max((len(doc.source) for doc in documents), default=10)
     for doc in documents:
         origin = "bundled" if doc.bundled else "added"
-        print(f"{doc.source:<{width}}  {len(doc.sections):>3} sections  {origin:<7}  {printable(doc.title)}")
+        print(printable(f"{doc.source:<{width}}  {len(doc.sections):>3} sections  {origin:<7}  {doc.title}"))
     total = sum(len(doc.sections) for doc in documents)
     print(f"{len(documents)} documents, {total} sections.")
     for problem in knowledge.problems:
@@ -149,10 +212,16 @@ def run_index(args: argparse.Namespace) -> int:
     knowledge = KnowledgeBase(settings)
     sections = knowledge.sections()
     index = _open_index(settings)
+    progress = IndexProgress()
     try:
-        report = index.rebuild(sections) if args.rebuild else index.refresh(sections)
+        report = index.rebuild(sections, progress) if args.rebuild else index.refresh(sections, progress)
+    except KeyboardInterrupt:
+        progress.finish(interrupted=True)
+        _say("stopped: the sections indexed so far are kept; run `companion index` again to finish.")
+        return 130
     finally:
         index.close()
+    progress.finish()
     if report.notice:
         _say(report.notice)
     for problem in knowledge.problems:
@@ -173,12 +242,14 @@ def run_search(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     index = _open_index(settings)
     try:
-        # A no-op when nothing changed (no embedding); it also heals a missing or damaged index.
-        report = index.refresh(KnowledgeBase(settings).sections())
+        # A no-op when nothing changed (no embedding); it also heals a missing or damaged index. Skipped while
+        # another command writes the data folder: this search then reads the index as it is.
+        with writing_if_free(settings.home) as free:
+            report = index.refresh(KnowledgeBase(settings).sections()) if free else None
         results = index.search(query, k=args.k)
     finally:
         index.close()
-    notices = [notice for notice in (report.notice, results.notice) if notice]
+    notices = [notice for notice in (report and report.notice, results.notice) if notice]
     if args.json:
         payload = {
             "results": [

@@ -130,15 +130,23 @@ def _listener_state(settings, choice) -> dict:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from companion.engines.models import find_catalog_model, pull_model
+    from companion.engines.models import download_stopped, find_catalog_model, partial_download, pull_model
 
     settings = settings_from_args(args)
     model = find_catalog_model(args.name)
-    print(f"Downloading {model.file} ({model.size_gb:.1f} GB) from {model.repo} into {settings.models_dir}",
-          file=sys.stderr)
+    print(f"Downloading {model.file} ({model.size_gb:.1f} GB) from {model.repo} into {settings.models_dir} "
+          "(Ctrl+C stops; the next pull resumes)", file=sys.stderr)
     bar = _ProgressBar(model.file)
-    path = pull_model(model.name, settings, progress=bar.update)
-    bar.finish()
+    try:
+        path = pull_model(model.name, settings, progress=bar.update)
+    except KeyboardInterrupt:
+        bar.finish()
+        part = partial_download(model, settings)
+        kept = part.stat().st_size if part.is_file() else 0
+        print(f"companion: {download_stopped(model, kept)}", file=sys.stderr)
+        return 130
+    finally:
+        bar.finish()
     print(f"Installed {model.name}: {path}")
     return 0
 
@@ -179,29 +187,37 @@ def cmd_prepare_listener(args: argparse.Namespace) -> int:
 
 
 class _ProgressBar:
-    """One line on stderr, redrawn at most ten times a second."""
+    """One line on stderr (bar, bytes, speed, time left), redrawn at most ten times a second."""
 
     def __init__(self, label: str) -> None:
+        from companion.engines.models import DownloadMeter
+
         self.label = label
+        self.meter = DownloadMeter()
         self.last_draw = 0.0
         self.drawn = False
+        self.width = 0
 
     def update(self, done: int, total: int | None) -> None:
+        self.meter.update(done, total)
         now = time.monotonic()
         if now - self.last_draw < 0.1 and (total is None or done < total):
             return
         self.last_draw = now
-        if total:
-            width = 30
-            filled = int(width * done / total)
-            line = f"\r{self.label}  [{'#' * filled}{'.' * (width - filled)}] {done / 1e6:,.0f}/{total / 1e6:,.0f} MB"
-        else:
-            line = f"\r{self.label}  {done / 1e6:,.0f} MB"
-        sys.stderr.write(line)
+        fraction = self.meter.fraction
+        bar = ""
+        if fraction is not None:
+            filled = int(30 * fraction)
+            bar = f"[{'#' * filled}{'.' * (30 - filled)}] "
+        line = f"{self.label}  {bar}{self.meter.describe()}"
+        # Pad over the previous line's end, so a shorter line leaves nothing of the longer one behind.
+        sys.stderr.write("\r" + line.ljust(self.width))
         sys.stderr.flush()
+        self.width = max(self.width, len(line))
         self.drawn = True
 
     def finish(self) -> None:
         if self.drawn:
             sys.stderr.write("\n")
             sys.stderr.flush()
+            self.drawn = False

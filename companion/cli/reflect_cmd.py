@@ -52,13 +52,16 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
     def on_discard(reason: str) -> None:
         streamed.clear()
         out.write("\n")
-        print(f"(that draft did not pass the checks: {reason})", file=sys.stderr)
+        print(printable(f"(that draft did not pass the checks: {reason})"), file=sys.stderr)
 
     result = engine.reflect(statement, on_token=on_token, on_discard=on_discard)
     shown = "".join(streamed).strip()
     crisis = result.safety is not None and result.safety["level"] == "crisis"
-    if not crisis and shown and result.reflection.startswith(shown):
-        out.write(printable(result.reflection[len(shown):]) + "\n")
+    if shown and result.engine != "builtin" and not crisis:
+        # The model's draft is on the screen already: the checks only tidy it (quotes, a label, spacing), so it is
+        # finished, never printed a second time; only words the stream did not carry are added.
+        rest = result.reflection[len(shown):] if result.reflection.startswith(shown) else ""
+        out.write(printable(rest) + "\n")
     else:
         if shown:
             out.write("\n")
@@ -69,40 +72,44 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
     if result.alternatives:
         out.write("\nOther ways to say it:\n")
         for alternative in result.alternatives:
-            out.write(f"  • {alternative}\n")
+            out.write(printable(f"  • {alternative}") + "\n")
     if result.feelings or result.needs:
         out.write("\n")
     if result.feelings:
-        out.write(f"Feelings: {', '.join(result.feelings)}\n")
+        out.write(printable(f"Feelings: {', '.join(result.feelings)}") + "\n")
     if result.needs:
-        out.write(f"Needs: {', '.join(result.needs)}\n")
+        out.write(printable(f"Needs: {', '.join(result.needs)}") + "\n")
     if result.citations:
         out.write("\nGuidance used:\n")
         for citation in result.citations:
-            out.write(f"  • {citation['section']} ({citation['source']})\n")
+            # Headings and file names come from documents a person added: shown as text, never obeyed.
+            out.write(printable(f"  • {citation['section']} ({citation['source']})") + "\n")
     if result.safety is not None:  # a check-in: the note and resources under the reflection
         out.write(f"\n{result.safety['message']}\n")
         _write_resources(out, result.safety["resources"])
-    out.write(f"\nEngine: {engine_description(result.model)}\n")
+    out.write(printable(f"\nEngine: {engine_description(result.model)}") + "\n")
     _print_problems(services)
     if result.notice:
-        print(result.notice, file=sys.stderr)
+        print(printable(result.notice), file=sys.stderr)
     return 0
 
 
 def _print_problems(services) -> None:
     """What could not be used (the embedder, the listener), once each, on stderr."""
     for problem in services.problems.values():
-        print(problem, file=sys.stderr)
+        print(printable(problem), file=sys.stderr)
 
 
 def engine_description(model: dict | None) -> str:
     """'the listener: SmolLM2-135M-Instruct + …, 108 MB, Apache-2.0 …' or 'built-in reflector'."""
     if not model:
         return "built-in reflector"
+    if model.get("engine") == "server":  # a model server: where it is matters more than a size it does not tell
+        return f"model server: {model['name']} at {model['server']}"
     kind = "the listener" if model.get("engine") == "listener" else "llama"
-    licence = f", {model['licence']}" if model.get("licence") else ""
-    return f"{kind}: {model['name']} ({model['size_mb']:.0f} MB{licence})"
+    details = [f"{model['size_mb']:.0f} MB"] if isinstance(model.get("size_mb"), int | float) else []
+    details += [str(model["licence"])] if model.get("licence") else []
+    return f"{kind}: {model['name']}" + (f" ({', '.join(details)})" if details else "")
 
 
 def _write_resources(out, resources) -> None:

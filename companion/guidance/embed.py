@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +17,58 @@ MAX_TOKENS = 256
 # Tokens decoded together in one llama.cpp batch. llama.cpp's BERT graph attends across the whole micro-batch
 # (masked), so big batches waste work: measured on MiniLM, 256 gave the most texts per CPU-second.
 BATCH_TOKENS = 256
+# Calls with fewer word pieces than this are too short to time reliably; they use the best thread count so far.
+MIN_TIMED_TOKENS = 1024
+# A thread count that measured r times slower than the best is timed again after PROBE_EVERY * r calls.
+PROBE_EVERY = 16
+
+
+class ThreadChooser:
+    """Picks llama.cpp's thread count per call from measured seconds per word piece.
+
+    llama.cpp's workers wait for each other spinning at a barrier, so when the machine has more runnable threads
+    than cores, two threads took 4.4x the CPU time and 4x the wall time of one (measured while other jobs ran);
+    on an idle machine the same two threads are 1.9x faster. The faster count is only known by timing it.
+    """
+
+    def __init__(self, options: Sequence[int]) -> None:
+        self.options = tuple(sorted(set(options)))
+        self.cost: dict[int, float] = {}  # seconds per word piece, smoothed
+        self._since: dict[int, int] = dict.fromkeys(self.options, 0)
+
+    @property
+    def best(self) -> int:
+        if not self.cost:
+            return self.options[-1]
+        return min(self.cost, key=self.cost.__getitem__)
+
+    def pick(self, tokens: int) -> int:
+        if tokens < MIN_TIMED_TOKENS or len(self.options) == 1:
+            return self.best
+        for option in self.options:
+            if option not in self.cost:
+                return option
+        best = self.best
+        for option in self.options:
+            ratio = self.cost[option] / max(self.cost[best], 1e-12)
+            if option != best and self._since[option] >= PROBE_EVERY * ratio:
+                return option
+        return best
+
+    def record(self, option: int, tokens: int, seconds: float) -> None:
+        if tokens < MIN_TIMED_TOKENS:
+            return
+        per_token = seconds / tokens
+        previous = self.cost.get(option)
+        self.cost[option] = per_token if previous is None else 0.5 * previous + 0.5 * per_token
+        for other in self._since:
+            self._since[other] = 0 if other == option else self._since[other] + 1
+
+
+def thread_options(cpu_count: int | None = None) -> tuple[int, ...]:
+    """One thread, half the logical CPUs and all of them (llama.cpp's own default for batches)."""
+    cpus = max(1, cpu_count or os.cpu_count() or 1)
+    return tuple(sorted({1, max(1, cpus // 2), cpus}))
 
 
 class Embedder:
@@ -32,6 +86,9 @@ class Embedder:
 
         self.model_path = Path(model_path)
         self._lock = threading.Lock()
+        # A configured thread count is used as given; otherwise the fastest is measured as the embedder works.
+        self.threads = ThreadChooser([n_threads] if n_threads else thread_options())
+        n_threads = n_threads or self.threads.best
         self._llm = load_llama(
             self.model_path,
             what="embedding model",
@@ -56,6 +113,7 @@ class Embedder:
             )
         train_ctx = int(llama_cpp.llama_model_n_ctx_train(self._llm.model))
         self.max_tokens = max(8, min(max_tokens, train_ctx))
+        self._threads_now = n_threads
         self._dimension = int(self._llm.n_embd())
 
     # ---- public ------------------------------------------------------------------------------------
@@ -82,7 +140,14 @@ class Embedder:
             if self._llm is None:
                 raise ModelError("The embedder was closed.", fix="create a new Embedder")
             prepared = [self._fit(text) for text in texts]
-            vectors = self._llm.embed(prepared, normalize=False, truncate=True)
+            vectors = []
+            for threads, part in self._plan(prepared):
+                if threads != self._threads_now:
+                    self._llm._ctx.set_n_threads(threads, threads)
+                    self._threads_now = threads
+                started = time.perf_counter()
+                vectors.extend(self._llm.embed([text for text, _ in part], normalize=False, truncate=True))
+                self.threads.record(threads, sum(count for _, count in part), time.perf_counter() - started)
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self._dimension)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         # An all-zero row (e.g. a text of only unknown characters) stays zero instead of becoming NaN.
@@ -114,18 +179,32 @@ class Embedder:
     def _tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8", errors="replace"), add_bos=True, special=False)
 
-    def _fit(self, text: str) -> str:
-        """The text itself when it fits; otherwise its first max_tokens word pieces, spelled back out."""
+    def _plan(self, prepared: list[tuple[str, int]]) -> list[tuple[int, list[tuple[str, int]]]]:
+        """(threads, texts) runs: a thread count being timed gets only the first ~MIN_TIMED_TOKENS, the best the rest."""
+        tokens = sum(count for _, count in prepared)
+        choice, best = self.threads.pick(tokens), self.threads.best
+        if choice == best or tokens < 2 * MIN_TIMED_TOKENS:
+            return [(choice, prepared)]
+        seen = 0
+        for cut, (_, count) in enumerate(prepared, start=1):
+            seen += count
+            if seen >= MIN_TIMED_TOKENS:
+                break
+        return [(choice, prepared[:cut]), (best, prepared[cut:])]
+
+    def _fit(self, text: str) -> tuple[str, int]:
+        """(the text, its word pieces) when it fits; otherwise its first max_tokens word pieces, spelled back out."""
         # Empty text would give llama.cpp only [CLS][SEP]; a space keeps the batch shape the same.
         text = text if text.strip() else " "
         tokens = self._tokenize(text)
         if len(tokens) <= self.max_tokens:
-            return text
+            return text, len(tokens)
         keep = self.max_tokens - 2
         # Rebuild text from the first word pieces; re-tokenising may differ by a piece, so shrink until it fits.
         while keep > 0:
             shortened = self._llm.detokenize(tokens[1 : 1 + keep]).decode("utf-8", errors="ignore")
-            if len(self._tokenize(shortened)) <= self.max_tokens:
-                return shortened
+            count = len(self._tokenize(shortened))
+            if count <= self.max_tokens:
+                return shortened, count
             keep -= 8
-        return " "
+        return " ", 2

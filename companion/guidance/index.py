@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,7 +33,12 @@ INDEX_FORMAT = 1
 MAX_QUERY_CHARS = 2000
 # Dense candidates fetched from Chroma before fusion; small corpora are scored in full.
 MIN_DENSE_CANDIDATES = 50
-UPSERT_BATCH = 256
+# Sections embedded and written per Chroma upsert: small enough that progress moves every second or two and an
+# interrupt loses little, large enough that Chroma's per-call cost stays under 2% of the embedding time.
+UPSERT_BATCH = 32
+# Written before the first embedding of a refresh and removed once it finished, so an interrupted refresh
+# (Ctrl+C, kill, power loss) is completed and named by the next one.
+PENDING_MARKER = "companion-refresh-pending"
 
 log = get_logger("index")
 
@@ -72,6 +77,7 @@ class RefreshReport:
     total: int
     rebuilt: bool = False
     notice: str | None = None
+    resumed: bool = False  # this refresh completed one that was interrupted before it finished
 
     @property
     def embedded(self) -> int:
@@ -269,8 +275,14 @@ class GuidanceIndex:
             self._make_private()  # files Chroma wrote while closing
 
     # ---- refresh ---------------------------------------------------------------------------------------
-    def refresh(self, sections: Iterable[Section]) -> RefreshReport:
-        """Bring the index in line with sections: embed only new or changed ones, drop the ones that went away."""
+    def refresh(
+        self, sections: Iterable[Section], progress: Callable[[int, int], None] | None = None
+    ) -> RefreshReport:
+        """Bring the index in line with sections: embed only new or changed ones, drop the ones that went away.
+
+        progress(done, total) is called with (0, total) before the first batch and after each embedded batch,
+        total being the sections this refresh embeds; it is not called when nothing needs embedding.
+        """
         wanted: dict[str, Section] = {}
         for section in sections:
             wanted.setdefault(section.id, section)
@@ -278,7 +290,7 @@ class GuidanceIndex:
             if not self.index_dir.is_dir():
                 self._reopen("The search index folder was removed; it is being rebuilt from the knowledge files.")
             try:
-                report = self._refresh(wanted)
+                report = self._refresh(wanted, progress)
             except IndexError_:
                 raise
             except Exception as exc:  # noqa: BLE001 - a damaged index is rebuilt, never a traceback
@@ -287,14 +299,33 @@ class GuidanceIndex:
                     f"The search index was damaged ({type(exc).__name__}); it was rebuilt from the knowledge files.",
                     clear=True,
                 )
-                report = self._refresh(wanted)
+                report = self._refresh(wanted, progress)
             return report
 
-    def rebuild(self, sections: Iterable[Section]) -> RefreshReport:
+    def rebuild(
+        self, sections: Iterable[Section], progress: Callable[[int, int], None] | None = None
+    ) -> RefreshReport:
         """Throw the index away and embed every section again."""
         with self._lock:
             self._reopen("The search index was rebuilt from the knowledge files.", clear=True)
-            return self.refresh(sections)
+            return self.refresh(sections, progress)
+
+    def remove_source(self, source: str) -> int:
+        """Drop every stored section of one document (e.g. after an interrupted add was rolled back)."""
+        with self._lock:
+            found = self._collection.get(where={"source": source}, include=[])
+            ids = list(found["ids"])
+            if ids:
+                self._collection.delete(ids=ids)
+            self._count = self._collection.count()
+            self._lexical = None
+            self._make_private()
+            return len(ids)
+
+    @property
+    def interrupted(self) -> bool:
+        """True when a refresh started embedding and never finished (the next refresh completes it)."""
+        return (self.index_dir / PENDING_MARKER).exists()
 
     def _reopen(self, notice: str, *, clear: bool = False) -> None:
         if clear:
@@ -304,8 +335,12 @@ class GuidanceIndex:
         self._connect()
         self._note(notice)
 
-    def _refresh(self, wanted: dict[str, Section]) -> RefreshReport:
+    def _refresh(
+        self, wanted: dict[str, Section], progress: Callable[[int, int], None] | None = None
+    ) -> RefreshReport:
         started = time.perf_counter()
+        marker = self.index_dir / PENDING_MARKER
+        resumed = marker.exists()
         stored = self._collection.get(include=["metadatas"])
         stored_hashes = {
             section_id: (metadata or {}).get("content_hash")
@@ -314,9 +349,15 @@ class GuidanceIndex:
         removed = [section_id for section_id in stored_hashes if section_id not in wanted]
         new = [s for s in wanted.values() if s.id not in stored_hashes]
         changed = [s for s in wanted.values() if s.id in stored_hashes and stored_hashes[s.id] != s.content_hash]
+        to_embed = new + changed
+        if removed or to_embed:
+            marker.touch(mode=0o600)
         if removed:
             self._collection.delete(ids=removed)
-        to_embed = new + changed
+        if to_embed and progress is not None:
+            progress(0, len(to_embed))
+        # Each batch is embedded, then written in one upsert: an interrupt between batches leaves whole sections
+        # with their current hash, so the next refresh embeds exactly the ones still missing.
         for start in range(0, len(to_embed), UPSERT_BATCH):
             batch = to_embed[start : start + UPSERT_BATCH]
             vectors = self._embed_documents([s.embedding_text() for s in batch])
@@ -326,9 +367,16 @@ class GuidanceIndex:
                 documents=[s.text for s in batch],
                 metadatas=[_section_metadata(s) for s in batch],
             )
+            if progress is not None:
+                progress(start + len(batch), len(to_embed))
+        marker.unlink(missing_ok=True)
         self._count = len(wanted)
         self._lexical = LexicalIndex(sorted(wanted.values(), key=lambda s: (s.source, s.position)))
         notice, self._pending_notice = self._pending_notice, None
+        if resumed:
+            notice = " ".join(
+                filter(None, (notice, "An interrupted indexing run was completed (the sections it had not reached)."))
+            )
         rebuilt = self._needs_full_refresh
         self._needs_full_refresh = False
         report = RefreshReport(
@@ -339,6 +387,7 @@ class GuidanceIndex:
             total=len(wanted),
             rebuilt=rebuilt,
             notice=notice,
+            resumed=resumed,
         )
         log.info("refresh: %s in %.3fs", report.summary(), time.perf_counter() - started)
         self.last_report = report

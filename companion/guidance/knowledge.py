@@ -15,6 +15,7 @@ from pathlib import Path
 
 from companion.config import Settings, ensure_private_dir
 from companion.errors import InputError
+from companion.text import printable
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".text")
 # Folders under a knowledge dir that hold other things (rehearsal scenarios), not guidance.
@@ -311,6 +312,8 @@ def read_document_text(path: Path) -> str:
             kept=_NOTHING_CHANGED,
             fix="re-save it as UTF-8 (e.g. `iconv -t UTF-8`) and run `companion knowledge add` again",
         ) from None
+    # Stored guidance is shown and cited later: escapes, controls and bidi marks go here, once, on the way in.
+    text = printable(text.replace("\r\n", "\n").replace("\r", "\n"))
     if not text.strip():
         raise InputError(
             f"{path} is empty.", kept=_NOTHING_CHANGED, fix="add some guidance text to it, then add it again"
@@ -322,7 +325,7 @@ def load_document(path: Path, *, source: str | None = None, bundled: bool = Fals
     """Read and split one file; binary, non-UTF-8, empty or heading-only files are refused with an InputError."""
     path = Path(path)
     text = read_document_text(path)
-    source = source or path.name
+    source = printable(source or path.name)
     meta, _ = _split_front_matter(text)
     title = meta.get("title") or _title_from_source(source)
     sections = split_document(text, source, title=title)

@@ -14,7 +14,7 @@ from companion.errors import CompanionError, InputError
 from companion.listen.output_checks import early_failure
 from companion.listen.prompts import build_listener_messages, build_reflection_messages
 from companion.logs import get_logger
-from companion.text import ANSI_ESCAPE
+from companion.text import ANSI_ESCAPE, drop_format_chars
 
 log = get_logger("reflect")
 
@@ -60,7 +60,7 @@ def clean_statement(statement: str | None) -> str:
         for ch in text
         if ch in "\t\r\n\v\f" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
     )
-    text = text.replace("\ufffd", "")
+    text = drop_format_chars(text.replace("\ufffd", ""))  # bidi overrides and zero-width marks too
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise InputError(

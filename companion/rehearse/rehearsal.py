@@ -13,7 +13,7 @@ from companion.errors import CompanionError, InputError
 from companion.listen.output_checks import copied_share, garbage_reasons, latin_share, words
 from companion.logs import get_logger
 from companion.rehearse.scenarios import Scenario, default_scenario_dirs, find_scenario, load_scenarios
-from companion.text import ANSI_ESCAPE, CONTROL_CHARS, word_set
+from companion.text import ANSI_ESCAPE, CONTROL_CHARS, drop_format_chars, word_set
 
 __all__ = [
     "Moment",
@@ -143,6 +143,10 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 @dataclass(frozen=True)
 class RehearsalTurn:
     """One exchange: what the listener said, how the coach read it, and the partner's answer."""
@@ -188,7 +192,7 @@ class RehearsalSummary:
     def rq_text(self) -> str:
         if self.rq_ratio is None:
             if self.reflections:
-                return f"no questions asked ({_plural(self.reflections, 'reflection')}): the ratio has no value to rate"
+                return f"none, as no questions asked ({_plural(self.reflections, 'reflection')})"
             return "no reflections or questions"
         counts = f"{_plural(self.reflections, 'reflection')} : {_plural(self.questions, 'question')}"
         return f"{self.rq_ratio:.1f} ({counts}) — {self.rq_rating}"
@@ -201,24 +205,60 @@ class RehearsalSummary:
             f"— {self.complex_rating}"
         )
 
-    def as_text(self) -> str:
-        lines = [
-            f"Rehearsal summary: {self.scenario_title}",
-            f"Your replies: {self.listener_turns}",
-            f"Reflection-to-question ratio: {self.rq_text()} (MITI 4.2: fair ≥ 1, good ≥ 2)",
-            f"Complex reflections: {self.complex_text()} (MITI 4.2: fair ≥ 40%, good ≥ 50%)",
-        ]
+    def good_moves(self) -> list[str]:
+        """The listening moves that went well, counted as "What went well" judges them (reflections, open
+        questions, antidotes), so the two never disagree."""
+        moves = []
+        simple = self.reflections - self.complex_reflections
+        if self.complex_reflections:
+            moves.append(_plural(self.complex_reflections, "complex reflection"))
+        if simple:
+            moves.append(_plural(simple, "simple reflection"))
+        if self.open_questions:
+            moves.append(_plural(self.open_questions, "open question"))
+        moves += [f"{name.replace('_', '-')} ×{count}" for name, count in self.antidotes_used.items()]
+        return moves
+
+    def plain_words(self) -> list[str]:
+        """The session in everyday words, before any figure."""
+        reflected, asked = _times(self.reflections), _plural(self.questions, "question")
+        if not self.reflections and not self.questions:
+            balance = "You didn't reflect or ask a question yet: saying back the feeling you hear is a good first step."
+        elif not self.questions:
+            balance = f"You reflected {reflected} and asked no questions: you stayed with what they said."
+        elif self.reflections > self.questions:
+            balance = (f"You reflected {reflected} and asked {asked}: more reflecting than asking, "
+                       "which is what good listeners do.")
+        elif self.reflections == self.questions:
+            balance = (f"You reflected {reflected} and asked {asked}: as much asking as reflecting; "
+                       "good listeners reflect about twice for every question.")
+        else:
+            balance = (f"You reflected {reflected} and asked {asked}: more asking than reflecting; "
+                       "try saying back what you heard before the next question.")
+        lines = [balance]
+        if self.reflections:
+            deeper = self.complex_reflections
+            which = "Your reflection" if self.reflections == 1 else f"{deeper} of your {self.reflections} reflections"
+            lines.append(
+                f"{which} went past their words to the feeling or need underneath." if deeper else
+                "Your reflections kept to their words; next time add the feeling or need you hear under them."
+            )
         if self.inputs:
-            lines.append(f"Advice or information given: {self.inputs}")
+            lines.append(f"You offered advice or a fix {_times(self.inputs)}; it lands better once they feel heard.")
+        return lines
+
+    def as_text(self) -> str:
+        """What the app, `companion rehearse` and `companion journal show` print: plain words, then the figures."""
+        lines = [f"Rehearsal summary: {self.scenario_title}", *self.plain_words()]
         if self.horsemen_seen:
             seen = ", ".join(f"{name} ×{count}" for name, count in self.horsemen_seen.items())
-            lines.append(f"Horsemen seen: {seen}")
+            lines.append(f"Moves that hurt: {seen}")
             for name in self.horsemen_seen:
                 lines.append(f"  antidote to {name}: {ANTIDOTE_FOR[name]}")
         else:
-            lines.append("Horsemen seen: none")
-        used = ", ".join(f"{name.replace('_', '-')} ×{count}" for name, count in self.antidotes_used.items())
-        lines.append(f"Antidotes and good moves used: {used or 'none yet'}")
+            lines.append("Moves that hurt: none (no criticism, contempt, defensiveness or stonewalling).")
+        moves = self.good_moves()
+        lines.append(f"Good moves: {', '.join(moves) if moves else 'none yet'}")
         if self.went_well:
             lines.append("What went well:")
             lines += [f'  "{m.quote}" — {m.why}' for m in self.went_well]
@@ -228,6 +268,13 @@ class RehearsalSummary:
             lines.append(f'Try again: "{self.try_again.quote}" — {self.try_again.why}')
             if self.try_again.try_instead:
                 lines.append(f"  Next time: {self.try_again.try_instead}")
+        replies = "1 reply" if self.listener_turns == 1 else f"{self.listener_turns} replies"
+        lines += [
+            "",
+            f"The figures (MITI 4.2), for those who want them, over {replies}:",
+            f"  Reflection-to-question ratio: {self.rq_text()} · fair ≥ 1, good ≥ 2",
+            f"  Complex reflections: {self.complex_text()} · fair ≥ 40%, good ≥ 50%",
+        ]
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
@@ -260,7 +307,7 @@ def clean_listener_text(text: str) -> str:
     """Drop terminal escapes and control characters; one spoken line keeps single spaces."""
     text = ANSI_ESCAPE.sub("", text)
     text = CONTROL_CHARS.sub(" ", text.replace("\r\n", "\n").replace("\n", " ").replace("\t", " "))
-    return " ".join(text.split())
+    return " ".join(drop_format_chars(text).split())
 
 
 def looks_like_english(text: str) -> bool:
@@ -316,7 +363,7 @@ def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[
         reasons.append("speaks with a role label")
     if _MARKDOWN_LIST.search(raw):
         reasons.append("a list, not speech")
-    spoken = " ".join(raw.split())
+    spoken = " ".join(drop_format_chars(raw).split())
     if _ASSISTANT_VOICE.search(spoken):
         reasons.append("assistant voice")
     if _LISTENER_VOICE.search(spoken):

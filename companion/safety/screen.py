@@ -563,9 +563,14 @@ def screen(text: str, region: str = "US", *, log: bool = True, semantic=None) ->
     layer = "rules"
     if not categories and callable(semantic) and not hasattr(semantic, "find_categories"):
         semantic = semantic()
+    layer_level = "check_in"
     if not categories and semantic is not None:
         try:
-            categories = tuple(semantic.find_categories(text))
+            if hasattr(semantic, "assess"):
+                verdict = semantic.assess(text)
+                categories, layer_level = tuple(verdict.categories), verdict.level or "check_in"
+            else:
+                categories = tuple(semantic.find_categories(text))
         except Exception as exc:  # the rules have already run; a broken embedder must not stop the conversation
             _log.warning("semantic safety layer failed (%s); the rules alone screened this statement",
                          type(exc).__name__)
@@ -574,7 +579,7 @@ def screen(text: str, region: str = "US", *, log: bool = True, semantic=None) ->
     if not categories:
         return None
     category = categories[0]
-    if layer == "semantic":
+    if layer == "semantic" and layer_level == "check_in":
         level, message = "check_in", _CHECK_IN
     else:
         level, message = "crisis", _MESSAGES[category]

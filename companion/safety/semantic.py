@@ -1,17 +1,18 @@
-"""The semantic second layer of the safety screen: nearest exemplars by meaning, for what the rules' wording misses.
+"""The semantic second layer of the safety screen: a trained head over MiniLM vectors, for what the rules' wording misses.
 
-The rules (companion/safety/screen.py) are predictable but only know their author's wording: on sets written after them they
-caught 25-64% of crises. This layer embeds a statement the rules did not flag (the whole text and each sentence) with
-the same MiniLM embedder the guidance search uses, and compares it with short exemplars per crisis category and with
-near-misses ("this job is killing me", venting, sadness without danger) in data/crisis_exemplars.toml.
+The rules (companion/safety/screen.py) are predictable but only know their author's wording. This layer embeds a
+statement the rules did not flag (the whole text and each sentence) with the same MiniLM embedder the guidance search
+uses and scores every segment with a small classifier trained on our own statements (training/safety/train_*.jsonl,
+scripts/train_safety.py; weights in data/safety_head.npz). The most worrying segment decides:
 
-A segment is flagged for category C when
-    best cosine to C's exemplars >= threshold   and   that cosine - best cosine to the benign exemplars >= margin.
-A hit is a "check_in" (safety.py): the reflection is still given, with a note and resources under it. threshold and
-margin favour recall on tests/data/safety_statements.jsonl under a cap on how often everyday lines get a check-in
-(scripts/eval_safety.py --sweep shows the grid).
+    P(crisis) >= crisis_threshold    -> "crisis": the safety message replaces the reflection
+    P(crisis) >= check_in_threshold  -> "check_in": the reflection stays, with a note and resources under it
 
-Nothing here logs; safety.screen() logs the single event "safety message shown".
+Both thresholds were chosen on a dev split of the training data, never on a held-out set (the head file records them).
+The older nearest-exemplar check (data/crisis_exemplars.toml) is kept behind `exemplars=True`, for measuring beside it
+(scripts/eval_safety.py); it can only add a check-in.
+
+Nothing here logs; screen() logs the single event "safety message shown".
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from companion.safety.screen import CATEGORIES
 from companion.text import split_sentences, strip_terminal_codes
 
 EXEMPLARS_FILE = Path(__file__).resolve().parent.parent / "data" / "crisis_exemplars.toml"
+HEAD_FILE = Path(__file__).resolve().parent.parent / "data" / "safety_head.npz"
 BENIGN = "benign"
+# The head's classes, in the order of its output columns.
+HEAD_CLASSES = (BENIGN, *CATEGORIES)
 
 # The most recall on the dev set's crises (layer alone: 0.798) while the layer fires on at most 5% of everyday
 # partner lines (training/coach_examples*.jsonl contexts: 4.3%); 0.48 caught 0.905 but fired on 12.6% of them.
@@ -72,10 +76,78 @@ def segments_of(text: str, max_sentences: int = MAX_SENTENCES) -> list[str]:
     return [text, *sentences[:max_sentences]]
 
 
-class SemanticScreen:
-    """`find_categories(text)` -> the crisis categories the text is close to by meaning, most urgent first.
+@dataclass(frozen=True)
+class SafetyHead:
+    """Softmax over HEAD_CLASSES from a MiniLM vector: one linear layer, or a hidden ReLU layer when w2 is set."""
 
-    The exemplar vectors are embedded once, on first use, and kept on the object (thread-safe).
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray | None
+    b2: np.ndarray | None
+    crisis_threshold: float
+    check_in_threshold: float
+    embedder_name: str = ""
+
+    @classmethod
+    def load(cls, path: Path = HEAD_FILE) -> SafetyHead:
+        with np.load(Path(path), allow_pickle=False) as stored:
+            classes = tuple(str(c) for c in stored["classes"])
+            if classes != HEAD_CLASSES:
+                raise ValueError(f"{path} was trained for classes {classes}, not {HEAD_CLASSES}")
+            has_hidden = "w2" in stored.files
+            return cls(
+                w1=stored["w1"].astype(np.float32),
+                b1=stored["b1"].astype(np.float32),
+                w2=stored["w2"].astype(np.float32) if has_hidden else None,
+                b2=stored["b2"].astype(np.float32) if has_hidden else None,
+                crisis_threshold=float(stored["crisis_threshold"]),
+                check_in_threshold=float(stored["check_in_threshold"]),
+                embedder_name=str(stored["embedder_name"]) if "embedder_name" in stored.files else "",
+            )
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, len(HEAD_CLASSES)) class probabilities for (n, d) unit vectors."""
+        hidden = vectors @ self.w1 + self.b1
+        if self.w2 is not None:
+            hidden = np.maximum(hidden, 0.0) @ self.w2 + self.b2
+        hidden = hidden - hidden.max(axis=1, keepdims=True)
+        exp = np.exp(hidden)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class LayerVerdict:
+    """What the layer makes of one statement: level "crisis", "check_in" or None, and the categories, most urgent first."""
+
+    level: str | None
+    categories: tuple[str, ...]
+    probability: float  # the most worrying segment's P(crisis) under the head (0.0 without one)
+
+
+def verdict_from(head: SafetyHead, probabilities: np.ndarray, crisis_threshold: float | None = None,
+                 check_in_threshold: float | None = None) -> LayerVerdict:
+    """The decision rule on precomputed per-segment probabilities (the evaluation reuses it)."""
+    crisis_threshold = head.crisis_threshold if crisis_threshold is None else crisis_threshold
+    check_in_threshold = head.check_in_threshold if check_in_threshold is None else check_in_threshold
+    if len(probabilities) == 0:
+        return LayerVerdict(None, (), 0.0)
+    crisis = 1.0 - probabilities[:, 0]
+    worst = int(np.argmax(crisis))
+    p = float(crisis[worst])
+    if p < check_in_threshold:
+        return LayerVerdict(None, (), p)
+    by_category = probabilities[worst, 1:]
+    # The likeliest category, and any other holding a good share of the crisis probability.
+    chosen = {int(np.argmax(by_category))} | {i for i, q in enumerate(by_category) if q >= 0.3 * p}
+    categories = tuple(c for i, c in enumerate(CATEGORIES) if i in chosen)
+    return LayerVerdict("crisis" if p >= crisis_threshold else "check_in", categories, p)
+
+
+class SemanticScreen:
+    """`assess(text)` -> LayerVerdict; `find_categories(text)` -> the categories of any hit, most urgent first.
+
+    The trained head (data/safety_head.npz) decides; with `exemplars=True` the nearest-exemplar check may add a
+    check-in where the head saw nothing. Exemplar vectors are embedded once, on first use (thread-safe).
     """
 
     def __init__(
@@ -85,11 +157,18 @@ class SemanticScreen:
         threshold: float = DEFAULT_THRESHOLD,
         margin: float = DEFAULT_MARGIN,
         exemplars_path: Path = EXEMPLARS_FILE,
+        head: SafetyHead | Path | None = HEAD_FILE,
+        exemplars: bool = False,
     ) -> None:
         self.embedder = embedder
         self.threshold = threshold
         self.margin = margin
         self.exemplars_path = Path(exemplars_path)
+        if isinstance(head, str | Path):
+            head = SafetyHead.load(head) if Path(head).is_file() else None
+        self.head = head
+        # Without a head the exemplar check is all there is.
+        self.use_exemplars = exemplars or self.head is None
         self._lock = threading.Lock()
         self._matrix: np.ndarray | None = None  # all exemplar vectors, one row each
         self._owner: np.ndarray | None = None  # index into (*CATEGORIES, BENIGN) per row
@@ -105,21 +184,29 @@ class SemanticScreen:
                 self._owner = owner
             return self._matrix, self._owner
 
-    def scores(self, text: str) -> SegmentScores:
-        """Best cosine per category and to the benign exemplars, for the whole text and each sentence."""
+    def segment_vectors(self, text: str) -> tuple[list[str], np.ndarray]:
+        """The segments (whole text, then each sentence) and their unit vectors, embedded in one call."""
         segments = segments_of(text)
+        if not segments:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return segments, np.asarray(self.embedder.embed(segments), dtype=np.float32)
+
+    def exemplar_scores(self, segments: list[str], vectors: np.ndarray) -> SegmentScores:
         if not segments:
             empty = np.zeros((0, len(CATEGORIES)), dtype=np.float32)
             return SegmentScores((), empty, np.zeros(0, dtype=np.float32))
         matrix, owner = self._exemplar_vectors()
-        vectors = np.asarray(self.embedder.embed(segments), dtype=np.float32)
         similarity = vectors @ matrix.T  # unit vectors: cosine
         best = np.stack([similarity[:, owner == i].max(axis=1) for i in range(len(CATEGORIES) + 1)], axis=1)
         return SegmentScores(tuple(segments), best[:, : len(CATEGORIES)], best[:, len(CATEGORIES)])
 
+    def scores(self, text: str) -> SegmentScores:
+        """Best cosine per category and to the benign exemplars, for the whole text and each sentence."""
+        return self.exemplar_scores(*self.segment_vectors(text))
+
     def categories_from(self, scores: SegmentScores, threshold: float | None = None,
                         margin: float | None = None) -> tuple[str, ...]:
-        """The decision rule on precomputed scores (the evaluation sweeps threshold and margin with it)."""
+        """The exemplar decision rule on precomputed scores (the evaluation sweeps threshold and margin with it)."""
         threshold = self.threshold if threshold is None else threshold
         margin = self.margin if margin is None else margin
         if not scores.segments:
@@ -128,10 +215,24 @@ class SemanticScreen:
         flagged = hit.any(axis=0)
         return tuple(c for c, on in zip(CATEGORIES, flagged, strict=True) if on)
 
+    def assess(self, text: str) -> LayerVerdict:
+        """The layer's verdict on a statement the rules did not flag (whole and sentence by sentence)."""
+        segments, vectors = self.segment_vectors(text)
+        if not segments:
+            return LayerVerdict(None, (), 0.0)
+        verdict = LayerVerdict(None, (), 0.0)
+        if self.head is not None:
+            verdict = verdict_from(self.head, self.head.probabilities(vectors))
+        if verdict.level is None and self.use_exemplars:
+            categories = self.categories_from(self.exemplar_scores(segments, vectors))
+            if categories:
+                verdict = LayerVerdict("check_in", categories, verdict.probability)
+        return verdict
+
     def find_categories(self, text: str) -> tuple[str, ...]:
-        """The categories whose exemplars the text (or one of its sentences) is close to, most urgent first."""
-        return self.categories_from(self.scores(text))
+        """The categories of any hit (crisis or check-in), most urgent first; () when the layer sees nothing."""
+        return self.assess(text).categories
 
 
-__all__ = ["DEFAULT_MARGIN", "DEFAULT_THRESHOLD", "EXEMPLARS_FILE", "SegmentScores", "SemanticScreen",
-           "load_exemplars", "segments_of"]
+__all__ = ["DEFAULT_MARGIN", "DEFAULT_THRESHOLD", "EXEMPLARS_FILE", "HEAD_CLASSES", "HEAD_FILE", "LayerVerdict",
+           "SafetyHead", "SegmentScores", "SemanticScreen", "load_exemplars", "segments_of", "verdict_from"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -21,7 +23,16 @@ from typing import Any
 from companion.config import create_private_file, ensure_private_dir
 from companion.errors import JournalError
 from companion.logs import get_logger
-from companion.store.crypto import FieldCipher, KdfParams, WrongPassphrase, unlock
+from companion.store.crypto import (
+    SEALED_FILE_SUFFIX,
+    SEALED_PREFIX,
+    FieldCipher,
+    KdfParams,
+    WrongPassphrase,
+    open_sealed_file_with,
+    seal_file,
+    unlock_with_migration,
+)
 from companion.store.privacy import LOCK_FILE_NAME, InstanceLock
 
 __all__ = [
@@ -36,11 +47,22 @@ __all__ = [
 ]
 
 log = get_logger("journal")
+# Records reach the log file when one is configured, never the terminal (the person gets a notice instead).
+log.addHandler(logging.NullHandler())
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SESSION_KINDS = ("reflect", "rehearse")
 EXPORT_FORMATS = ("md", "json")
 PASSPHRASE_ENV = "COMPANION_PASSPHRASE"
+# SQLite's integers are signed 64-bit: a larger id can name no session (and would overflow the driver).
+MAX_ROW_ID = 2**63 - 1
+ENCRYPTION_META_KEYS = ("encryption", "kdf_salt", "kdf_n", "kdf_r", "kdf_p", "verifier")
+# What a row-by-row recovery copies out of a damaged journal (rowid tables, so a seek can skip a bad page).
+RECOVERED_COLUMNS = {
+    "meta": ("key", "value"),
+    "sessions": ("id", "kind", "scenario", "started", "ended", "summary"),
+    "turns": ("id", "session_id", "position", "speaker", "text", "engine", "citations", "coach", "created"),
+}
 
 # Versioned migrations: index i upgrades user_version i -> i+1. Append only; never edit a shipped step.
 MIGRATIONS: tuple[str, ...] = (
@@ -150,13 +172,20 @@ def is_sqlite_file(path: Path) -> bool:
     return head == b"" or head == SQLITE_HEADER
 
 
+def _name_taken(target: Path) -> bool:
+    """A kept copy's name is taken by the copy itself, its -wal, or its sealed form (after `journal encrypt`)."""
+    return any(
+        target.with_name(target.name + suffix).exists() for suffix in ("", "-wal", SEALED_FILE_SUFFIX)
+    )
+
+
 def move_aside(path: Path) -> Path:
     """Rename an unreadable journal (and its -wal/-shm) to a timestamped name; never overwrite anything."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = path.with_name(f"{path.name}.unreadable-{stamp}")
     target = base
     counter = 1
-    while target.exists() or target.with_name(target.name + "-wal").exists():
+    while _name_taken(target):
         target = base.with_name(f"{base.name}-{counter}")
         counter += 1
     os.rename(path, target)
@@ -165,6 +194,19 @@ def move_aside(path: Path) -> Path:
         if companion_file.exists():
             os.rename(companion_file, target.with_name(target.name + suffix))
     return target
+
+
+def _reading(method):
+    """A read that meets a damaged page (one `quick_check` did not see) recovers the journal and says so."""
+
+    @functools.wraps(method)
+    def guarded(self: Journal, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged_while_in_use(exc, "could not be read") from None
+
+    return guarded
 
 
 class Journal:
@@ -181,6 +223,8 @@ class Journal:
         self._guard = threading.RLock()
         self._cipher: FieldCipher | None = None
         self._conn: sqlite3.Connection | None = None
+        # The unlocked journal's key record (salt, cost, verifier): a recovery mid-use keeps the journal encrypted.
+        self._key_record: dict[str, Any] | None = None
         try:
             self.notices += ensure_private_dir(self.path.parent)
         except OSError as exc:
@@ -199,18 +243,36 @@ class Journal:
 
     # ---- opening ----------------------------------------------------------------------------------------
     def _open_database(self) -> None:
-        if self.path.exists() and not is_sqlite_file(self.path):
-            self._start_fresh_after("is not a journal database")
+        try:
+            if self.path.is_dir():
+                raise JournalError(
+                    f"The journal path {self.path} is a folder, not a journal file.",
+                    kept="Nothing was changed.",
+                    fix="move or rename that folder (companion keeps its journal in a file of that name), "
+                    "then run the command again",
+                )
+            if self.path.exists() and not is_sqlite_file(self.path):
+                self._start_fresh_after("is not a journal database")
+        except OSError as exc:
+            raise JournalError(
+                f"The journal file {self.path} cannot be read ({exc.strerror}).",
+                kept=_NOTHING_CHANGED,
+                fix="check the file's permissions, or set COMPANION_HOME to a folder you own",
+            ) from None
         try:
             self._connect_and_migrate()
+            damaged = self._fails_quick_check()
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and not _is_corruption(exc):
                 raise _write_error(exc, "The journal could not be opened", kept=_NOTHING_CHANGED) from None
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-            self._start_fresh_after("is damaged and cannot be read")
-            self._connect_and_migrate()
+            damaged = True
+        if damaged:
+            self.notices.append(self._salvage("is damaged"))
+
+    def _fails_quick_check(self) -> bool:
+        """SQLite's structural check of every page (not index contents: those are caught when a read fails)."""
+        rows = self._db.execute("PRAGMA quick_check").fetchall()
+        return [row[0] for row in rows] != ["ok"]
 
     def _start_fresh_after(self, problem: str) -> None:
         kept_at = move_aside(self.path)
@@ -220,6 +282,103 @@ class Journal:
         )
         self.notices.append(message)
         log.warning("journal file moved aside: %s", kept_at.name)
+
+    # ---- damage -----------------------------------------------------------------------------------------
+    def _salvage(self, problem: str) -> str:
+        """Keep the damaged file under a new name, start a fresh journal, copy into it every row that still
+        reads; return the one line that tells the person what happened."""
+        with self._guard:
+            if self._conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
+            try:
+                kept_at = move_aside(self.path)
+            except OSError as exc:
+                raise JournalError(
+                    f"The journal file {self.path.name} {problem} and could not be kept aside ({exc.strerror}).",
+                    kept=_NOTHING_CHANGED,
+                    fix="make the data folder writable, then run the command again",
+                ) from None
+            self._connect_and_migrate()
+            saved = self._recover_from(kept_at)
+        log.warning("damaged journal moved aside: %s; %d session(s) recovered", kept_at.name, saved)
+        recovered = (
+            f"{saved} session{'s' if saved != 1 else ''} could be read from it and {'were' if saved != 1 else 'was'} "
+            "copied into a fresh journal"
+            if saved
+            else "no session could be read from it, so a fresh journal was started"
+        )
+        return (
+            f"The journal file {self.path.name} {problem}. It was kept as {kept_at.name} in {kept_at.parent} "
+            f"(nothing was deleted); {recovered}."
+        )
+
+    def _damaged_while_in_use(self, exc: sqlite3.DatabaseError, what: str) -> JournalError:
+        if not _is_corruption(exc):
+            return _write_error(exc, f"The journal {what}", kept=_NOTHING_CHANGED)
+        notice = self._salvage("turned out to be damaged")
+        self.notices.append(notice)
+        return JournalError(notice, fix="run the command again to see what was recovered")
+
+    def _recover_from(self, damaged: Path) -> int:
+        """Copy every session, turn and key record that still reads from `damaged` (opened read-only, never
+        changed); returns how many sessions the fresh journal now holds."""
+        wal = damaged.with_name(damaged.name + "-wal")
+        # Read-only, and immutable when there is no WAL to read: SQLite then creates no file next to the copy.
+        mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+        try:
+            source = sqlite3.connect(f"{damaged.resolve().as_uri()}?{mode}", uri=True)
+        except sqlite3.Error:
+            return 0
+        source.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+        try:
+            rows = {table: _rows_that_read(source, table, columns) for table, columns in RECOVERED_COLUMNS.items()}
+        finally:
+            source.close()
+        meta = {row[0]: row[1] for row in rows["meta"]}
+        if self._key_record is not None and not all(key in meta for key in ENCRYPTION_META_KEYS):
+            meta.update(self._key_record)  # the rows were sealed with the key this journal holds now
+        encrypted = "encryption" in meta
+        sealed_text = any(isinstance(row[4], bytes) and row[4].startswith(SEALED_PREFIX) for row in rows["turns"])
+        if (encrypted and not all(key in meta for key in ENCRYPTION_META_KEYS)) or (sealed_text and not encrypted):
+            log.warning("damaged journal: its key record is lost, so its encrypted rows cannot be used")
+            return 0
+
+        def work(conn):
+            if encrypted:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    [(key, meta[key]) for key in ENCRYPTION_META_KEYS],
+                )
+            kept: set[int] = set()
+            for row in rows["sessions"]:
+                with contextlib.suppress(sqlite3.Error):  # a row damaged past its constraints is left behind
+                    conn.execute(
+                        "INSERT INTO sessions (id, kind, scenario, started, ended, summary) VALUES (?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+                    kept.add(row[0])
+            # Turns whose session row was lost keep a session of their own rather than being dropped.
+            orphans: dict[Any, list[tuple]] = {}
+            for row in rows["turns"]:
+                if row[1] not in kept:
+                    orphans.setdefault(row[1], []).append(row)
+            for session_id, turns in orphans.items():
+                kind = "rehearse" if any(turn[3] == "listener" for turn in turns) else "reflect"
+                started = min((str(turn[8]) for turn in turns if turn[8]), default=_now())
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("INSERT INTO sessions (id, kind, started) VALUES (?, ?, ?)", (session_id, kind, started))
+            for row in rows["turns"]:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(
+                        "INSERT INTO turns (id, session_id, position, speaker, text, engine, citations, coach, created)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+            return conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+
+        return int(self._write("recovered journal", work))
 
     def _connect_and_migrate(self) -> None:
         if not self.path.exists():
@@ -253,6 +412,7 @@ class Journal:
                     conn.execute("ROLLBACK")
                 raise
 
+    @_reading
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
@@ -268,7 +428,64 @@ class Journal:
                 kept="Nothing was read or changed.",
                 fix=f"enter it when asked, or set {PASSPHRASE_ENV} for scripts",
             )
-        self._cipher = unlock(passphrase, self._kdf_params(), bytes(self._meta("verifier")))
+        params = self._kdf_params()
+        self._cipher, legacy = unlock_with_migration(passphrase, params, bytes(self._meta("verifier")))
+        self._key_record = {key: self._meta(key) for key in ENCRYPTION_META_KEYS}
+        if legacy:
+            # Encrypted before passphrases were normalised: re-key under the NFC form, so either form opens it.
+            try:
+                sealed = self._reseal(passphrase, KdfParams.fresh(n=params.n, r=params.r, p=params.p))
+                log.info("journal re-keyed under the normalised passphrase")
+            except JournalError:
+                log.warning("journal could not be re-keyed; the passphrase as typed still opens it")
+                return
+        else:
+            try:
+                sealed = self._seal_copies_kept_aside(self._cipher, params)
+            except JournalError:
+                # Reading must still work (a read-only folder): the next open that can write seals them.
+                log.warning("journal copies kept aside could not be encrypted yet")
+                return
+        if sealed:
+            self.notices.append(_sealed_notice(sealed))
+
+    def _seal_copies_kept_aside(self, cipher: FieldCipher, params: KdfParams) -> list[Path]:
+        """Encrypt the journal copies moved aside earlier (whole files), so no plain text stays next to an
+        encrypted journal; the plain copy is overwritten before it is removed."""
+        sealed = []
+        for path in sorted(self.path.parent.glob(self.path.name + ".unreadable-*")):
+            if path.name.endswith((SEALED_FILE_SUFFIX, ".tmp")) or not path.is_file():
+                continue
+            target = path.with_name(path.name + SEALED_FILE_SUFFIX)
+            counter = 1
+            while target.exists():
+                target = path.with_name(f"{path.name}-{counter}{SEALED_FILE_SUFFIX}")
+                counter += 1
+            try:
+                seal_file(path, target, cipher, params)
+                _overwrite_and_remove(path)
+            except OSError as exc:
+                raise JournalError(
+                    f"The journal copy {path.name} could not be encrypted ({exc.strerror}).",
+                    kept="The journal itself is encrypted; that copy is still in plain text.",
+                    fix="free some disk space, then run `companion journal list` to finish encrypting it",
+                ) from None
+            sealed.append(target)
+        if sealed:
+            log.info("%d journal copies kept aside were encrypted", len(sealed))
+        return sealed
+
+    def _reseal_sealed_copies(self, old: FieldCipher, old_params: KdfParams, new: FieldCipher, params: KdfParams):
+        """After a passphrase change, copies sealed under the old key are sealed again under the new one."""
+        for path in sorted(self.path.parent.glob(self.path.name + ".unreadable-*" + SEALED_FILE_SUFFIX)):
+            opened = open_sealed_file_with(path, old, old_params)
+            if opened is None:
+                continue  # sealed under an older passphrase: left as it is
+            name, data = opened
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.unlink(missing_ok=True)
+            seal_file(path, tmp, new, params, data=data, name=name)
+            os.replace(tmp, path)
 
     def _kdf_params(self) -> KdfParams:
         return KdfParams(
@@ -289,6 +506,7 @@ class Journal:
         return self._cipher is not None
 
     @property
+    @_reading
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -339,6 +557,11 @@ class Journal:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 log.error("journal write failed (%s): %s", what, type(exc).__name__)
+                if isinstance(exc, sqlite3.DatabaseError) and _is_corruption(exc) and what != "recovered journal":
+                    notice = self._salvage("turned out to be damaged")
+                    self.notices.append(notice)
+                    raise JournalError(f"The {what} was not saved. {notice}", kept=_TEXT_KEPT,
+                                       fix="save it again") from None
                 raise _write_error(exc, f"The {what} was not saved") from None
             except BaseException:
                 if conn.in_transaction:
@@ -374,6 +597,7 @@ class Journal:
             raise JournalError("Only text can be saved in the journal.", fix="pass the turn's text as a string")
         if not speaker:
             raise JournalError("A turn needs a speaker.", fix="pass speaker='partner', 'listener' or 'companion'")
+        _require_session_id(session_id)
         citations_json = json.dumps(_jsonable(list(citations or [])), ensure_ascii=False)
         coach_json = None if coach is None else json.dumps(_jsonable(coach), ensure_ascii=False)
         created = _now()
@@ -419,6 +643,7 @@ class Journal:
     def end_session(self, session_id: int, summary: Any = None) -> None:
         """Mark the session ended; `summary` is text or a JSON-ready object (a rehearsal's summary)."""
         summary_json = None if summary is None else json.dumps(_jsonable(summary), ensure_ascii=False)
+        _require_session_id(session_id)
 
         def work(conn):
             cursor = conn.execute(
@@ -443,6 +668,9 @@ class Journal:
         return session_id
 
     def delete_session(self, session_id: int) -> bool:
+        if not _is_session_id(session_id):
+            return False
+
         def work(conn):
             conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
             return conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
@@ -482,8 +710,8 @@ class Journal:
                     speaker=speaker,
                     text=self._open(text, context + ":text") or "",
                     engine=engine,
-                    citations=json.loads(citations_json) if citations_json else [],
-                    coach=json.loads(coach_json) if coach_json else None,
+                    citations=_stored_json(citations_json, []),
+                    coach=_stored_json(coach_json, None),
                     created=created,
                 )
             )
@@ -491,9 +719,11 @@ class Journal:
 
     def _summary(self, session_id: int, value: Any) -> Any:
         opened = self._open(value, f"session:{session_id}:summary")
-        return None if opened is None else json.loads(opened)
+        return _stored_json(opened, None)
 
+    @_reading
     def get_session(self, session_id: int) -> Session:
+        _require_session_id(session_id)
         with self._guard:
             row = self._db.execute(
                 "SELECT id, kind, scenario, started, ended, summary FROM sessions WHERE id = ?", (session_id,)
@@ -513,6 +743,7 @@ class Journal:
                 turns=self._turns(row[0]),
             )
 
+    @_reading
     def list_sessions(self, query: str | None = None, limit: int | None = None) -> list[SessionInfo]:
         """Newest first. `query` matches (case-insensitively) any turn, the summary or the scenario name."""
         needle = query.casefold().strip() if query else ""
@@ -547,6 +778,7 @@ class Journal:
             return found
 
     # ---- export -----------------------------------------------------------------------------------------
+    @_reading
     def export(self, session_ids: Iterable[int] | None = None, format: str = "md") -> str:
         """The chosen sessions (all when None), oldest first, as Markdown or JSON text."""
         if format not in EXPORT_FORMATS:
@@ -565,15 +797,17 @@ class Journal:
         return render_markdown(sessions)
 
     # ---- encryption -------------------------------------------------------------------------------------
-    def enable_encryption(self, passphrase: str, kdf: KdfParams | None = None) -> None:
-        """Encrypt every turn and summary under a new passphrase, in one transaction, then scrub the plain text."""
+    def enable_encryption(self, passphrase: str, kdf: KdfParams | None = None) -> list[Path]:
+        """Encrypt every turn and summary under a new passphrase, in one transaction, then scrub the plain text;
+        the journal copies kept aside earlier are encrypted too (returned: their sealed files)."""
         if self.encrypted:
             raise JournalError(
                 "The journal is already encrypted.",
                 fix="use `companion journal change-passphrase` to choose a new passphrase",
             )
-        self._reseal(passphrase, kdf or KdfParams.fresh())
+        sealed = self._reseal(passphrase, kdf or KdfParams.fresh())
         log.info("journal encrypted")
+        return sealed
 
     def change_passphrase(self, new_passphrase: str, kdf: KdfParams | None = None) -> None:
         """Re-encrypt everything under a new passphrase (and a new salt) in one transaction."""
@@ -585,8 +819,9 @@ class Journal:
         self._reseal(new_passphrase, kdf or KdfParams.fresh())
         log.info("journal passphrase changed")
 
-    def _reseal(self, passphrase: str, kdf: KdfParams) -> None:
+    def _reseal(self, passphrase: str, kdf: KdfParams) -> list[Path]:
         new_cipher = FieldCipher.from_passphrase(passphrase, kdf)
+        old_cipher, old_params = self._cipher, (self._kdf_params() if self._cipher is not None else None)
 
         def work(conn):
             turn_rows = conn.execute("SELECT id, session_id, position, text, citations, coach FROM turns").fetchall()
@@ -612,10 +847,76 @@ class Journal:
                 "verifier": new_cipher.make_verifier(),
             }
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
+            return meta
 
-        self._write("encrypted journal", work)
+        self._key_record = self._write("encrypted journal", work)
         self._cipher = new_cipher
         self._scrub()
+        if old_cipher is not None and old_params is not None:
+            self._reseal_sealed_copies(old_cipher, old_params, new_cipher, kdf)
+        return self._seal_copies_kept_aside(new_cipher, kdf)
+
+
+def _stored_json(text: str | None, default: Any) -> Any:
+    """A stored JSON field; one damaged outside companion reads as absent, never as a traceback."""
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def _is_session_id(session_id: Any) -> bool:
+    return isinstance(session_id, int) and not isinstance(session_id, bool) and 0 < session_id <= MAX_ROW_ID
+
+
+def _require_session_id(session_id: Any) -> None:
+    if not _is_session_id(session_id):
+        raise JournalError(
+            f"There is no journal session {session_id}.",
+            fix="run `companion journal list` to see the sessions that exist",
+        )
+
+
+def _rows_that_read(source: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> list[tuple]:
+    """Every row of `table` that still reads, in rowid order; a damaged page is skipped by seeking past it in
+    growing steps (no index is used, since an index may be what is damaged)."""
+    rows: list[tuple] = []
+    after, step = 0, 1
+    for _attempt in range(4096):
+        try:
+            cursor = source.execute(
+                f"SELECT rowid, {', '.join(columns)} FROM {table} NOT INDEXED WHERE rowid > ? ORDER BY rowid",
+                (after,),
+            )
+            for row in cursor:
+                rows.append(row[1:])
+                after, step = row[0], 1
+            return rows
+        except sqlite3.DatabaseError as exc:
+            if not _is_corruption(exc) or after >= MAX_ROW_ID - step:
+                return rows  # the table itself is gone (or the end was reached)
+            after, step = after + step, step * 2
+    return rows
+
+
+def _overwrite_and_remove(path: Path) -> None:
+    """Zeros over the plain text before the name goes, so a plain copy is not left whole in its old blocks."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.write(b"\0" * size)
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.unlink()
+
+
+def _sealed_notice(sealed: list[Path]) -> str:
+    names = ", ".join(path.name for path in sealed)
+    return (
+        f"{len(sealed)} journal cop{'ies' if len(sealed) != 1 else 'y'} kept aside earlier "
+        f"{'were' if len(sealed) != 1 else 'was'} encrypted with the journal's passphrase: {names}."
+    )
 
 
 def _statements(script: str) -> list[str]:
@@ -683,8 +984,15 @@ def _citation_label(item: Any) -> str:
     return str(item)
 
 
-def _summary_markdown(summary: Any) -> str:
+def summary_text(summary: Any) -> str:
+    """A session's summary as a person reads it: a rehearsal's own text (as the app showed it), else its fields."""
     if isinstance(summary, dict):
-        return "\n".join(f"- {key}: {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value}"
-                         for key, value in summary.items())
-    return str(summary)
+        if isinstance(summary.get("text"), str):
+            return summary["text"]
+        return "\n".join(f"{key.replace('_', ' ')}: {value}" for key, value in summary.items())
+    return "" if summary is None else str(summary)
+
+
+def _summary_markdown(summary: Any) -> str:
+    # Markdown joins lines into one paragraph: a hard break keeps each of the summary's lines its own.
+    return "  \n".join(summary_text(summary).splitlines())

@@ -96,13 +96,14 @@ class CompanionApp(App):
     }
     DEFAULT_MODE = "reflect"
     BINDINGS = [
-        Binding("f2", "switch_mode('reflect')", "Reflect", show=False, priority=True),
-        Binding("f3", "switch_mode('rehearse')", "Rehearse", show=False, priority=True),
-        Binding("f4", "switch_mode('guidance')", "Guidance", show=False, priority=True),
-        Binding("f5", "switch_mode('journal')", "Journal", show=False, priority=True),
-        Binding("f6", "switch_mode('models')", "Models", show=False, priority=True),
-        Binding("f1,question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f2", "switch_mode('reflect')", "Reflect", show=False, priority=True, tooltip="go to Reflect"),
+        Binding("f3", "switch_mode('rehearse')", "Rehearse", show=False, priority=True, tooltip="go to Rehearse"),
+        Binding("f4", "switch_mode('guidance')", "Guidance", show=False, priority=True, tooltip="go to Guidance"),
+        Binding("f5", "switch_mode('journal')", "Journal", show=False, priority=True, tooltip="go to Journal"),
+        Binding("f6", "switch_mode('models')", "Models", show=False, priority=True, tooltip="go to Models"),
+        # F1 from anywhere, even a text box (where `?` is just a character); F1 again or Esc closes it.
+        Binding("f1", "help", "Help", key_display="F1", priority=True, tooltip="this help, for the screen you are on"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="close the companion"),
     ]
 
     # What the status line shows: the engine answering, and what the services are doing.
@@ -110,11 +111,15 @@ class CompanionApp(App):
     services_status: reactive[str] = reactive("starting")
 
     def __init__(
-        self, settings: Settings | None = None, *, load_services: bool = True, use_model: bool = True, **kwargs
+        self, settings: Settings | None = None, *, load_services: bool = True, use_model: bool = True,
+        startup_messages: Iterable[str] = (), **kwargs
     ) -> None:
+        """startup_messages: what the start found and fixed (file modes), shown as notifications once the app is
+        up, where a person sees them (printed before the app, they would hide behind its screen)."""
         kwargs.setdefault("driver_class", terminal_driver_class())
         super().__init__(**kwargs)
         self.settings = settings if settings is not None else Settings.load()
+        self.startup_messages = [*startup_messages, *self.settings.config_warnings]
         self.services = None
         self.services_error: CompanionError | None = None
         self._services_loaded = threading.Event()
@@ -135,9 +140,31 @@ class CompanionApp(App):
         mount_secondary = getattr(self.screen, "mount_secondary", None)
         if mount_secondary is not None:
             await mount_secondary()
+        for message in self.startup_messages:
+            self.notify(message, title="At start", severity="warning", timeout=15, markup=False)
+        region_note = self._region_note()
+        if region_note:
+            self.notify(region_note, title="Safety resources", timeout=12, markup=False)
         # Start loading only after the first frame: the import of llama_cpp/chromadb must not delay it.
         if self._load_services_on_ready:
             self.load_services()
+
+    def _region_note(self) -> str | None:
+        """Until the person picks a region, say which one the help lines are for and where it came from."""
+        import os
+
+        from companion.config import default_region, read_config
+
+        region = self.settings.region
+        if os.environ.get("COMPANION_REGION") or region != default_region():
+            return None
+        if "region" in read_config(self.settings.config_path)[0]:
+            return None  # chosen and saved before
+        # The first locale variable that is set decides (as default_region reads them); without a country in it,
+        # the region is companion's default.
+        locale = next((os.environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(name)), "")
+        source = "from your system's language settings" if "_" in locale else "the default"
+        return f"Help lines for: {region} ({source}; change on the Models screen)"
 
     @work(thread=True, exclusive=True, group="services", name="load services")
     def load_services(self) -> None:
@@ -152,20 +179,25 @@ class CompanionApp(App):
         try:
             from companion.services import Services
 
-            services = Services(self.settings, use_model=self.use_model)
+            # A reflection asked for while the index is prepared answers without the guidance, and says so.
+            services = Services(self.settings, use_model=self.use_model, wait_for_guidance=False)
+            self.services = services
+            self._services_loaded.set()  # the screens may use them now; what is still loading waits or says so
+
             # Warm what the first reflection needs, saying what is loading; each step is built once.
-            _ = services.index
+            services.prepare_index(progress=self._index_progress)
             self.call_from_thread(self._set_services_status, "loading the model…")
             _ = services.chat_model
             _ = services.reflection
             self.services = services
             engine = self._engine_name(services)
         except CompanionError as exc:
-            self.services_error = exc
+            self.services, self.services_error = None, exc
             log.warning("services failed to load: %s", type(exc).__name__)
             self.call_from_thread(self._services_failed, exc)
             return
         except Exception as exc:  # a bug below must leave the app usable and say what happened
+            self.services = None
             self.services_error = CompanionError(
                 f"The companion could not start its services ({type(exc).__name__}).",
                 kept="Nothing you typed was lost.",
@@ -180,6 +212,10 @@ class CompanionApp(App):
         if services.problems.get("listener"):
             self.call_from_thread(self.notify, services.problems["listener"], title="The listener is not available",
                                   severity="warning", timeout=10, markup=False)
+
+    def _index_progress(self, done: int, total: int) -> None:
+        """From the load worker: how far the first start's embedding of the guidance is."""
+        self.call_from_thread(self._set_services_status, f"Preparing the guidance for search: {done} of {total} sections")
 
     def _engine_name(self, services) -> str:
         chat = services.chat_model
@@ -287,8 +323,10 @@ class CompanionApp(App):
     def action_help(self) -> None:
         from companion.tui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen(self.screen))  # lists the keys of the screen it is opened from
 
     def watch_theme(self, theme: str) -> None:
         # Remember the person's theme choice for next time.

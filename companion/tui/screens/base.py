@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 
 from companion.tui.widgets.status import NavLine, StatusLine
 
@@ -22,6 +24,12 @@ def read_field(obj, name: str, default=None):
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)
+
+
+def _is_text_input(widget: Widget) -> bool:
+    from textual.widgets import Input, TextArea  # loaded by the time a key arrives; kept off the first frame
+
+    return isinstance(widget, Input | TextArea)
 
 
 class CompanionScreen(Screen):
@@ -70,6 +78,43 @@ class CompanionScreen(Screen):
 
     def secondary_ready(self) -> None:
         """Called once the secondary widgets are mounted."""
+
+    # ---- focus: the screen's main input has it whenever the screen is shown ----------------------------------
+    _covered_by_modal = False
+
+    def main_input(self) -> Widget | None:
+        """The widget a person types into on this screen (None: the screen has no one place for typing)."""
+        return None
+
+    def focus_main_input(self) -> None:
+        target = self.main_input()
+        if target is not None and target.display and target.focusable:
+            target.focus()
+
+    def on_screen_suspend(self) -> None:
+        from textual.screen import ModalScreen
+
+        # A dialog over this screen (a section, help, a question): on its close the focus stays where it was.
+        self._covered_by_modal = isinstance(self.app.screen, ModalScreen)
+
+    def on_screen_resume(self) -> None:
+        back_from_dialog, self._covered_by_modal = self._covered_by_modal, False
+        if not (back_from_dialog and self.focused is not None):
+            self.focus_main_input()
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key that nothing here takes (the focus is on a list, or nowhere) goes to the main input."""
+        if not (event.is_printable and event.character) or event.key in self.active_bindings:
+            return
+        target = self.main_input()
+        if target is None or target is self.focused or not getattr(target, "takes_typing", _is_text_input(target)):
+            return
+        if not target.display:
+            return
+        event.stop()
+        event.prevent_default()
+        target.focus()
+        target.post_message(events.Key(event.key, event.character))  # typed into it as if it had the focus
 
     def palette_commands(self) -> Iterable[tuple[str, str, Callable[[], object]]]:
         """(title, help, callback) for the command palette: every action of this screen."""

@@ -57,7 +57,9 @@ class AddDocumentScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="add-dialog"):
-            yield Label("Add a document to the guidance (.txt or .md). It is copied into your data folder.")
+            # A Static wraps to the dialog's width; a Label keeps one line and cuts the end off.
+            yield Static("Add a document to the guidance (.txt or .md). It is copied into your data folder, "
+                         "so the guidance can always be rebuilt.", id="add-help")
             yield Input(placeholder="/path/to/document.md", id="document-path")
             with Horizontal(id="add-buttons"):
                 yield Button("Add", id="add", variant="primary")
@@ -90,8 +92,8 @@ class GuidanceScreen(CompanionScreen):
     MODE = "guidance"
     CSS_PATH = STYLES / "guidance.tcss"
     BINDINGS = [
-        Binding("ctrl+n", "add_document", "Add document"),
-        Binding("ctrl+f", "focus_search", "Search"),
+        Binding("ctrl+f", "focus_search", "Search", tooltip="put the cursor in the search box"),
+        Binding("ctrl+n", "add_document", "Add document", tooltip="add your own .txt or .md to the guidance"),
     ]
 
     def __init__(self) -> None:
@@ -99,6 +101,8 @@ class GuidanceScreen(CompanionScreen):
         self.hits: list = []
         self.searches_run = 0  # searches that reached the index (debounced keystrokes do not count)
         self._debounce = None
+        self.hits_query: str | None = None  # the search the results on screen answer
+        self._open_when_found = False  # enter was pressed before the results came: open the first
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Search the guidance… (e.g. feeling unheard)", id="guidance-search")
@@ -115,10 +119,14 @@ class GuidanceScreen(CompanionScreen):
     def action_focus_search(self) -> None:
         self.query_one("#guidance-search", Input).focus()
 
+    def main_input(self):
+        return self.query_one("#guidance-search", Input)
+
     # ---- search ----------------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "guidance-search":
             return
+        self._open_when_found = False  # an enter before this key was for the words before it
         # Wait for a pause in typing: one search per pause, not one per key.
         if self._debounce is not None:
             self._debounce.stop()
@@ -128,8 +136,13 @@ class GuidanceScreen(CompanionScreen):
         if event.input.id == "guidance-search":
             if self._debounce is not None:
                 self._debounce.stop()
+            results = self.query_one("#results", OptionList)
+            results.focus()  # so up, down and enter go on from here once the section is closed
+            if self.hits and self.hits_query == event.value:
+                self._open_hit(results.highlighted or 0)  # one enter opens the result shown first
+                return
+            self._open_when_found = bool(event.value.strip())
             self._search_now()
-            self.query_one("#results", OptionList).focus()
 
     def _search_now(self) -> None:
         query = self.query_one("#guidance-search", Input).value
@@ -164,6 +177,7 @@ class GuidanceScreen(CompanionScreen):
             return  # the person typed on: a newer search is coming
         self.searches_run += 1
         self.hits = list(hits)
+        self.hits_query = query
         options = self.query_one("#results", OptionList)
         options.clear_options()
         for index, hit in enumerate(self.hits):
@@ -172,11 +186,18 @@ class GuidanceScreen(CompanionScreen):
             options.highlighted = 0
         count = len(self.hits)
         self._state(f"{count} section{'s' if count != 1 else ''} found." if count else "Nothing matches that yet.")
+        if self._open_when_found:
+            self._open_when_found = False
+            if self.hits:
+                self._open_hit(0)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id != "results":
             return
-        hit = self.hits[event.option_index]
+        self._open_hit(event.option_index)
+
+    def _open_hit(self, index: int) -> None:
+        hit = self.hits[index]
         terms = tuple(read_field(hit, "matched_terms", ()) or ())
         self.app.push_screen(SectionScreen(read_field(hit, "section", hit), highlight=terms))
 

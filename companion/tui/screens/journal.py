@@ -12,15 +12,17 @@ from textual.widgets.option_list import Option
 
 from companion.config import write_private_text
 from companion.errors import CompanionError
+from companion.timefmt import when
 from companion.tui.screens.base import STYLES, CompanionScreen, read_field
 from companion.tui.screens.confirm import ConfirmScreen
 
 SEARCH_DEBOUNCE_SECONDS = 0.25
 
+
 def session_label(info) -> Text:
     kind = str(read_field(info, "kind", "") or "").capitalize()
     scenario = read_field(info, "scenario")
-    started = str(read_field(info, "started", "") or "")[:16].replace("T", " ")
+    started = when(read_field(info, "started"))
     label = Text(kind or "Session", style="bold")
     if scenario:
         label.append(f" · {scenario}")
@@ -34,7 +36,8 @@ def session_label(info) -> Text:
 
 def session_text(session) -> Text:
     """A whole session as plain text: what was typed is shown as typed, never as markup."""
-    from companion.store.journal import speaker_label  # loaded already: the session came from the journal
+    # Loaded already: the session came from the journal.
+    from companion.store.journal import speaker_label, summary_text
 
     text = Text()
     kind = str(read_field(session, "kind", "") or "").capitalize()
@@ -42,7 +45,7 @@ def session_text(session) -> Text:
     scenario = read_field(session, "scenario")
     if scenario:
         text.append(f" · {scenario}")
-    text.append(f"\n{read_field(session, 'started', '')}\n\n", style="dim")
+    text.append(f"\n{when(read_field(session, 'started'))}\n\n", style="dim")
     for turn in read_field(session, "turns", ()) or ():
         speaker = str(read_field(turn, "speaker", ""))
         text.append(f"{speaker_label(speaker)}: ", style="bold")
@@ -56,14 +59,9 @@ def session_text(session) -> Text:
             names = [str(read_field(c, "section", c) if not isinstance(c, str) else c) for c in citations]
             text.append(f"  guidance: {'; '.join(names)}\n", style="dim")
         text.append("\n")
-    summary = read_field(session, "summary")
+    summary = summary_text(read_field(session, "summary"))
     if summary:
-        text.append("Summary\n", style="bold")
-        if isinstance(summary, dict):
-            for key, value in summary.items():
-                text.append(f"  {key.replace('_', ' ')}: {value}\n")
-        else:
-            text.append(f"  {summary}\n")
+        text.append(summary + "\n")  # a rehearsal's summary as the Rehearse screen showed it
     return text
 
 
@@ -72,10 +70,11 @@ class JournalScreen(CompanionScreen):
     CSS_PATH = STYLES / "journal.tcss"
     BINDINGS = [
         # Priority: the search box would otherwise take these keys for its own editing.
-        Binding("ctrl+o", "export", "Export .md", priority=True),
-        Binding("ctrl+t", "delete", "Delete", priority=True),
+        Binding("ctrl+o", "export", "Export .md", priority=True,
+                tooltip="write the opened session to a Markdown file in the data folder's exports/"),
+        Binding("ctrl+t", "delete", "Delete", priority=True, tooltip="delete the opened session for good (asks first)"),
         Binding("delete", "delete", "Delete", show=False),
-        Binding("ctrl+r", "reload", "Reload", priority=True),
+        Binding("ctrl+r", "reload", "Reload", priority=True, tooltip="read the journal again"),
     ]
 
     def __init__(self) -> None:
@@ -94,6 +93,9 @@ class JournalScreen(CompanionScreen):
     def on_screen_resume(self) -> None:
         self.action_reload()
 
+    def main_input(self):
+        return self.query_one("#journal-search", Input)
+
     def action_reload(self) -> None:
         self.load_sessions(self.query_one("#journal-search", Input).value)
 
@@ -110,6 +112,10 @@ class JournalScreen(CompanionScreen):
         except CompanionError as exc:
             self.app.call_from_thread(self._show_error, exc)
             return
+        # A journal kept aside as damaged (and what was recovered) is said once, as the CLI says it on stderr.
+        while journal.notices:
+            notice = journal.notices.pop(0)
+            self.app.call_from_thread(self.notify, notice, severity="warning", timeout=20, markup=False)
         self.app.call_from_thread(self._show_sessions, sessions)
 
     def _show_error(self, error: CompanionError) -> None:

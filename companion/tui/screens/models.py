@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -29,12 +32,18 @@ class ModelsScreen(CompanionScreen):
         Binding("ctrl+u", "use_model", "Use selected"),
         Binding("ctrl+d", "pull_model", "Download selected", priority=True),
         Binding("ctrl+s", "save_settings", "Save settings", priority=True),
+        Binding("escape", "stop_download", "Stop download", tooltip="stop the download; the next one resumes it"),
     ]
+
+    # The progress line is redrawn at most this often (a fast connection reports a chunk every few milliseconds).
+    PROGRESS_INTERVAL = 0.1
 
     def __init__(self) -> None:
         super().__init__()
         self.listings: list = []
         self.pulling = False
+        self._stop_pull = threading.Event()
+        self.pull_outcome: str | None = None  # "done", "stopped" or "failed", once a download has ended
 
     def compose_body(self) -> ComposeResult:
         settings = self.app.settings
@@ -44,7 +53,7 @@ class ModelsScreen(CompanionScreen):
             yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="pull-row"):
                 yield Label("", id="pull-stage")
-                yield ProgressBar(id="pull-progress", show_eta=False)
+                yield ProgressBar(id="pull-progress", show_eta=False, show_percentage=True)
             yield Label("GPU offload (layers on the GPU; this machine may have none)", classes="section-label")
             gpu_values = [value for _label, value in GPU_CHOICES]
             yield Select(
@@ -64,7 +73,16 @@ class ModelsScreen(CompanionScreen):
         table = self.query_one("#model-table", DataTable)
         table.add_columns("name", "tier", "size", "licence", "installed")
         self.watch(self.app, "engine_label", self._show_engine)
+        for select in self.query(Select):
+            self.watch(select, "expanded", lambda expanded, select=select: self._show_list(select, expanded),
+                       init=False)
         self.load_listings(with_regions=True)
+
+    def _show_list(self, select: Select, expanded: bool) -> None:
+        # The lists open inside the scrolling body (models.tcss), so bring the whole open list into view.
+        if expanded:
+            overlay = select.query_one("SelectOverlay")
+            self.call_after_refresh(self.query_one("#models-main").scroll_to_widget, overlay, animate=False)
 
     def on_screen_resume(self) -> None:
         self._show_engine()
@@ -79,8 +97,8 @@ class ModelsScreen(CompanionScreen):
         chat = services.already_built("chat_model") if services is not None else None
         if chat is not None and hasattr(chat, "describe"):
             facts = chat.describe()
-            info.append(f"  {facts['name']} · {facts['size_mb']:.0f} MB · {facts['licence'] or 'licence not stated'}\n",
-                        style="dim")
+            size = f"{facts['size_mb']:.0f} MB" if facts.get("size_mb") is not None else f"served by {facts.get('server')}"
+            info.append(f"  {facts['name']} · {size} · {facts['licence'] or 'licence not stated'}\n", style="dim")
         problem = services.problems.get("listener") if services is not None else None
         if problem:
             info.append(f"  {problem}\n", style="dim")
@@ -92,7 +110,7 @@ class ModelsScreen(CompanionScreen):
         self.query_one("#engine-info", Static).update(info)
 
     @work(thread=True, exclusive=True, group="models-list", name="list models")
-    def load_listings(self, with_regions: bool = False) -> None:
+    def load_listings(self, with_regions: bool = False, highlight: str | None = None) -> None:
         from companion.engines.models import list_models
 
         if with_regions:
@@ -104,7 +122,7 @@ class ModelsScreen(CompanionScreen):
         except CompanionError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
-        self.app.call_from_thread(self._show_listings, listings)
+        self.app.call_from_thread(self._show_listings, listings, highlight)
 
     def _show_regions(self, known: tuple[str, ...]) -> None:
         select = self.query_one("#region", Select)
@@ -113,9 +131,10 @@ class ModelsScreen(CompanionScreen):
         select.set_options([(region, region) for region in regions])
         select.value = chosen
 
-    def _show_listings(self, listings) -> None:
+    def _show_listings(self, listings, highlight: str | None = None) -> None:
         self.listings = list(listings)
         table = self.query_one("#model-table", DataTable)
+        row = table.cursor_row
         table.clear()
         for listing in self.listings:
             model = listing.model
@@ -123,6 +142,11 @@ class ModelsScreen(CompanionScreen):
                 Text(model.name), Text(model.tier), gigabytes(model.size_gb), Text(model.licence),
                 "yes" if listing.installed else "no", key=model.name,
             )
+        names = [listing.model.name for listing in self.listings]
+        if highlight in names:
+            row = names.index(highlight)  # the model just downloaded: Enter uses it
+        if self.listings and row is not None:
+            table.move_cursor(row=min(row, len(self.listings) - 1))
 
     def _selected(self):
         table = self.query_one("#model-table", DataTable)
@@ -140,7 +164,8 @@ class ModelsScreen(CompanionScreen):
         if not listing.installed:
             self.notify(f"{listing.model.name} is not downloaded yet: ctrl+d downloads it.", markup=False)
             return
-        settings = self.app.settings.with_changes(chat_model=None, chat_model_name=listing.model.name)
+        settings = self.app.settings.with_changes(chat_model=None, chat_model_name=listing.model.name,
+                                                  chat_server=None, server_model=None)
         self._apply(settings, f"Using {listing.model.name}; loading it now.")
 
     def action_pull_model(self) -> None:
@@ -151,35 +176,76 @@ class ModelsScreen(CompanionScreen):
             self.notify(f"{listing.model.name} is already installed.", markup=False)
             return
         self.pulling = True
+        self.pull_outcome = None
+        self._stop_pull.clear()
+        bar = self.query_one("#pull-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
+        self.refresh_bindings()
         self.pull(listing.model.name)
 
-    def _pull_progress(self, done: int, total: int | None) -> None:
-        self.query_one("#pull-row").display = True
-        bar = self.query_one("#pull-progress", ProgressBar)
-        bar.update(total=total, progress=done)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_download":
+            return self.pulling  # Esc means "stop" only while something downloads
+        return super().check_action(action, parameters)
+
+    def action_stop_download(self) -> None:
+        if self.pulling:
+            self._stop_pull.set()
+            self._pull_stage("Stopping the download…")
 
     @work(thread=True, exclusive=True, group="models-pull", name="pull model")
     def pull(self, name: str) -> None:
-        from companion.engines.models import pull_model
+        from companion.engines.models import DownloadCancelled, DownloadMeter, pull_model
 
         call = self.app.call_from_thread
-        call(self._pull_stage, f"Downloading {name}… (the only time companion goes online)")
+        meter = DownloadMeter()
+        last_drawn = [0.0]
+
+        def progress(done: int, total: int | None) -> None:
+            meter.update(done, total)
+            now = time.monotonic()
+            if now - last_drawn[0] >= self.PROGRESS_INTERVAL or (total is not None and done >= total):
+                last_drawn[0] = now
+                call(self._pull_progress, name, meter.done, meter.total, meter.describe())
+
+        call(self._pull_stage, f"Downloading {name}… (the only time companion goes online; Esc stops)")
         try:
-            path = pull_model(name, self.app.settings, progress=lambda done, total: call(self._pull_progress, done, total))
-        except CompanionError as exc:
-            call(self._pull_done, name, str(exc))
+            path = pull_model(name, self.app.settings, progress=progress, cancel=self._stop_pull)
+        except DownloadCancelled as exc:
+            call(self._pull_done, name, str(exc), "stopped")
             return
-        call(self._pull_done, name, f"{name} downloaded to {path}.")
+        except CompanionError as exc:
+            call(self._pull_done, name, str(exc), "failed")
+            return
+        except Exception as exc:  # a bug must stop the bar and say so, not leave it running
+            log.exception("download failed")
+            call(self._pull_done, name, f"The download of {name} failed ({type(exc).__name__}); see the log.", "failed")
+            return
+        call(self._pull_done, name, f"{name} is downloaded and checked ({path.name}): Enter uses it.", "done")
+
+    def _pull_progress(self, name: str, done: int, total: int | None, line: str) -> None:
+        if not self.pulling:
+            return  # a late report after the end
+        self.query_one("#pull-row").display = True
+        self.query_one("#pull-progress", ProgressBar).update(total=total, progress=done)
+        stopping = " · stopping…" if self._stop_pull.is_set() else " · Esc stops"
+        self.query_one("#pull-stage", Label).update(Text(f"{name}: {line}{stopping}"))
 
     def _pull_stage(self, message: str) -> None:
         self.query_one("#pull-row").display = True
         self.query_one("#pull-stage", Label).update(Text(message))
 
-    def _pull_done(self, name: str, message: str) -> None:
+    def _pull_done(self, name: str, message: str, outcome: str) -> None:
         self.pulling = False
+        self.pull_outcome = outcome
+        self.refresh_bindings()
+        # The bar goes away with the download: an animated bar after a failure would say it is still working.
+        self.query_one("#pull-progress", ProgressBar).display = False
         self.query_one("#pull-stage", Label).update(Text(message))
-        self.notify(message, markup=False)
-        self.load_listings()
+        self.notify(message, markup=False, severity="error" if outcome == "failed" else "information",
+                    timeout=10 if outcome == "failed" else 5)
+        self.load_listings(highlight=name if outcome == "done" else None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
@@ -206,4 +272,6 @@ class ModelsScreen(CompanionScreen):
             ("Use the selected model", "Answer with the highlighted chat model (ctrl+u)", self.action_use_model),
             ("Download the selected model", "Download the highlighted chat model (ctrl+d)", self.action_pull_model),
             ("Save settings", "Save GPU offload and region (ctrl+s)", self.action_save_settings),
+            ("Stop the download", "Stop the download under way; the next one resumes it (esc)",
+             self.action_stop_download),
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from rich.text import Text
 from textual import events, work
@@ -42,6 +43,7 @@ class StatementPlaceholder(Static, can_focus=True):
     """
 
     COMPONENT_CLASSES = {"statement-placeholder--cursor", "statement-placeholder--cursor-line"}
+    takes_typing = True  # keys typed elsewhere on the screen come here (CompanionScreen.on_key)
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", markup=False, **kwargs)
@@ -89,12 +91,14 @@ class ReflectScreen(CompanionScreen):
 
     MODE = "reflect"
     BINDINGS = [
-        Binding("ctrl+j", "reflect", "Reflect", priority=True),
-        Binding("escape", "cancel", "Stop", show=True),
-        Binding("ctrl+g", "regenerate", "Again", priority=True),
-        Binding("ctrl+o", "alternatives", "Other ways", priority=True),
-        Binding("ctrl+l", "copy_reflection", "Copy", priority=True),
-        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+j", "reflect", "Reflect", priority=True, tooltip="reflect what your partner said"),
+        Binding("escape", "cancel", "Stop", show=True,
+                tooltip="stop the reflection being written; your words go back in the box"),
+        Binding("ctrl+g", "regenerate", "Again", priority=True,
+                tooltip="another phrasing of the same words (the earlier ones stay under ctrl+o)"),
+        Binding("ctrl+o", "alternatives", "Other ways", priority=True, tooltip="list every phrasing so far"),
+        Binding("ctrl+l", "copy_reflection", "Copy", priority=True, tooltip="copy the phrasing shown"),
+        Binding("ctrl+s", "save", "Save", priority=True, tooltip="keep the phrasing shown in your journal (F5)"),
     ]
 
     def __init__(self) -> None:
@@ -106,6 +110,10 @@ class ReflectScreen(CompanionScreen):
         self.saved = False
         self.flushes = 0  # how many times streamed text reached the screen (batches, not tokens)
         self.citations: list = []
+        self.phrasings: list[str] = []  # every phrasing of the current statement so far, in the order found
+        self.shown = 0  # which of them is on screen
+        self._again = False  # the reflection running is Again asking the model for a new draft
+        self._listing = False  # the "Other ways to say it" list is open
 
     def compose_body(self) -> ComposeResult:
         # The first frame: the question, the box (a stand-in until just after the paint) and the hint.
@@ -137,6 +145,10 @@ class ReflectScreen(CompanionScreen):
 
     def on_mount(self) -> None:
         self.query_one("#statement-placeholder").focus()
+
+    def main_input(self):
+        found = self.query("#statement") or self.query("#statement-placeholder")
+        return found.first() if found else None
 
     # ---- state ---------------------------------------------------------------------------------
     @property
@@ -172,6 +184,11 @@ class ReflectScreen(CompanionScreen):
     def action_reflect(self) -> None:
         if not self.query("#statement"):
             return  # the first instant: the box is still its stand-in
+        # Keys typed just before ctrl+j (a priority key, acted on at once) may still wait in the box's queue:
+        # read the box once they are in.
+        self.query_one("#statement").call_later(self._reflect_typed)
+
+    def _reflect_typed(self) -> None:
         area = self.query_one("#statement")
         statement = area.text
         if not statement.strip():
@@ -181,10 +198,33 @@ class ReflectScreen(CompanionScreen):
         self._start(statement)
 
     def action_regenerate(self) -> None:
-        if self.statement:
-            self._start(self.statement)
+        """Another phrasing: the next one found, else a new draft from the model, else round to the first."""
+        if not self.statement or self.generating:
+            return
+        if self.result is None or not self.phrasings:
+            self._start(self.statement)  # nothing to choose from yet (stopped or failed): reflect afresh
+            return
+        if self.shown + 1 < len(self.phrasings):
+            self._show_phrasing(self.shown + 1)
+        elif read_field(self.result, "engine", "builtin") != "builtin":
+            self._start(self.statement, again=True)  # a model answered: ask it for a new draft
+        else:
+            self._show_phrasing(0, note="That was the last phrasing; back to the first.")
 
-    def _start(self, statement: str) -> None:
+    def _show_phrasing(self, index: int, note: str = "") -> None:
+        self.shown = index
+        self.saved = False  # a different phrasing can be kept too
+        self.query_one("#reflection").update(self.phrasings[index])
+        self._phrasing_state(note)
+        self._show_details(self.result, with_alternatives=self._listing)
+
+    def _phrasing_state(self, note: str = "") -> None:
+        count = len(self.phrasings)
+        if count > 1:
+            where = f"Phrasing {self.shown + 1} of {count}: ctrl+g for another, ctrl+o lists them all."
+            self._set_state(f"{note} {where}".strip())
+
+    def _start(self, statement: str, again: bool = False) -> None:
         # A new request replaces the one in flight: its tokens and its result are dropped.
         if self.buffer is not None:
             self.buffer.cancel.set()
@@ -193,6 +233,9 @@ class ReflectScreen(CompanionScreen):
         self.statement = statement
         self.result = None
         self.saved = False
+        self._again = again
+        if not again:
+            self.phrasings, self.shown = [], 0
         said = self.query_one("#said", Static)
         said.update(Text.assemble(("They said: ", "dim"), (statement, "italic")))
         said.display = True
@@ -289,6 +332,7 @@ class ReflectScreen(CompanionScreen):
             if final.strip() != streamed.strip():
                 # The checked reflection differs from what streamed (a retry or the built-in reflector spoke).
                 await markdown.update(final)
+            self._collect_phrasings(final, read_field(result, "alternatives", []) or [])
             self._show_details(result)
             self._show_citations(read_field(result, "citations", []) or [])
             if safety:
@@ -315,6 +359,7 @@ class ReflectScreen(CompanionScreen):
         panel.display = True
 
     def _show_details(self, result, with_alternatives: bool = False) -> None:
+        self._listing = with_alternatives
         details = Text()
         feelings = read_field(result, "feelings", []) or []
         needs = read_field(result, "needs", []) or []
@@ -325,10 +370,12 @@ class ReflectScreen(CompanionScreen):
             details.append("Needs: ", style="dim")
             details.append(", ".join(map(str, needs)) + "\n")
         if with_alternatives:
-            alternatives = read_field(result, "alternatives", []) or []
             details.append("\nOther ways to say it:\n", style="bold")
-            for alternative in alternatives or ["(no other phrasing this time)"]:
-                details.append(f"• {alternative}\n")
+            if len(self.phrasings) < 2:
+                details.append("• (no other phrasing this time)\n")
+            for index, phrasing in enumerate(self.phrasings if len(self.phrasings) > 1 else []):
+                shown = index == self.shown
+                details.append(f"{'▸' if shown else '•'} {phrasing}\n", style="bold" if shown else "")
         engine = read_field(result, "engine")
         if engine:
             answered = {"builtin": "the built-in reflector", "listener": "the listener"}.get(engine, "the model")
@@ -378,14 +425,33 @@ class ReflectScreen(CompanionScreen):
         if self.result is not None:
             self._show_details(self.result, with_alternatives=True)
 
+    def _collect_phrasings(self, final: str, alternatives) -> None:
+        """Add this answer's phrasings to those found so far; the one just given is shown."""
+        new = final not in self.phrasings
+        for phrasing in [final, *map(str, alternatives)]:
+            if phrasing.strip() and phrasing not in self.phrasings:
+                self.phrasings.append(phrasing)
+        self.shown = self.phrasings.index(final) if final in self.phrasings else 0
+        note = ("A new draft." if new else "The model said it the same way again.") if self._again else ""
+        self._phrasing_state(note)
+        self._again = False
+
+    def shown_phrasing(self) -> str:
+        if self.phrasings:
+            return self.phrasings[self.shown]
+        return str(read_field(self.result, "reflection", "") or "")
+
     def action_copy_reflection(self) -> None:
         if self.result is not None:
-            self.app.copy_to_clipboard(str(read_field(self.result, "reflection", "")))
+            self.app.copy_to_clipboard(self.shown_phrasing())
             self.notify("Copied the reflection.")
 
     def action_save(self) -> None:
         if self.result is not None and self.statement and not self.saved:
-            self.save_to_journal(self.statement, self.result)
+            result = self.result
+            if dataclasses.is_dataclass(result) and self.shown_phrasing() != result.reflection:
+                result = dataclasses.replace(result, reflection=self.shown_phrasing())  # keep what they chose
+            self.save_to_journal(self.statement, result)
 
     @work(thread=True, group="journal", name="save reflection")
     def save_to_journal(self, statement: str, result) -> None:
@@ -400,7 +466,7 @@ class ReflectScreen(CompanionScreen):
     def palette_commands(self):
         return [
             ("Reflect", "Reflect what your partner said (ctrl+j)", lambda: self.run_action("reflect")),
-            ("Reflect again", "A fresh reflection of the same words (ctrl+g)", lambda: self.run_action("regenerate")),
+            ("Reflect again", "Another phrasing of the same words (ctrl+g)", lambda: self.run_action("regenerate")),
             ("Other ways to say it", "Show alternative phrasings (ctrl+o)", self.action_alternatives),
             ("Copy the reflection", "Copy it to the clipboard (ctrl+l)", self.action_copy_reflection),
             ("Save to journal", "Keep this reflection in your journal (ctrl+s)", self.action_save),

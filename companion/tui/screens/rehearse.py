@@ -40,6 +40,8 @@ def coach_text(result, turn_number: int) -> Text:
     return text
 
 
+REPLY_PLACEHOLDER = "Your reply, as you would say it out loud (ctrl+j sends)"
+
 SCRIPTED_PARTNER_NOTE = (
     "The partner's lines are scripted (the listener is tuned to reflect, not to act); "
     "a larger chat model, chosen on the Models screen (F6), speaks in character."
@@ -50,9 +52,9 @@ class RehearseScreen(CompanionScreen):
     MODE = "rehearse"
     CSS_PATH = STYLES / "rehearse.tcss"
     BINDINGS = [
-        Binding("ctrl+j", "send", "Send", priority=True),
-        Binding("ctrl+e", "end", "End & summary", priority=True),
-        Binding("ctrl+n", "new", "New scenario", priority=True),
+        Binding("ctrl+j", "send", "Send", priority=True, tooltip="send your reply to the partner"),
+        Binding("ctrl+e", "end", "End & summary", priority=True, tooltip="end the rehearsal and see how it went"),
+        Binding("ctrl+n", "new", "New scenario", priority=True, tooltip="pick another conversation to practise"),
     ]
 
     def __init__(self) -> None:
@@ -70,7 +72,7 @@ class RehearseScreen(CompanionScreen):
                 yield Label("Pick a conversation to practise (enter):", id="scenario-label")
                 yield OptionList(id="scenarios")
                 yield VerticalScroll(id="conversation")
-                yield TextArea(id="reply", soft_wrap=True, tab_behavior="focus")
+                yield TextArea(id="reply", soft_wrap=True, tab_behavior="focus", placeholder=REPLY_PLACEHOLDER)
             with Vertical(id="coach-panel"):
                 yield Label("Coach", id="coach-label")
                 with VerticalScroll(id="coach-scroll"):
@@ -79,6 +81,12 @@ class RehearseScreen(CompanionScreen):
     def on_mount(self) -> None:
         self._show_picker(True)
         self.load_scenario_list()
+
+    def main_input(self):
+        if self.query_one("#scenarios").display:
+            return self.query_one("#scenarios")
+        reply = self.query_one("#reply")
+        return reply if reply.display else None
 
     def _show_picker(self, picking: bool) -> None:
         self.query_one("#scenario-label").display = picking
@@ -175,6 +183,12 @@ class RehearseScreen(CompanionScreen):
         if self.busy:
             self.notify("Your partner is still answering.")
             return
+        # As on Reflect: the keys typed just before ctrl+j go in first, then the reply is read.
+        self.query_one("#reply", TextArea).call_later(self._send_typed)
+
+    def _send_typed(self) -> None:
+        if self.rehearsal is None or self.busy:
+            return
         area = self.query_one("#reply", TextArea)
         text = area.text
         if not text.strip():
@@ -246,9 +260,11 @@ class RehearseScreen(CompanionScreen):
         self.summary = summary
         conversation = self.query_one("#conversation", VerticalScroll)
         conversation.mount(Static(Text(summary.as_text()), classes="summary"))  # as the CLI prints it
+        # Said under the summary, not in a toast: a toast would sit over the summary it announces.
+        saved = "Saved to your journal (F5)." if getattr(rehearsal, "session_id", None) is not None else ""
+        conversation.mount(Static(Text(f"{saved} Ctrl+N starts another.".strip(), style="dim"), classes="summary-note"))
         conversation.scroll_end(animate=False)
         self.query_one("#reply").display = False
-        self.notify("Rehearsal saved to your journal (F5). ctrl+n starts another.")
         self.refresh_bindings()
 
     def action_new(self) -> None:

@@ -11,6 +11,9 @@ from textual.widgets import Static
 
 from companion.tui.labels import PRIVACY_NOTE
 
+# The privacy note where the full one leaves no room for what the services are doing.
+PRIVACY_SHORT = "offline"
+
 # (mode, key, label) in the order the nav line shows them.
 NAVIGATION = (
     ("reflect", "F2", "Reflect"),
@@ -38,11 +41,7 @@ class StatusLine(Widget):
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
-        status = self.app.services_status
-        left = Content.assemble(("companion", "bold"), (" │ engine: ", "dim"), (self.app.engine_label, "bold"))
-        if status != "ready":
-            left = Content.assemble(left, (f" · {status}", "italic"))
-        right = Content(PRIVACY_NOTE)
+        left, right = self._parts()
         blank = Style(bgcolor=self.rich_style.bgcolor)  # padding: the bar's background, no text
         # One cell of padding either side of each part; the left part gets what the right one leaves.
         left_width = max(self.size.width - right.cell_length - 4, 0)
@@ -55,6 +54,23 @@ class StatusLine(Widget):
             Segment(" ", blank),
         ]
         return Strip(segments).crop(0, self.size.width)
+
+    def _parts(self) -> tuple[Content, Content]:
+        """The fullest line that fits: with the engine; without it while the services load (a progress line such as
+        "Preparing the guidance for search: 12 of 47 sections" matters more then); then with a shorter note."""
+        status = self.app.services_status
+        name = ("companion", "bold")
+        full = Content.assemble(name, (" │ engine: ", "dim"), (self.app.engine_label, "bold"))
+        if status == "ready":
+            return full, Content(PRIVACY_NOTE)  # cut at the edge if it must: the engine's name is the news
+        candidates = [Content.assemble(full, (f" · {status}", "italic")),
+                      Content.assemble(name, (" │ ", "dim"), (status, "italic")),
+                      Content(status).stylize("italic")]
+        for right in (Content(PRIVACY_NOTE), Content(PRIVACY_SHORT)):
+            for left in candidates:
+                if left.cell_length <= self.size.width - right.cell_length - 4:
+                    return left, right
+        return candidates[-1], Content(PRIVACY_SHORT)  # cut at the edge: a very narrow terminal
 
 
 class NavLine(Static):
@@ -71,5 +87,5 @@ class NavLine(Static):
             style = "reverse bold" if mode == self.current else ""
             piece = Content.from_markup(f"[@click=app.switch_mode('{mode}')]{key} {label}[/]")
             parts.append(piece.stylize(style) if style else piece)
-        parts.append(Content.from_markup("[@click=app.help]? Help[/]"))
+        parts.append(Content.from_markup("[@click=app.help]F1 Help[/]"))
         self.update(Content("  ").join(parts))
