@@ -153,7 +153,7 @@ class Settings:
 
     def save(self) -> None:
         """Write the person's choices back to config.toml (0600)."""
-        ensure_private_dir(self.home)
+        ensure_home_dir(self.home)
         lines = []
         if self.chat_model is not None:
             lines.append(f"chat_model = {_toml_str(str(self.chat_model))}")
@@ -260,6 +260,31 @@ def looks_like_model_path(value: str) -> bool:
 def _toml_str(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+# Written into a data folder companion created (or was told to adopt): a non-empty folder without it is someone
+# else's, and companion neither changes nor removes anything in it (see store/privacy.py).
+HOME_MARKER_NAME = ".companion-home"
+
+
+def write_home_marker(home: Path, how: str = "created") -> None:
+    """Mark home as companion's own; a read-only folder simply stays unmarked."""
+    note = f"This folder holds companion's private data ({how}). `companion forget` removes it.\n"
+    try:
+        fd = os.open(home / HOME_MARKER_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return  # there already, or the folder cannot be written
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(note)
+
+
+def ensure_home_dir(home: Path) -> list[str]:
+    """The data folder, created 0700 and marked when companion makes it (or finds it empty)."""
+    fresh = not home.exists() or (home.is_dir() and not any(home.iterdir()))
+    fixed = ensure_private_dir(home)
+    if fresh:
+        write_home_marker(home)
+    return fixed
 
 
 def ensure_private_dir(path: Path) -> list[str]:

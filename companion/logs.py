@@ -8,6 +8,8 @@ from pathlib import Path
 from companion.config import Settings, create_private_file, ensure_private_dir
 
 _configured: set[Path] = set()
+# Until a command configures its log file, records go nowhere (never Python's last-resort print to the terminal).
+logging.getLogger("companion").addHandler(logging.NullHandler())
 
 
 def configure_logging(settings: Settings) -> Path:

@@ -7,6 +7,7 @@ heavy imports (llama_cpp, chromadb) happen inside those builds, never when this 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,7 +35,10 @@ class Services:
         self.settings = settings
         self.use_model = use_model
         self.wait_for_guidance = wait_for_guidance
-        self.log_file = configure_logging(settings)
+        try:
+            self.log_file = configure_logging(settings)
+        except OSError:  # a read-only data folder: no event log, but reading still works
+            self.log_file = settings.log_dir / "companion.log"
         self._lock = threading.Lock()
         # One lock per service, so loading the chat model does not hold up the index (and vice versa).
         self._build_locks: dict[str, threading.Lock] = {}
@@ -109,7 +113,14 @@ class Services:
             from companion.guidance.index import GuidanceIndex
             from companion.store.privacy import writing_if_free
 
-            index = GuidanceIndex(self.settings.index_dir, embedder)
+            try:
+                index = GuidanceIndex(self.settings.index_dir, embedder)
+            except CompanionError as exc:
+                if os.access(self.settings.home, os.W_OK):
+                    raise
+                # A read-only data folder whose index cannot be opened: answer without guidance, and say why.
+                self.problems["index"] = str(exc)
+                return None
             try:
                 with writing_if_free(self.settings.home) as free:
                     if free:  # else another command is writing the folder: search the index as it is

@@ -928,6 +928,9 @@ def main(argv: list[str] | None = None) -> int:
     add_coach_parser(areas)
     add_listener_parser(areas)
     add_server_parser(areas)
+    from bench_index import add_index_parser  # scripts/bench_index.py: indexing throughput
+
+    add_index_parser(areas)
     # Other areas (startup) register their own subparsers here.
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

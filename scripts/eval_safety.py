@@ -24,8 +24,8 @@ Labelled files, all written by us:
   checks no line is in training). Never tuned on.
 - training/safety/issue_examples.jsonl: the five statements quoted in issue 14, a must-catch check.
 
-And the check-in rate on everyday partner lines never trained on: every coach context (training/coach_examples*.jsonl)
-and the half of the listener's training statements the trained layer did not see (scripts/train_safety.py).
+And the check-in rate on everyday partner lines never trained on: the halves of the coach contexts
+(training/coach_examples*.jsonl) and of the listener's training statements that scripts/train_safety.py leaves out.
 
 Screens: the rules alone; + exemplars (the nearest-example check, its hits are check-ins); + trained (the head in
 companion/data/safety_head.npz: confident hits get the message, others a check-in); + trained + exemplars.
@@ -66,16 +66,11 @@ def load_statements(path: Path = DEFAULT_SET) -> list[dict]:
 
 
 def everyday_lines() -> list[str]:
-    """Everyday partner lines no safety layer was trained on: coach contexts and the listener's unseen half."""
-    from train_safety import listener_statements
+    """Everyday partner lines no safety layer was trained on: the unseen halves of the coach contexts and the
+    listener's statements (scripts/train_safety.py trains on the other halves)."""
+    from train_safety import everyday_lines as halves
 
-    contexts = {
-        row["context"]
-        for path in sorted((ROOT / "training").glob("coach_examples*.jsonl"))
-        for row in load_statements(path)
-        if row.get("context")
-    }
-    return sorted(contexts | set(listener_statements(trained_half=False)))
+    return halves(trained_half=False)
 
 
 def evaluate(rows: list[dict], semantic=None) -> dict:
@@ -229,10 +224,16 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             print(sweep(sets[0][1], screens[1][1]))
             return 0
+        lines = everyday_lines()
+        if args.cache is not None:
+            # Every segment embedded up front in one call, so the cache is written once, not per statement.
+            from companion.safety.semantic import segments_of
+
+            texts = [row["text"] for _, rows in sets for row in rows] + lines
+            embedder.embed(sorted({seg for text in texts for seg in segments_of(text)}))
         results = [(set_name, screen_name, evaluate(rows, layer))
                    for set_name, rows in sets for screen_name, layer in screens]
         print(markdown_table(results))
-        lines = everyday_lines()
         daily = [(screen_name, everyday_rates(lines, layer)) for screen_name, layer in screens]
         print()
         print(everyday_table(daily))

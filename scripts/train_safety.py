@@ -3,8 +3,9 @@
 
 Data, and nothing else:
   - training/safety/train_*.jsonl: crisis and hard-benign statements we wrote (training/safety/make_train.py);
-  - the listener's training statements (training/listener/train_*.jsonl), the half whose id hashes even, as everyday
-    benign lines; the other half and every coach context stay out, so the check-in rate is measured on unseen lines.
+  - everyday partner lines, whole and sentence by sentence, as benign: the half of the listener's training statements
+    (training/listener/train_*.jsonl, by id) and of the coach's contexts (training/coach_examples*.jsonl) whose hash
+    is even; the other halves stay out, so the check-in rate is measured on lines never trained on.
 Never training/safety/heldout.jsonl, training/safety/issue_examples.jsonl or tests/data/safety_*.jsonl.
 
 A fixed-seed split keeps DEV_FRACTION of the training rows apart. The head is trained on the rest (full-batch Adam,
@@ -32,12 +33,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_coach import CachedEmbedder  # noqa: E402  (the same text-keyed vector cache the coach uses)
 
-from companion.safety.semantic import HEAD_CLASSES, HEAD_FILE, SafetyHead  # noqa: E402
+from companion.safety.semantic import HEAD_CLASSES, HEAD_FILE, SafetyHead, segments_of  # noqa: E402
 
 # ---- settings ------------------------------------------------------------------------------------------------------
 SEED = 14
 DEV_FRACTION = 0.2
-HIDDEN = 64  # 0 = logistic regression
+HIDDEN = 256  # 0 = logistic regression
 STEPS = 600
 LEARNING_RATE = 0.01
 L2 = 1e-4
@@ -71,9 +72,26 @@ def listener_statements(trained_half: bool) -> list[str]:
     return sorted(set(out))
 
 
+def coach_contexts(trained_half: bool) -> list[str]:
+    """The coach's partner lines (training/coach_examples*.jsonl contexts), split in halves the same way."""
+    out = set()
+    for path in sorted((ROOT / "training").glob("coach_examples*.jsonl")):
+        for row in _read_jsonl(path):
+            if row.get("context") and _even_hash(row["context"]) == trained_half:
+                out.add(row["context"])
+    return sorted(out)
+
+
+def everyday_lines(trained_half: bool) -> list[str]:
+    return sorted(set(listener_statements(trained_half)) | set(coach_contexts(trained_half)))
+
+
 def training_rows() -> list[dict]:
     rows = [row for path in sorted(SAFETY_DIR.glob("train_*.jsonl")) for row in _read_jsonl(path)]
-    rows += [{"text": t, "label": "benign", "category": "everyday"} for t in listener_statements(trained_half=True)]
+    # Everyday lines whole and sentence by sentence, as the screen sees them.
+    for line in everyday_lines(trained_half=True):
+        for segment in segments_of(line):
+            rows.append({"text": segment, "label": "benign", "category": "everyday", "group": line})
     return rows
 
 
@@ -164,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = training_rows()
     y = np.array([class_index(r) for r in rows])
-    rng = np.random.default_rng(SEED)
-    is_dev = rng.random(len(rows)) < DEV_FRACTION
+    # Whole frames go to dev (a frame's fillings are near-copies of each other), chosen by a hash of the group.
+    is_dev = np.array([int(hashlib.sha1(f"{SEED}:{r.get('group', r['text'])}".encode()).hexdigest(), 16) % 1000
+                       < DEV_FRACTION * 1000 for r in rows])
     embedder = CachedEmbedder(args.embed_model, args.cache)
     x = embedder.embed([r["text"] for r in rows])
     print(f"rows: {len(rows)} ({int((y > 0).sum())} crisis, {int((y == 0).sum())} benign); "

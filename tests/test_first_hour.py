@@ -107,7 +107,7 @@ async def test_the_first_hour_in_the_app(fresh_settings, shared_article):
             assert shown not in seen, (shown, seen)
             seen.append(shown)
         assert len(seen) >= 2, "the built-in reflector gives more than one phrasing"
-        assert "Phrasing" in plain(screen.query_one("#reflect-state", Static))
+        assert f"Phrasing {len(seen)} of {len(seen)}" in plain(screen.query_one("#reflection-details", Static))
         await pilot.press("ctrl+o")
         listed = plain(screen.query_one("#reflection-details", Static))
         assert "Other ways to say it" in listed and all(phrasing in listed for phrasing in seen)
@@ -367,3 +367,50 @@ def test_rehearsal_summary_snapshot(snap_compare, snapshot_app):
         await settle(pilot)
 
     assert snap_compare(snapshot_app, terminal_size=(100, 40), run_before=run_before)
+
+
+# ---- the same summary and times on the command line ---------------------------------------------------------------
+def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "companion", *args], input=stdin.encode(), capture_output=True, cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+    return result
+
+
+def test_rehearse_journal_show_and_export_print_the_same_readable_summary(companion_home):
+    said = _cli("rehearse", "time-together", "--no-model", stdin=f"{REPLIES[0]}\n{REPLIES[1]}\n/end\n").stdout.decode()
+    start = said.index("Rehearsal summary:")
+    summary = said[start:said.index("\n\nSaved to your journal")]
+    assert summary.splitlines()[1].startswith("You reflected")  # plain words before the MITI figures
+    shown = _cli("journal", "show", "1").stdout.decode()
+    assert summary in shown
+    assert "rq_ratio" not in shown and "listener_turns" not in shown
+    assert "Today, " in shown.splitlines()[0] and "+00:00" not in shown
+    listed = _cli("journal", "list").stdout.decode()
+    assert "Today, " in listed and "T" not in listed.split("Today, ")[1][:5]
+    exported = _cli("journal", "export", "--format", "md").stdout.decode()
+    assert "- rq_ratio" not in exported and "null" not in exported
+    assert [line.rstrip() for line in summary.splitlines() if line.strip()] == [
+        line.rstrip() for line in exported[exported.index("Rehearsal summary:"):].splitlines() if line.strip()
+    ][: len([line for line in summary.splitlines() if line.strip()])]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "words"),
+    [
+        ("2026-12-02T09:48:58+00:00", "Today, 09:48"),
+        ("2026-12-01T18:02:00+00:00", "Tue 1 Dec, 18:02"),
+        ("2025-03-03T08:15:00+00:00", "Mon 3 Mar 2025, 08:15"),
+        ("2026-12-02T23:30:00-05:00", "Thu 3 Dec, 04:30"),  # another zone, read in this machine's (UTC here)
+        ("not a time", "not a time"),
+    ],
+)
+def test_stored_times_read_as_local_time_in_words(monkeypatch, stamp, words):
+    from companion.timefmt import when
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    assert when(stamp, reference=datetime.fromisoformat("2026-12-02T20:00:00+00:00")) == words

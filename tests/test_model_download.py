@@ -403,3 +403,44 @@ async def test_a_failed_download_in_the_app_stops_the_bar_and_says_why(app_setti
             assert not screen.pulling and not screen.check_action("stop_download", ())
             await wait_until(pilot, lambda: screen.listings and not any(i.installed for i in screen.listings),
                              "the list to be read again")
+
+
+# ---- snapshot ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def snapshot_home(monkeypatch, tiny_embed_model):
+    """A data folder with the same path on every run (the Models screen shows it)."""
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.gettempdir()) / "companion-download-snapshot-home"
+    shutil.rmtree(home, ignore_errors=True)
+    monkeypatch.setenv("COMPANION_HOME", str(home))
+    yield Settings.load().with_changes(embed_model=tiny_embed_model, region="US")
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_of_a_download_in_progress(snap_compare, snapshot_home, size):
+    from companion.tui.app import CompanionApp
+
+    app = CompanionApp(snapshot_home, load_services=False, use_model=False)
+    clock = [0.0]
+    meter = DownloadMeter(clock=lambda: clock[0])
+    meter.update(400_000_000, 1_100_000_000)
+    clock[0] = 4.0
+    meter.update(440_000_000, 1_100_000_000)  # 10 MB/s: 66 s left
+
+    async def run_before(pilot) -> None:
+        await open_screen(pilot, "f6", "ModelsScreen")
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.listings and screen.secondary_mounted, "the model list")
+        screen.query_one("#model-table", DataTable).move_cursor(row=1)
+        # The state a download is in half-way, as the pull worker draws it.
+        screen.pulling = True
+        screen.query_one("#pull-progress", ProgressBar).display = True
+        screen._pull_progress("qwen2.5-1.5b", meter.done, meter.total, meter.describe())
+        screen.refresh_bindings()
+        pilot.app.clear_notifications()
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -350,6 +350,8 @@ class StubServer:
                         self.wfile.write(b"data: {not json at all\n\n")
                     elif behaviour == "cutoff":
                         self.wfile.write(_chunk("It sounds") + _chunk(" like"))  # then the connection just ends
+                    elif behaviour == "interrupted":  # what llama-cpp-python's server does when another request comes
+                        self.wfile.write(_chunk("It sounds") + b"data: [DONE]\n\n")
                     elif behaviour == "endless":
                         while True:
                             self.wfile.write(_chunk("and "))
@@ -360,7 +362,7 @@ class StubServer:
                         self._wait_for_client_to_leave()
                     else:  # key, and anything well-behaved
                         self.wfile.write(_chunk("Hello") + _chunk(" there", finish="stop") + b"data: [DONE]\n\n")
-                except (BrokenPipeError, ConnectionResetError):
+                except OSError:  # the client closed the connection
                     stub.client_left.set()
 
             def _wait_for_client_to_leave(self) -> None:
@@ -410,9 +412,10 @@ def test_garbage_and_a_web_page_are_not_taken_for_answers(stub):
 
 
 def test_a_stream_that_stops_without_finishing_is_an_error_not_an_answer(stub):
-    model = ServerChatModel(stub.url("cutoff"))
     with pytest.raises(ModelError, match="in the middle of the answer"):
-        model.complete(HELLO)
+        ServerChatModel(stub.url("cutoff")).complete(HELLO)
+    with pytest.raises(ModelError, match=r"ended the stream before the answer was finished\)\. .*interrupt_requests False"):
+        ServerChatModel(stub.url("interrupted")).complete(HELLO)
 
 
 def test_a_never_ending_stream_ends_on_cancel_and_on_the_answer_timeout(stub):
@@ -466,3 +469,39 @@ def test_a_proxy_in_the_environment_never_sees_the_request(stub, monkeypatch):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     with ServerChatModel(stub.url("ok")) as model:
         assert model.complete(HELLO) == "Hello there"
+
+
+# ---- the Models screen ---------------------------------------------------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_the_models_screen_tests_a_server_lists_its_models_and_uses_one(stub, indexed_home, tiny_embed_model):
+    from textual.widgets import Button, Input, Select, Static
+    from tui_pilot import open_screen, wait_until
+
+    from companion.tui.app import CompanionApp
+
+    app = CompanionApp(Settings.load().with_changes(embed_model=tiny_embed_model))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.services_status == "ready", "the services")
+        await open_screen(pilot, "f6", "ModelsScreen")
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ServerScreen", "the server form")
+        form = app.screen
+        # Another machine is not even tried before the person says what they type may go there.
+        form.query_one("#server-address", Input).value = "http://192.168.1.20:8080/v1"
+        await pilot.press("enter")
+        state = form.query_one("#server-state", Static)
+        await wait_until(pilot, lambda: "another machine" in str(state.render()), "the refusal")
+        assert form.query_one("#server-use", Button).disabled
+
+        form.query_one("#server-address", Input).value = stub.url("ok")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not form.query_one("#server-use", Button).disabled, "the server's models")
+        assert "It answers: 1 model." in str(state.render())
+        assert form.query_one("#server-models", Select).value == "stub-model"
+        await pilot.click("#server-use")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ModelsScreen", "the form to close")
+        await wait_until(pilot, lambda: app.services_status == "ready" and app.services is not None, "the reload")
+        assert app.engine_label == f"stub-model (server on this machine, port {stub.port})"
+        config = app.settings.config_path.read_text()
+        assert f'chat_model = "{stub.url("ok")}"' in config and 'server_model = "stub-model"' in config

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,10 @@ def fixed_home(monkeypatch, tiny_guidance_index):
     shutil.copytree(tiny_guidance_index, home / "index")
     monkeypatch.setenv("COMPANION_HOME", str(home))
     monkeypatch.setattr("companion.store.journal._now", lambda: FROZEN_TIME)
+    # Journal times are shown in local words relative to today: fix today and the zone too.
+    monkeypatch.setattr("companion.timefmt.now", lambda: datetime.fromisoformat(FROZEN_TIME))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
     yield home
     shutil.rmtree(home, ignore_errors=True)
 

@@ -73,6 +73,11 @@ def _home(args: argparse.Namespace) -> Path:
     return Path(args.home).expanduser() if args.home else default_home()
 
 
+def _tell_waiting(note: str) -> None:
+    if sys.stderr.isatty():  # a person sees why nothing happens yet; a script's stderr keeps only the outcome
+        print(f"companion: {note}…", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     from companion.store import (
         privacy,  # Before any library that could phone home is imported: offline, no telemetry (only `models pull` downloads).
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Held for the whole command: writers alone, readers together, and never in a folder that is not ours.
         with privacy.use_data_folder(_home(args), data_access(args), adopt=args.adopt_home,
-                                     on_wait=lambda note: print(f"companion: {note}…", file=sys.stderr)) as warnings:
+                                     on_wait=_tell_waiting) as warnings:
             if args.command is None:  # the app shows them as notifications: printed, they would hide behind it
                 from companion.cli.common import run_app
 

@@ -58,7 +58,7 @@ def read_text_argument(value: str, *, limit: int = MAX_STDIN_BYTES) -> str:
         raw = sys.stdin.buffer.read(limit + 1)
         if len(raw) > limit:
             raise InputError(
-                f"Standard input is longer than {limit:,} bytes, more than one statement can be; it was not read "
+                f"Standard input is longer than the limit of {limit:,} bytes for one statement; it was not read "
                 "further.",
                 kept="Nothing was stored.",
                 fix="pipe in only the few sentences that matter (or pass them in quotes)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 import textwrap
@@ -77,7 +78,8 @@ def _open_index(settings):
     from companion.guidance.index import GuidanceIndex
     from companion.logs import configure_logging
 
-    configure_logging(settings)
+    with contextlib.suppress(OSError):  # a read-only data folder keeps no event log; searching still works
+        configure_logging(settings)
     return GuidanceIndex(settings.index_dir, _embedder(settings))
 
 

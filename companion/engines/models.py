@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from companion.config import BUNDLED_MODELS_DIR, DEFAULT_EMBEDDER_FILE, Settings, ensure_private_dir
+from companion.config import (
+    BUNDLED_MODELS_DIR,
+    DEFAULT_EMBEDDER_FILE,
+    Settings,
+    ensure_home_dir,
+    ensure_private_dir,
+)
 from companion.engines.runtime import check_gguf
 from companion.errors import ModelError
 from companion.logs import get_logger
@@ -285,7 +291,8 @@ def pull_model(
             kept="Nothing was changed.",
             fix=f"unset HF_HUB_OFFLINE, then companion models pull {model.name}",
         )
-    ensure_private_dir(settings.home)
+    ensure_home_dir(settings.home)
+    made_models_dir = not settings.models_dir.exists()
     ensure_private_dir(settings.models_dir)
     import httpx
 
@@ -294,9 +301,13 @@ def pull_model(
     url = f"{hub_endpoint(endpoint)}/{model.repo}/resolve/{HUB_REVISION}/{model.file}"
     partial = partial_download(model, settings)
     timeout = httpx.Timeout(30.0, connect=15.0)
-    with httpx.Client(timeout=timeout, headers={"User-Agent": f"companion/{__version__}"}) as client:
-        remote = _hub_file(client, url, model)
-        _fetch(client, remote, partial, model, progress, cancel)
+    try:
+        with httpx.Client(timeout=timeout, headers={"User-Agent": f"companion/{__version__}"}) as client:
+            remote = _hub_file(client, url, model)
+            _fetch(client, remote, partial, model, progress, cancel)
+    except BaseException:
+        _tidy_failed_pull(settings.models_dir, partial, made_models_dir)
+        raise
     expected = ("sha256", model.sha256.lower()) if model.sha256 else remote.checksum
     _verify_download(partial, expected, remote.size, model)
     try:
@@ -310,6 +321,15 @@ def pull_model(
         ) from None
     os.replace(partial, target)
     return target
+
+
+def _tidy_failed_pull(models_dir: Path, partial: Path, made_models_dir: bool) -> None:
+    """A pull that failed before any byte arrived leaves nothing behind: no empty part, no empty models folder."""
+    with contextlib.suppress(OSError):
+        if partial.is_file() and partial.stat().st_size == 0:
+            partial.unlink()
+        if made_models_dir:
+            models_dir.rmdir()  # only when empty: a resumable part stays where the next pull finds it
 
 
 def _hub_file(client, url: str, model: CatalogModel) -> HubFile:

@@ -336,9 +336,12 @@ class ServerChatModel:
                     yield piece
             if choice.get("finish_reason"):
                 stats.finish_reason = str(choice["finish_reason"])
-        if cancel.is_set():
+        # The watcher's shutdown can end the stream as a clean end of file: say why it ended.
+        if cancel.is_set() or self._closed.is_set():
             stats.finish_reason = "cancelled"
             return
+        if not stats.finish_reason and time.perf_counter() - started >= self.answer_timeout:
+            raise self._timed_out()
         if not saw_event:
             raise ModelError(f"The server at {self.address.where} closed the stream without answering.",
                              fix="check the server's own log (a prompt longer than its context window is a common "

@@ -141,7 +141,7 @@ class Embedder:
                 raise ModelError("The embedder was closed.", fix="create a new Embedder")
             prepared = [self._fit(text) for text in texts]
             vectors = []
-            for threads, part in self._plan(prepared):
+            for threads, part in self._runs(prepared):
                 if threads != self._threads_now:
                     self._llm._ctx.set_n_threads(threads, threads)
                     self._threads_now = threads
@@ -179,18 +179,21 @@ class Embedder:
     def _tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8", errors="replace"), add_bos=True, special=False)
 
-    def _plan(self, prepared: list[tuple[str, int]]) -> list[tuple[int, list[tuple[str, int]]]]:
+    def _runs(self, prepared: list[tuple[str, int]]):
         """(threads, texts) runs: a thread count being timed gets only the first ~MIN_TIMED_TOKENS, the best the rest."""
-        tokens = sum(count for _, count in prepared)
-        choice, best = self.threads.pick(tokens), self.threads.best
-        if choice == best or tokens < 2 * MIN_TIMED_TOKENS:
-            return [(choice, prepared)]
-        seen = 0
-        for cut, (_, count) in enumerate(prepared, start=1):
-            seen += count
-            if seen >= MIN_TIMED_TOKENS:
-                break
-        return [(choice, prepared[:cut]), (best, prepared[cut:])]
+        rest = prepared
+        while rest:
+            tokens = sum(count for _, count in rest)
+            choice = self.threads.pick(tokens)
+            if choice == self.threads.best or tokens < 2 * MIN_TIMED_TOKENS:
+                yield choice, rest
+                return
+            seen = cut = 0
+            while seen < MIN_TIMED_TOKENS:
+                seen += rest[cut][1]
+                cut += 1
+            yield choice, rest[:cut]
+            rest = rest[cut:]
 
     def _fit(self, text: str) -> tuple[str, int]:
         """(the text, its word pieces) when it fits; otherwise its first max_tokens word pieces, spelled back out."""

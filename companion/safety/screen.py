@@ -96,6 +96,18 @@ def normalise(text: str) -> str:
 # ---- idioms that look dangerous and are not ----------------------------------------------------------
 
 _BODY = r"(?:feet|foot|back|head|legs?|knees?|neck|shoulders?|stomach|eyes|tooth|teeth|hands?|wrists?|hips?|ears?)"
+# Joke threats: the verb, who it is aimed at, and the small offence that shows it is a joke.
+_JOKE_THREAT = r"kill|murder|strangle|throttle|slaughter|end"
+_JOKE_TARGET = r"you|me|him|her|them|us|whoever|my (?:\w+ )?\w+"
+_TRIVIAL = (
+    r"eat|eats|ate|eating|finish|finishes|finished|finishing|spoil|spoils|spoiled|spoilt|spoiling|use|uses|used|using|"
+    r"touch|touches|touched|sing|sings|singing|hum|hums|humming|move|moves|moved|moving|lose|loses|losing|lost|forget|"
+    r"forgets|forgot|forgetting|steal|steals|stole|stealing|drink|drinks|drank|borrow|borrows|borrowed|"
+    r"book|booking|booked|leave the|leaves the|left the|leaving the|put|puts|am late|are late|is late|be "
+    r"late|was late|were late|being late|cheer|cheers|wake|wakes|woke|snore|snores|snoring|skip|skips|miss|misses|"
+    r"missed|take the last|took the last|spill|spills|spilled|spilt|scratch|scratches|scratched|chew|chews|chewed|"
+    r"shrink|shrinks|shrank|burn the|burns the|burnt the|burned the|beat me at|beats me at|spoiler"
+)
 _IDIOMS = [
     r"\b(?:is|are|am|was|were|been|be|keeps?|kept|it is|that is) (?:\w+ )?killing (?:me|us|him|her)\b",
     r"\bmy " + _BODY + r" (?:\w+ )?(?:is|are|was|were) killing me\b",
@@ -156,6 +168,37 @@ _IDIOMS = [
     r"\bthreat(?:en|ens|ened|ening) (?:me|her|him|us) with (?:divorce|leaving|a breakup|breaking up|a lawyer|"
     r"the silent treatment|couples therapy|counseling|counselling)\b",
     r"\bthreat(?:en|ens|ened|ening) to (?:leave|break up|move out|tell|quit|cancel|call my mom|call my mum)\b",
+    # A "threat" over a trivial act is a joke ("I'll kill you if you eat my cake"); the act is what tells.
+    rf"\b(?:will|would|going to|is going to|am going to|threat(?:en|ens|ened|ening) to|swear i will) "
+    rf"(?:{_JOKE_THREAT}) (?:{_JOKE_TARGET})(?: \w+){{0,3}},? (?:if|for|when|because|since) (?:you |i |he |she |they |we "
+    rf"|anyone |someone |anybody )?(?:ever |dare |even |keep |keeps )?(?:{_TRIVIAL})\b",
+    rf"\b(?:going to|will) (?:{_JOKE_THREAT}) (?:{_JOKE_TARGET}),? (?:he|she|they|you) (?:\w+ )?(?:{_TRIVIAL})\b",
+    rf"\bif (?:you|he|she|they|anyone|anybody) (?:\w+ ){{0,2}}(?:{_TRIVIAL})\b(?: [\w']+){{0,6}},? (?:i|she|he|they|mum|"
+    rf"mom|dad) (?:will|would|am going to|is going to|swear i will) (?:{_JOKE_THREAT}) (?:you|me|him|her|them)\b",
+    r"\b(?:touch|eat|finish|drink|steal|take) (?:my|the last|our|her|his) (?:\w+ ){0,2}and (?:you are|you will be) "
+    r"(?:dead|toast|dead meat|history)\b", r"\bdead meat\b",
+    # "I'd rather die than sit through that meeting": dying preferred to a chore, not to living.
+    r"\b(?:rather|sooner) die than (?!(?:live|living|go on|going on|go through|be\b|being\b|stay|keep|carry|"
+    r"face|wake|spend|have to|put up|come back|see|let|lose|feel|deal|exist|stay))",
+    r"\bjump (?:off a bridge|out (?:of )?(?:the|a) window) (?:if|when) (?:\w+ ){0,3}(?:lose|loses|lost|win|wins|won|draw|"
+    r"again|runs over|ran over|drags on)\b",
+    # Films, news and games retold: the rest of that sentence is the story, not the speaker's life.
+    r"\b(?:watched|watching|watch|saw|read|reading|heard|listened to|listening to|binged|bingeing|playing|played|"
+    r"finished) (?:a|an|the|this|that|some|another) (?:\w+ ){0,3}(?:film|movie|show|series|documentary|thriller|drama|"
+    r"novel|book|podcast|episode|game|play|comic|article|news piece|report|segment|biography|true-crime \w+)"
+    r"[^.!?;]*?(?=$|[.!?;]| (?:and|but|so) (?:now )?(?:i|it)\b)",
+    r"\bthe (?:news|radio|podcast|article|documentary|report|paper)(?: \w+)? (?:had|covered|ran|did|was about|"
+    r"talked about)[^.!?;]*?(?=$|[.!?;]| (?:and|but|so) (?:now )?(?:i|it)\b)",
+    r"\bin (?:the|my|this|that) (?:\w+ )?(?:game|film|movie|show|book|novel|series|play)\b[^.!?;]*?"
+    r"(?=$|[.!?;]| (?:and|but|so) (?:now )?(?:i|it)\b)",
+    r"\b(?:this|that|it|work|school|uni|the (?!(?:man|guy|woman|person|bloke|girl|boy)\b)\w+) (?:\w+ )?(?:is|are|will|"
+    r"would) (?:going to |gonna )?(?:kill|murder) (?:me|us)\b",
+    r"\b(?:gave|giving|give|gives) away (?:my|his|her|their|our|the kids') (?:\w+ ){1,2}(?:before (?:the|we|our) "
+    r"(?:move|moving)|because (?:i|we|he|she) never (?:use|used|play|played)|to (?:the )?charity|they have outgrown)",
+    r"\b(?:smack|smacked|hit|whack|whacked|thump|thumped|bop|bopped)\w* (?:me|him|her|us) (?:playfully |gently )?with "
+    r"(?:a|the) (?:pillow|cushion|newspaper|tea towel)\b",
+    r"\bi (?:used to|stopped|have stopped|no longer) (?:\w+ ){0,3}(?:check|checking|read|reading|go through|going "
+    r"through) (?:his|her|their) phone\b",
 ]
 _IDIOM_RE = re.compile("|".join(f"(?:{p})" for p in _IDIOMS))
 

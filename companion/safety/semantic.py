@@ -70,7 +70,8 @@ def segments_of(text: str, max_sentences: int = MAX_SENTENCES) -> list[str]:
     text = strip_terminal_codes(unicodedata.normalize("NFKC", text)).strip()
     if not text:
         return []
-    sentences = [s for s in split_sentences(text) if len(s) > 2]
+    # A sentence of one or two words ("Honestly?") says too little alone; it is still read within the whole text.
+    sentences = [s for s in split_sentences(text) if len(s.split()) >= 3]
     if len(sentences) <= 1:
         return [text]
     return [text, *sentences[:max_sentences]]

@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import logging
 import os
 import sqlite3
 import threading
@@ -47,8 +46,6 @@ __all__ = [
 ]
 
 log = get_logger("journal")
-# Records reach the log file when one is configured, never the terminal (the person gets a notice instead).
-log.addHandler(logging.NullHandler())
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SESSION_KINDS = ("reflect", "rehearse")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from companion.config import Settings
+from companion.config import HOME_MARKER_NAME, Settings, write_home_marker
 from companion.errors import CompanionError, JournalError
 
 # Set before huggingface_hub or chromadb is imported: both read these once, at import.
@@ -79,9 +79,6 @@ def command_downloads(argv: Sequence[str]) -> bool:
 
 # ---- whose folder it is -----------------------------------------------------------------------------------
 
-# Written into a data folder companion created (or was told to adopt); its absence on a non-empty folder means
-# the folder is someone else's, and companion neither changes nor removes anything in it.
-HOME_MARKER_NAME = ".companion-home"
 ADOPT_FLAG = "--adopt-home"
 
 
@@ -147,15 +144,9 @@ def claim_home(home: Path, *, adopt: bool = False) -> str:
 
 
 def mark_home(home: Path, state: str) -> None:
-    """Write the marker into a folder companion now owns; a read-only folder simply stays unmarked."""
-    if state == "ours" or not home.is_dir():
-        return
-    how = {"missing": "created", "empty": "created", "older": "created by an older companion"}.get(state, state)
-    note = f"This folder holds companion's private data ({how}). `companion forget` removes it.\n"
-    with contextlib.suppress(OSError):
-        fd = os.open(home / HOME_MARKER_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(note)
+    """Write the marker into a folder companion now owns (claimed by `claim_home`)."""
+    if state != "ours" and home.is_dir():
+        write_home_marker(home, {"older": "created by an older companion", "adopted": "adopted"}.get(state, "created"))
 
 
 # ---- file modes --------------------------------------------------------------------------------------------
@@ -426,6 +417,9 @@ def writing_if_free(home: Path):
     """Yields True when this process may write to the folder now: it holds the lock exclusively, or holds it
     shared and nobody else does (then exclusive for the block, shared again after). With no hold at all (a
     library caller, a test) it yields True: nothing coordinates such a caller, as before."""
+    if Path(home).is_dir() and not os.access(home, os.W_OK):
+        yield False  # a read-only folder: read what is there
+        return
     with _HOLDS_GUARD:
         hold = _HOLDS.get(_lock_key(Path(home) / LOCK_FILE_NAME))
         upgraded = hold is not None and not hold.exclusive and hold.fd is not None and _upgrade(hold, home)

@@ -491,22 +491,222 @@ BENIGN_LINES = [
 ]
 
 
-def _rows(texts: list[str], label: str, category: str) -> list[dict]:
-    return [{"text": t, "label": label, "category": category} for t in texts]
+# ---- more hard benign: the words of a crisis in lives that are fine ------------------------------------------------
+
+MORE_BENIGN_FRAMES = {
+    "hyperbole": [
+        "{rel} said {ps}'d kill me if I {minor}", "I swear I'll murder {rel_o} if {ps2} {minor2}",
+        "{rel} threatened to strangle me for {minor3}, then burst out laughing", "I'm going to kill {rel_o}, {ps2} {minor2} again",
+        "If {rel_o} {minor2} one more time I'll lose my mind", "{rel} says {ps}'ll die if {ps} has to {chore}",
+        "I'd rather die than {chore}", "Shoot me now, I have to {chore}", "I'll scream if I have to {chore} again",
+        "{rel} jokes that {ps}'ll jump off a bridge if {team} lose again", "My heart nearly stopped when {surprise}",
+        "I wanted the ground to swallow me up when {surprise}", "{rel} will have my head for {minor3}",
+    ],
+    "medical": [
+        "{rel} takes {med} {when_med} as prescribed", "I take {med} {when_med}, the GP reviews it every few months",
+        "The pharmacy gave {rel_o} a month of {med} and {ps2} keeps them in the cabinet",
+        "{rel} counts {pp2} {med} into a pill box every Sunday", "I've been on {med} for a year and it's helping",
+        "The doctor switched {rel_o} to a lower dose of {med}", "I collected {rel_o}'s prescription for {med} today",
+        "{rel} is weaning off {med} with the nurse's help", "I forgot my {med} this morning, I'll take it at lunch",
+        "We keep the {med} locked up high because of the toddler",
+    ],
+    "hobby": [
+        "{rel} goes {hunt} with {hunt_mates} every {season}", "{rel} keeps {pp2} {gun} in a locked cabinet for {hunt}",
+        "{rel} is cleaning {pp2} {gun} after {hunt} at the weekend", "I'm taking a course in {fight} and got thrown around",
+        "{rel} came back from {fight} with a bruised rib, {ps2} loved it", "We spent Saturday {hunt} and came back with nothing",
+        "{rel} sharpened the {blade} before {cooking}", "{rel} bought a new {blade} for {cooking}",
+        "{rel} goes to the {range} to practise with {hunt_mates}",
+    ],
+    "media": [
+        "We stayed up watching a {genre2} where {plot3}", "{rel} can't stop talking about the {genre2} where {plot3}",
+        "In {game2} you have to {game_act2} to win", "{rel} was up all night playing {game2}, {pp2} character keeps dying",
+        "I read a news piece about {news2}, it was grim", "The radio had a segment on {news2}",
+        "For book club we're reading a novel about {plot4}", "The play we saw was about {plot4}",
+    ],
+    "past": [
+        "{years} ago I {hard_past}, but {better}", "{years} ago {rel_lower} {hard_past2}, and now {better}",
+        "I used to {old_habit}, {years} on I don't anymore", "When I was {young} I {hard_past}, I'm in a good place now",
+    ],
+    "venting": [
+        "I'm {feeling} because {rel_lower} {complaint2}", "Honestly I feel {feeling} about {worry}",
+        "I've been {feeling} all week about {worry}", "{rel} and I keep arguing about {worry}",
+        "I just feel {feeling}, {rel_lower} {complaint2}", "It's been a {bad} day, {rel_lower} {complaint2}",
+        "I'm so {feeling} I could cry, {worry} is getting to me", "I feel like giving up on {goal}",
+    ],
+    "everyday": [
+        "I gave {rel_o} my old {possession} because I never use it", "We're giving away {pp3} {possession} before the move",
+        "I wrote {rel_o} a letter for {occasion}", "We made our wills after {life_event}",
+        "{rel} and I share {shared} and we're both fine with it", "{rel} manages {shared2} because we agreed it suits us",
+        "I said goodbye to everyone at {place2} because {leaving}", "{rel} drove fast because {urgent}",
+        "{rel} locked the {door} because {lock_reason}", "{rel} grabbed my arm because {grab_reason}",
+        "{rel} checked {shared3} with me so we could {budget_reason}", "{rel} said no to sex tonight and I said that's fine",
+    ],
+}
+MORE_BENIGN_SLOTS = {
+    "rel": ["My wife", "My husband", "My partner", "My boyfriend", "My girlfriend", "My mum", "My sister", "My dad",
+            "My flatmate", "My best mate"],
+    "rel_o": ["my wife", "my husband", "my partner", "my son", "my daughter", "my brother", "my mum", "my flatmate"],
+    "rel_lower": ["my wife", "my husband", "my partner", "my boyfriend", "my girlfriend", "he", "she"],
+    "ps": ["she", "he"], "ps2": ["she", "he"], "pp2": ["her", "his"], "pp3": ["our", "the kids'", "my"],
+    "minor": ["ate the last biscuit", "spoiled the quiz answers", "forgot the wine", "used her good pan",
+              "put his jumper in the dryer"],
+    "minor2": ["leaves the milk out", "hums that advert jingle", "spoils the match", "steals my side of the bed",
+               "moves my keys"],
+    "minor3": ["losing the remote", "eating the leftovers", "telling the embarrassing story", "booking the wrong train"],
+    "chore": ["sit through another budget meeting", "assemble flat-pack furniture", "watch that musical",
+              "go to the in-laws' barbecue", "do the tax return", "queue at the post office"],
+    "team": ["United", "the Lions", "his team", "the Rovers"],
+    "surprise": ["the fire alarm went off", "my boss read my email out", "I tripped on stage", "the bill came"],
+    "med": ["antidepressants", "sertraline", "blood pressure tablets", "statins", "sleeping tablets", "insulin",
+            "painkillers", "the pill", "thyroid tablets", "anxiety medication", "ADHD meds", "iron tablets"],
+    "when_med": ["every morning", "at night", "twice a day", "with breakfast", "before bed"],
+    "hunt": ["deer stalking", "pheasant shooting", "duck hunting", "clay shooting", "fishing", "rabbiting"],
+    "hunt_mates": ["his dad", "her uncle", "the club", "work friends", "his cousins"],
+    "season": ["autumn", "winter", "weekend", "season"],
+    "gun": ["shotgun", "rifle", "air rifle", "hunting rifle", "crossbow"],
+    "fight": ["judo", "kickboxing", "boxing", "Brazilian jiu-jitsu", "fencing", "krav maga"],
+    "blade": ["carving knife", "cleaver", "chef's knife", "axe"],
+    "cooking": ["Sunday lunch", "the barbecue", "carving the turkey", "splitting firewood"],
+    "range": ["shooting range", "archery range", "gun club"],
+    "genre2": ["crime series", "slasher film", "spy thriller", "war drama", "true-crime documentary", "horror show"],
+    "plot3": ["a hitman falls in love", "the killer hides bodies in a lake", "a bomb goes off on a train",
+              "the wife frames her husband", "the detective gets stabbed"],
+    "game2": ["the new shooter game", "a zombie game", "the racing game", "a battle royale", "the war game"],
+    "game_act2": ["shoot everyone on the other team", "crash the other cars", "survive the zombie horde",
+                  "snipe from the rooftops"],
+    "news2": ["a murder trial", "a rise in domestic abuse cases", "a mass shooting overseas", "a fatal car crash",
+              "overdose deaths", "a famous singer's suicide"],
+    "plot4": ["a widow who gives all her money away", "a boy who runs away from home", "a woman escaping a cult",
+              "a soldier haunted by the war"],
+    "years": ["Ten years", "Years", "A long time", "Five years", "Two years"],
+    "hard_past": ["went through depression", "had a breakdown", "was in a bad relationship", "drank far too much",
+                  "had panic attacks every day", "self-harmed as a teenager"],
+    "hard_past2": ["lost his job", "was really ill", "went through a dark time", "was in rehab", "had surgery"],
+    "better": ["therapy really helped", "I'm doing well now", "things are good now", "we got through it together",
+               "life is much calmer"],
+    "old_habit": ["check his phone when I felt insecure", "shout when I was stressed", "drink every night",
+                  "bottle everything up"],
+    "young": ["sixteen", "at uni", "a kid", "in my twenties"],
+    "feeling": ["exhausted", "frustrated", "lonely", "hurt", "overwhelmed", "drained", "gutted", "so angry", "low"],
+    "complaint2": ["forgot to pick me up", "cancelled our plans again", "never asks how I am", "spent the evening gaming",
+                   "left me to do bedtime alone", "said my cooking was bland", "went out without telling me"],
+    "worry": ["money", "his mother visiting", "the house move", "work", "the kids' schooling", "Christmas plans",
+              "the mortgage", "our sex life", "the wedding budget"],
+    "bad": ["rubbish", "horrible", "long", "awful", "terrible"],
+    "goal": ["the diet", "my novel", "learning Spanish", "the allotment", "running"],
+    "possession": ["bike", "guitar", "winter coats", "books", "sofa", "telly", "baby clothes", "camera"],
+    "occasion": ["our anniversary", "her birthday", "his retirement", "Valentine's Day"],
+    "life_event": ["the baby was born", "we bought the house", "we got married"],
+    "shared": ["our phone passcodes", "our locations", "a joint account", "the Netflix password"],
+    "shared2": ["the bills", "our savings", "the budget spreadsheet"],
+    "shared3": ["the bank statements", "our spending", "the credit card bill"],
+    "budget_reason": ["save for the holiday", "plan the wedding", "cut back a bit"],
+    "place2": ["work", "the choir", "the old office", "the gym"],
+    "leaving": ["we're moving to Spain", "I got a new job", "I'm retiring", "we're emigrating"],
+    "urgent": ["my waters broke", "we were late for the flight", "the kid had a high fever", "the shop was closing"],
+    "door": ["back door", "front door", "gate", "shed"],
+    "lock_reason": ["there have been burglaries", "the toddler keeps escaping", "the dog gets out", "it was windy"],
+    "grab_reason": ["I nearly stepped in front of a bike", "I slipped on the ice", "the bus was coming", "I was falling"],
+}
+
+# ---- more crisis: indirect and euphemistic wording ---------------------------------------------------------------
+
+MORE_SUICIDE_SELF = [
+    "{s} {v:keep} thinking everyone would be fine without {o} around", "{s} {v:don't} see a future with {o} in it",
+    "{s} {v:want} to stop being a problem for everyone, permanently", "{s} {v:feel} like {s} {be} already gone",
+    "{s} {have} been thinking about how to make it look like an accident", "{s} {have} been looking at how high {p} balcony is",
+    "{s} {v:think} about walking in front of a bus", "{s} {have} been reading about people who jumped from the bridge in town",
+    "{s} {have} been saving up {p} prescription instead of taking it", "{s} {have} a stash of tablets and {v:know} how many to take",
+    "{s} {have} worked out what dose would do it", "{s} {have} been asking about the strongest painkillers",
+    "{s} {have} been putting {p} affairs in order like {s} {be} leaving", "{s} {v:keep} telling people how much {s} love them like it's the last time",
+    "{s} {have} been handing {p} things out to friends", "{s} {v:want} to give away everything because it won't matter soon",
+    "{s} {have} been writing letters to the people {s} love, in case", "{s} sent a goodbye text and switched {p} phone off",
+    "{s} {v:speed} on purpose hoping {s} {v:lose} control", "{s} {v:think} about running the car off the cliff road",
+    "{s} {v:keep} wondering what it would feel like to drown", "{s} tried to end it once and {v:think} about trying again",
+    "{s} {have} been dreaming about not being alive", "{s} {v:feel} like there's only one way out",
+    "{s} {v:keep} a bottle of pills by the bed for the right moment", "{s} {v:want} to go to sleep and stay asleep",
+    "{s} {v:wish} {s} could vanish and nobody would have to deal with {o}", "{s} {v:want} to end the suffering for good",
+    "{s} {have} been hurting {r} where no one can see", "{s} {have} been picking at {p} skin until it bleeds to cope",
+]
+MORE_VIOLENCE_LINES = [
+    "He keeps a loaded gun in the drawer and says I'd better behave.", "She keeps the knife block next to her side of the bed now.",
+    "He told me to remember he has a shotgun in the loft.", "My husband leaves his rifle out on the table when he's angry.",
+    "He pressed his arm against my throat.", "He had me by the neck against the fridge.", "He sat on my chest till I couldn't breathe.",
+    "She grabbed my throat and squeezed.", "He covered my nose and mouth until I stopped fighting.",
+    "He says he's going to end me.", "He said I won't live to see Christmas if I leave.", "She said she'd make sure I never walk again.",
+    "I told the A&E nurse I slipped on ice, but he threw me.", "I've been telling everyone the bruises are from the gym.",
+    "I say I'm clumsy whenever someone asks about my arms.", "I told school I fell off a chair, it was him.",
+    "He twisted my arm behind my back till it popped.", "He held me against the wall by my wrists for an hour.",
+    "He won't let go of my arms when we fight, I have marks.", "He punched the door an inch from my face.",
+    "He rammed my car with his.", "My partner hits me where the bruises won't show.", "He threw me out of the moving car.",
+    "i said i walked into a door again", "he keeps sayin hes gonna end me", "she keeps a knife under her pillow n says its for me",
+    "he put his hands round my neck agen", "hes threatened to shoot me n the dog",
+]
+MORE_CONTROL_LINES = [
+    "He changed the password on my banking app so I can't see my own money.", "She has the login to my email and reads everything.",
+    "I have to give him my phone unlocked whenever he asks.", "He knows every password I have and checks my accounts daily.",
+    "He gets an alert every time I leave the house.", "He uses the family locator to watch where I go all day.",
+    "I found his tracking app on my phone.", "He put an AirTag in my handbag.", "She calls me twenty times a day to check where I am.",
+    "He takes my whole salary and gives me pocket money.", "I'm not allowed to buy anything without showing him the receipt.",
+    "He put all the money in his name so I have nothing.", "He makes me hand over my card every payday.",
+    "I haven't seen my friends in a year because he says they're a bad influence.", "He won't let my parents visit.",
+    "She says if I see my mates she'll leave and take the kids.", "I'm only allowed out with him.",
+    "He moved us to the countryside so I wouldn't have anyone.", "He hides the car keys when he goes to work.",
+    "i cant see my friends or he goes mental", "he checks my bank every day n takes wat he wants",
+    "she has all my passwords n changes them wen shes mad", "he tracks me on find my phone constantly",
+]
+MORE_CHILD_LINES = [
+    "He drives the kids home from the pub after a few pints.", "She drinks all afternoon and then does the school run.",
+    "He had the baby in the car and he was completely drunk.", "He speeds with the kids in the back to frighten me.",
+    "He smacks our son round the head when he gets his homework wrong.", "She pinches the baby when he cries.",
+    "He said the kids would pay if I left him.", "He threatened to take the children abroad and never bring them back.",
+    "Our little one has bruises on her legs every time she comes back from his.", "He shoves our daughter when he's angry.",
+    "The kids hide in the wardrobe when he comes home drunk.", "He leaves the baby alone in the flat to go to the shop.",
+    "She forgets to feed the kids when she's using.", "He makes our son stand in the cold garden as punishment.",
+    "my ex drinks n drives with my kids", "he hits the kids when im at work",
+]
+MORE_SEXUAL_LINES = [
+    "He waits until I'm asleep and then starts.", "I gave in because he wouldn't let me sleep until I did.",
+    "He got me drunk at the party so I'd go home with him.", "He keeps pushing after I say no, until I stop saying it.",
+    "She touches me when I've said I don't want to be touched.", "He says he'll leave me if I don't do what he wants in bed.",
+    "He pins my arms during sex even though I hate it.", "He won't stop when I say it hurts.",
+    "He threatens to send my photos to my family.", "My ex says he'll post the video if I don't come back.",
+    "He made me watch porn and copy it.", "He says my body belongs to him.", "he makes me have sex wen i dont want to",
+    "he gets me drunk so i cant say no",
+]
+def _rows(pairs: list[tuple[str, str]], label: str, category: str) -> list[dict]:
+    return [{"text": t, "label": label, "category": category, "group": g} for t, g in pairs]
+
+
+def _framed(frames: list[str], slots: dict[str, list[str]], rng: random.Random, tag: str, cap: int = PER_FRAME):
+    """(text, group) pairs: every filling of one frame shares its group, so a dev split can hold whole frames out."""
+    return [(t, f"{tag}{i}") for i, f in enumerate(frames) for t in fill(f, slots, rng, cap)]
+
+
+def _self_framed(frames: list[str], rng: random.Random, tag: str):
+    return [(t, f"{tag}{i}") for i, f in enumerate(frames) for t in self_frames([f], rng)]
+
+
+def _lines(lines: list[str], tag: str):
+    return [(t, f"{tag}-{i}") for i, t in enumerate(lines)]
 
 
 def build(rng: random.Random) -> dict[str, list[dict]]:
-    """File name -> rows, each {"text", "label", "category"}; texts deduplicated across all files."""
-    suicide = self_frames(SUICIDE_SELF, rng) + SUICIDE_LINES
-    violence = [t for f in VIOLENCE_FRAMES for t in fill(f, VIOLENCE_SLOTS, rng)] + VIOLENCE_DIRECT
-    sexual = [t for f in SEXUAL_FRAMES for t in fill(f, SEXUAL_SLOTS, rng)] + SEXUAL_LINES
-    control = [t for f in CONTROL_FRAMES for t in fill(f, CONTROL_SLOTS, rng)] + CONTROL_LINES
-    child = [t for f in CHILD_FRAMES for t in fill(f, CHILD_SLOTS, rng)] + CHILD_LINES
-    benign = ([t for f in BENIGN_IDIOM_FRAMES for t in fill(f, BENIGN_IDIOM_SLOTS, rng, 20)]
-              + [t for f in BENIGN_THREAT_JOKES for t in fill(f, BENIGN_THREAT_SLOTS, rng, 20)]
-              + [t for f in BENIGN_MEDIA_FRAMES for t in fill(f, BENIGN_MEDIA_SLOTS, rng, 20)]
-              + [t for f in BENIGN_EVERYDAY_FRAMES for t in fill(f, BENIGN_EVERYDAY_SLOTS, rng, 40)]
-              + BENIGN_LINES)
+    """File name -> rows, each {"text", "label", "category", "group"}; texts deduplicated across all files."""
+    suicide = (_self_framed(SUICIDE_SELF, rng, "s") + _self_framed(MORE_SUICIDE_SELF, rng, "s2")
+               + _lines(SUICIDE_LINES, "sl"))
+    violence = (_framed(VIOLENCE_FRAMES, VIOLENCE_SLOTS, rng, "v") + _lines(VIOLENCE_DIRECT, "vl")
+                + _lines(MORE_VIOLENCE_LINES, "vl2"))
+    sexual = _framed(SEXUAL_FRAMES, SEXUAL_SLOTS, rng, "x") + _lines(SEXUAL_LINES + MORE_SEXUAL_LINES, "xl")
+    control = _framed(CONTROL_FRAMES, CONTROL_SLOTS, rng, "c") + _lines(CONTROL_LINES + MORE_CONTROL_LINES, "cl")
+    child = _framed(CHILD_FRAMES, CHILD_SLOTS, rng, "k") + _lines(CHILD_LINES + MORE_CHILD_LINES, "kl")
+    benign = (_framed(BENIGN_IDIOM_FRAMES, BENIGN_IDIOM_SLOTS, rng, "bi", 20)
+              + _framed(BENIGN_THREAT_JOKES, BENIGN_THREAT_SLOTS, rng, "bt", 20)
+              + _framed(BENIGN_MEDIA_FRAMES, BENIGN_MEDIA_SLOTS, rng, "bm", 20)
+              + _framed(BENIGN_EVERYDAY_FRAMES, BENIGN_EVERYDAY_SLOTS, rng, "be", 40)
+              + _lines(BENIGN_LINES, "bl"))
+    for kind, frames in MORE_BENIGN_FRAMES.items():
+        benign += _framed(frames, MORE_BENIGN_SLOTS, rng, f"b{kind}", 18)
     files = {
         "train_suicide_self_harm.jsonl": _rows(suicide, "crisis", "suicide_self_harm"),
         "train_violence.jsonl": _rows(violence, "crisis", "violence"),
@@ -515,7 +715,7 @@ def build(rng: random.Random) -> dict[str, list[dict]]:
         "train_child_danger.jsonl": _rows(child, "crisis", "child_danger"),
         "train_benign.jsonl": _rows(benign, "benign", "benign"),
     }
-    # A share of each file typed the way people type on a phone.
+    # A share of each file typed the way people type on a phone (in the same group as the line it came from).
     for rows in files.values():
         extra = [dict(row, text=phone_typed(row["text"], rng)) for row in rng.sample(rows, k=len(rows) // 5)]
         rows.extend(extra)

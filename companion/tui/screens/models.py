@@ -32,6 +32,8 @@ class ModelsScreen(CompanionScreen):
         Binding("ctrl+u", "use_model", "Use selected"),
         Binding("ctrl+d", "pull_model", "Download selected", priority=True),
         Binding("ctrl+s", "save_settings", "Save settings", priority=True),
+        # Kept out of the footer (the palette lists it): the footer's keys fit 80 columns as they are.
+        Binding("ctrl+n", "add_server", "Model server", show=False),
         Binding("escape", "stop_download", "Stop download", tooltip="stop the download; the next one resumes it"),
     ]
 
@@ -74,15 +76,17 @@ class ModelsScreen(CompanionScreen):
         table.add_columns("name", "tier", "size", "licence", "installed")
         self.watch(self.app, "engine_label", self._show_engine)
         for select in self.query(Select):
-            self.watch(select, "expanded", lambda expanded, select=select: self._show_list(select, expanded),
-                       init=False)
+            self.watch(select, "expanded", self._list_shower(select), init=False)
         self.load_listings(with_regions=True)
 
-    def _show_list(self, select: Select, expanded: bool) -> None:
-        # The lists open inside the scrolling body (models.tcss), so bring the whole open list into view.
-        if expanded:
-            overlay = select.query_one("SelectOverlay")
-            self.call_after_refresh(self.query_one("#models-main").scroll_to_widget, overlay, animate=False)
+    def _list_shower(self, select: Select):
+        def show(expanded: bool) -> None:
+            # The lists open inside the scrolling body (models.tcss), so bring the whole open list into view.
+            if expanded:
+                overlay = select.query_one("SelectOverlay")
+                self.call_after_refresh(self.query_one("#models-main").scroll_to_widget, overlay, animate=False)
+
+        return show
 
     def on_screen_resume(self) -> None:
         self._show_engine()
@@ -267,8 +271,24 @@ class ModelsScreen(CompanionScreen):
         self.notify(message, markup=False)
         self._show_engine()
 
+    def action_add_server(self) -> None:
+        from companion.tui.screens.server import ServerScreen
+
+        settings = self.app.settings
+        self.app.push_screen(ServerScreen(settings.chat_server, settings.server_model), self._use_server)
+
+    def _use_server(self, chosen: tuple[str, str] | None) -> None:
+        if chosen is None:
+            return
+        address, model = chosen
+        settings = self.app.settings.with_changes(chat_model=None, chat_model_name=None, chat_server=address,
+                                                  server_model=model)
+        self._apply(settings, f"Using {model} on the server at {address}; connecting now.")
+
     def palette_commands(self):
         return [
+            ("Use a model server", "Test the address of Ollama, LM Studio, llama.cpp server or vLLM, list its "
+             "models and use one (ctrl+n)", self.action_add_server),
             ("Use the selected model", "Answer with the highlighted chat model (ctrl+u)", self.action_use_model),
             ("Download the selected model", "Download the highlighted chat model (ctrl+d)", self.action_pull_model),
             ("Save settings", "Save GPU offload and region (ctrl+s)", self.action_save_settings),

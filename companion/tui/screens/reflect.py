@@ -114,6 +114,7 @@ class ReflectScreen(CompanionScreen):
         self.shown = 0  # which of them is on screen
         self._again = False  # the reflection running is Again asking the model for a new draft
         self._listing = False  # the "Other ways to say it" list is open
+        self._phrasing_note = ""  # what Again just did ("A new draft."), said beside the phrasing count
 
     def compose_body(self) -> ComposeResult:
         # The first frame: the question, the box (a stand-in until just after the paint) and the hint.
@@ -209,20 +210,20 @@ class ReflectScreen(CompanionScreen):
         elif read_field(self.result, "engine", "builtin") != "builtin":
             self._start(self.statement, again=True)  # a model answered: ask it for a new draft
         else:
-            self._show_phrasing(0, note="That was the last phrasing; back to the first.")
+            self._show_phrasing(0, note="Back to the first.")
 
     def _show_phrasing(self, index: int, note: str = "") -> None:
         self.shown = index
         self.saved = False  # a different phrasing can be kept too
         self.query_one("#reflection").update(self.phrasings[index])
-        self._phrasing_state(note)
+        self._phrasing_note = note
         self._show_details(self.result, with_alternatives=self._listing)
 
-    def _phrasing_state(self, note: str = "") -> None:
-        count = len(self.phrasings)
-        if count > 1:
-            where = f"Phrasing {self.shown + 1} of {count}: ctrl+g for another, ctrl+o lists them all."
-            self._set_state(f"{note} {where}".strip())
+    def _phrasing_line(self) -> str:
+        """Under the reflection: which phrasing this is, when there are others (ctrl+g goes on, ctrl+o lists)."""
+        if len(self.phrasings) < 2:
+            return self._phrasing_note
+        return f"{self._phrasing_note} Phrasing {self.shown + 1} of {len(self.phrasings)} · ctrl+g: another".strip()
 
     def _start(self, statement: str, again: bool = False) -> None:
         # A new request replaces the one in flight: its tokens and its result are dropped.
@@ -361,6 +362,8 @@ class ReflectScreen(CompanionScreen):
     def _show_details(self, result, with_alternatives: bool = False) -> None:
         self._listing = with_alternatives
         details = Text()
+        if self._phrasing_line():
+            details.append(self._phrasing_line() + "\n", style="dim")
         feelings = read_field(result, "feelings", []) or []
         needs = read_field(result, "needs", []) or []
         if feelings:
@@ -432,8 +435,7 @@ class ReflectScreen(CompanionScreen):
             if phrasing.strip() and phrasing not in self.phrasings:
                 self.phrasings.append(phrasing)
         self.shown = self.phrasings.index(final) if final in self.phrasings else 0
-        note = ("A new draft." if new else "The model said it the same way again.") if self._again else ""
-        self._phrasing_state(note)
+        self._phrasing_note = ("A new draft." if new else "The model said it the same way again.") if self._again else ""
         self._again = False
 
     def shown_phrasing(self) -> str:
