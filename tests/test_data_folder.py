@@ -93,14 +93,15 @@ def holding_the_lock(home: Path, role: str):
         os.close(fd)
 
 
-def wait_for_holder(home: Path, process: subprocess.Popen) -> None:
-    """Until process has written its pid into the lock file (it then holds the folder), or has ended."""
+def wait_for_holder(home: Path, process: subprocess.Popen) -> bool:
+    """Until process has written its pid into the lock file (True: it holds the folder), or has ended (False)."""
     lock = home / privacy.LOCK_FILE_NAME
     while process.poll() is None:
         with contextlib.suppress(OSError):
             if lock.read_text().split()[:1] == [str(process.pid)]:
-                return
+                return True
         time.sleep(0.05)
+    return False
 
 
 # ---- whose folder it is -----------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def test_forget_while_a_big_document_is_indexed_leaves_no_trace_of_it(tmp_path, 
     home = tmp_path / "home"
     document = big_document(tmp_path / "big.md")
     adding = start(home, "knowledge", "add", str(document), env=env)
-    wait_for_holder(home, adding)
+    assert wait_for_holder(home, adding), adding.communicate()  # the add holds the folder from its start
     forgot = companion(home, "forget", "--yes", env=env)
     added = adding.communicate(timeout=600)
     assert forgot.returncode == 0, forgot.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from companion import __version__
 from companion.errors import CompanionError
+from companion.text import printable
 
 # Each module registers its own subcommands; the order here is the order in `companion --help`.
 COMMAND_MODULES = (
@@ -94,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 return run_app(args, startup_messages=warnings)
             for warning in warnings:
-                print(f"companion: {warning}", file=sys.stderr)
+                print(printable(f"companion: {warning}"), file=sys.stderr)
             return int(args.func(args) or 0)
     except CompanionError as exc:
-        print(f"companion: {exc}", file=sys.stderr)
+        print(printable(f"companion: {exc}"), file=sys.stderr)  # a file name in the message may carry escapes
         return 2
     except KeyboardInterrupt:
         print("companion: stopped.", file=sys.stderr)

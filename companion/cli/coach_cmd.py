@@ -7,15 +7,19 @@ import json
 import sys
 from collections.abc import Iterator
 
-from companion.cli.common import print_json, read_text_argument, require_text, settings_from_args
+from companion.cli.common import (
+    bounded_lines,
+    print_json,
+    read_text_argument,
+    require_text,
+    settings_from_args,
+)
 from companion.errors import InputError
 
 # Lines embedded together: big enough for llama.cpp batching, small enough to stream results as they come.
 CHUNK_LINES = 512
 # A JSON line longer than this is refused on its own line rather than parsed.
 MAX_LINE_BYTES = 1_000_000
-# The rest of a line over that limit is read (and dropped) this much at a time.
-SKIP_PIECE_BYTES = 1 << 16
 
 
 def register(subparsers) -> None:
@@ -95,19 +99,9 @@ def parse_line(raw: bytes) -> tuple[str, str | None] | str:
     return text, context
 
 
-def _bounded_lines(stream) -> Iterator[bytes]:
-    """Each line, read MAX_LINE_BYTES + 1 bytes at most: an overlong line's rest is read in small pieces and dropped,
-    so one runaway line (or a stream with no newline at all) never has to fit in memory."""
-    while raw := stream.readline(MAX_LINE_BYTES + 1):
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while (rest := stream.readline(SKIP_PIECE_BYTES)) and not rest.endswith(b"\n"):
-                pass
-        yield raw
-
-
 def _chunks(stream) -> Iterator[list[tuple[int, bytes]]]:
     chunk: list[tuple[int, bytes]] = []
-    for number, raw in enumerate(_bounded_lines(stream), 1):
+    for number, raw in enumerate(bounded_lines(stream, MAX_LINE_BYTES), 1):
         if not raw.strip():
             continue  # blank lines are separators, not inputs
         chunk.append((number, raw.rstrip(b"\r\n")))

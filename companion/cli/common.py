@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from companion.config import MAX_STATEMENT_CHARS, Settings, looks_like_model_path, looks_like_server_url
@@ -49,6 +49,20 @@ def settings_from_args(args: argparse.Namespace, *, print_warnings: bool = True)
         else:
             settings = settings.with_changes(chat_model=None, chat_model_name=model, chat_server=None)
     return settings
+
+
+# An overlong line's rest is read and dropped in pieces of this size, never held whole.
+SKIP_PIECE_BYTES = 1 << 16
+
+
+def bounded_lines(stream, max_line_bytes: int) -> Iterator[bytes]:
+    """Each line, read max_line_bytes + 1 bytes at most: an overlong line's rest is read in small pieces and
+    dropped, so one runaway line (or a stream with no newline at all) never has to fit in memory."""
+    while raw := stream.readline(max_line_bytes + 1):
+        if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+            while (rest := stream.readline(SKIP_PIECE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        yield raw
 
 
 def read_text_argument(value: str, *, limit: int = MAX_STDIN_BYTES) -> str:

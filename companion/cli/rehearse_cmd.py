@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
-from companion.cli.common import settings_from_args
+from companion.cli.common import MAX_STDIN_BYTES, bounded_lines, settings_from_args
 from companion.errors import CompanionError, InputError
 from companion.text import printable
 
@@ -57,6 +58,12 @@ def _list(scenarios) -> int:
     return 0
 
 
+@functools.cache
+def _piped_lines():
+    """Piped replies, a bounded line at a time: a runaway pipe is never held whole (the reply limit refuses it)."""
+    return bounded_lines(sys.stdin.buffer, MAX_STDIN_BYTES)
+
+
 def _read_line(interactive: bool) -> str | None:
     """One reply, or None at the end of input. Invalid UTF-8 on a pipe is replaced, never a traceback."""
     if interactive:
@@ -64,7 +71,7 @@ def _read_line(interactive: bool) -> str | None:
             return input("You: ")
         except EOFError:
             return None
-    raw = sys.stdin.buffer.readline()
+    raw = next(_piped_lines(), b"")
     if not raw:
         return None
     return raw.decode("utf-8", errors="replace").rstrip("\r\n")
