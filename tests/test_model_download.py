@@ -256,7 +256,8 @@ def test_downloads_the_person_switched_off_stay_off(companion_home, monkeypatch)
 def test_companion_marks_the_offline_switch_as_its_own_only_when_it_sets_it(monkeypatch):
     names = [*privacy.OFFLINE_ENVIRONMENT, *privacy.NO_TELEMETRY_ENVIRONMENT, privacy.OFFLINE_SET_BY_COMPANION]
     for name in names:
-        monkeypatch.delenv(name, raising=False)  # restored after the test
+        monkeypatch.setenv(name, "")  # recorded first, so that even a variable that was unset is restored after
+        monkeypatch.delenv(name)
     privacy.apply_offline_environment()
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert not privacy.downloads_switched_off_by_person()
