@@ -187,6 +187,11 @@ class ServerChatModel:
             return f"{self.name} (server on this machine, port {self.address.port})"
         return f"{self.name}: {self.address.privacy_note}"
 
+    @property
+    def privacy_note(self) -> str | None:
+        """What the status line must say instead of "offline" (None: a loopback server keeps the usual note)."""
+        return None if self.address.loopback else f"sent to {self.address.host} only"
+
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "engine": self.engine, "size_mb": None, "licence": None,
                 "server": self.base_url, "model": self.model, "loopback": self.address.loopback}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from companion.config import Settings, ensure_private_dir
 from companion.errors import InputError
+from companion.guidance.formats import READABLE_SUFFIXES, read_document
 from companion.text import printable
 
 DOCUMENT_SUFFIXES = (".md", ".markdown", ".txt", ".text")
@@ -324,7 +325,7 @@ def read_document_text(path: Path) -> str:
 def load_document(path: Path, *, source: str | None = None, bundled: bool = False) -> Document:
     """Read and split one file; binary, non-UTF-8, empty or heading-only files are refused with an InputError."""
     path = Path(path)
-    text = read_document_text(path)
+    text = read_document(path)  # any readable format, as text with '#' headings
     source = printable(source or path.name)
     meta, _ = _split_front_matter(text)
     title = meta.get("title") or _title_from_source(source)
@@ -364,7 +365,7 @@ class KnowledgeBase:
         return [
             (path, f"documents/{path.name}")
             for path in sorted(folder.iterdir())
-            if path.is_file() and path.suffix.lower() in DOCUMENT_SUFFIXES and not path.name.startswith(".")
+            if path.is_file() and path.suffix.lower() in READABLE_SUFFIXES and not path.name.startswith(".")
         ]
 
     def documents(self) -> list[Document]:
@@ -385,11 +386,11 @@ class KnowledgeBase:
     def add_document(self, path: Path) -> Document:
         """Check the file, then copy it into the data dir so the index can always be rebuilt from it."""
         path = Path(path).expanduser()
-        if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+        if path.suffix.lower() not in READABLE_SUFFIXES:
             raise InputError(
-                f"{path.name} is not a .md or .txt file.",
+                f"{path.name} is not a format companion reads.",
                 kept=_NOTHING_CHANGED,
-                fix="save it as plain text (.txt) or Markdown (.md) and add that file",
+                fix="add a .pdf, .docx, .html, .epub, .md or .txt file (or save it as plain text)",
             )
         # Validate before copying: a refused file must leave the documents folder exactly as it was.
         load_document(path, source=f"documents/{path.name}")

@@ -21,7 +21,7 @@ from companion.config import Settings
 from companion.errors import CompanionError
 from companion.logs import get_logger
 from companion.tui.driver import terminal_driver_class
-from companion.tui.labels import BUILTIN_ENGINE
+from companion.tui.labels import BUILTIN_ENGINE, PRIVACY_NOTE
 from companion.tui.screens.reflect import ReflectScreen
 from companion.tui.widgets.status import NAVIGATION
 
@@ -108,6 +108,8 @@ class CompanionApp(App):
 
     # What the status line shows: the engine answering, and what the services are doing.
     engine_label: reactive[str] = reactive(BUILTIN_ENGINE)
+    # The status line's right-hand note: a model on another machine changes what "offline" can honestly claim.
+    privacy_note: reactive[str] = reactive(PRIVACY_NOTE)
     services_status: reactive[str] = reactive("starting")
 
     def __init__(
@@ -208,7 +210,7 @@ class CompanionApp(App):
             return
         finally:
             self._services_loaded.set()
-        self.call_from_thread(self._services_ready, engine)
+        self.call_from_thread(self._services_ready, engine, getattr(services.chat_model, "privacy_note", None))
         if services.problems.get("listener"):
             self.call_from_thread(self.notify, services.problems["listener"], title="The listener is not available",
                                   severity="warning", timeout=10, markup=False)
@@ -226,8 +228,9 @@ class CompanionApp(App):
     def _set_services_status(self, status: str) -> None:
         self.services_status = status
 
-    def _services_ready(self, engine: str) -> None:
+    def _services_ready(self, engine: str, privacy_note: str | None = None) -> None:
         self.engine_label = engine
+        self.privacy_note = privacy_note or PRIVACY_NOTE
         self.services_status = "ready"
         log.info("services ready after %.2fs", time.perf_counter() - self.started_at)
 
@@ -305,6 +308,7 @@ class CompanionApp(App):
         self.services = None
         self._services_loaded.clear()
         self.engine_label = BUILTIN_ENGINE
+        self.privacy_note = PRIVACY_NOTE
         self.load_services()
 
     def on_unmount(self) -> None:

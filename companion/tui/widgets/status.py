@@ -36,6 +36,7 @@ class StatusLine(Widget):
     def on_mount(self) -> None:
         self.watch(self.app, "engine_label", self._refresh_line, init=False)
         self.watch(self.app, "services_status", self._refresh_line, init=False)
+        self.watch(self.app, "privacy_note", self._refresh_line, init=False)
 
     def _refresh_line(self, _value: object = None) -> None:
         self.refresh()
@@ -62,15 +63,17 @@ class StatusLine(Widget):
         name = ("companion", "bold")
         full = Content.assemble(name, (" │ engine: ", "dim"), (self.app.engine_label, "bold"))
         if status == "ready":
-            return full, Content(PRIVACY_NOTE)  # cut at the edge if it must: the engine's name is the news
+            return full, Content(self.app.privacy_note)  # cut at the edge if it must: the engine's name is the news
         candidates = [Content.assemble(full, (f" · {status}", "italic")),
                       Content.assemble(name, (" │ ", "dim"), (status, "italic")),
                       Content(status).stylize("italic")]
-        for right in (Content(PRIVACY_NOTE), Content(PRIVACY_SHORT)):
+        note = self.app.privacy_note
+        short = PRIVACY_SHORT if note == PRIVACY_NOTE else note  # never "offline" when a model is on another machine
+        for right in (Content(note), Content(short)):
             for left in candidates:
                 if left.cell_length <= self.size.width - right.cell_length - 4:
                     return left, right
-        return candidates[-1], Content(PRIVACY_SHORT)  # cut at the edge: a very narrow terminal
+        return candidates[-1], Content(short)  # cut at the edge: a very narrow terminal
 
 
 class NavLine(Static):
