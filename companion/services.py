@@ -124,6 +124,9 @@ class Services:
             try:
                 with writing_if_free(self.settings.home) as free:
                     if free:  # else another command is writing the folder: search the index as it is
+                        from companion.guidance.library import sync_watched
+
+                        sync_watched(self.knowledge)  # the watched folders' new, changed and removed files
                         index.refresh(self.knowledge.sections(), progress=progress)
             except CompanionError as exc:
                 # Searching a stale index is better than none; the problem is shown, the old index kept.

@@ -135,6 +135,7 @@ def bench_index(args: argparse.Namespace) -> int:
                 " ".join(f"{t}t:{rate / index_rate * len(sections) / index_s:.1f}" for t, rate in raw_rates.items()),
                 f"{index_rate / floor:.2f}x",
             ))
+            print("  ".join(str(cell) for cell in rows[-1]), flush=True)
             print(f"{label}: done ({len(sections)} sections, {index_s:.0f} s); embedder threads measured "
                   f"{ {t: round(c * 1000, 3) for t, c in embedder.threads.cost.items()} } ms per word piece",
                   flush=True)

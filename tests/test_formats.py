@@ -237,3 +237,92 @@ def _companion_with_model(args, home: Path, model: Path) -> subprocess.Completed
            "COMPANION_EMBED_MODEL": str(model)}
     return subprocess.run([sys.executable, "-m", "companion", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
+
+
+# ---- keeping the documents in step: remove, re-add a changed file, watch a folder, search --in ---------------
+
+
+def _json(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_changed_file_added_again_updates_only_its_changed_sections(tmp_path, companion_home, tiny_embed_model):
+    notes = tmp_path / "notes.md"
+    notes.write_text(f"# Bedtime check-in\n\n{BEDTIME}\n\n# Paying the bills\n\n{MONEY}\n", encoding="utf-8")
+    first = _companion_with_model(["knowledge", "add", str(notes)], companion_home, tiny_embed_model)
+    assert first.returncode == 0, first.stderr
+    notes.write_text(f"# Bedtime check-in\n\n{BEDTIME}\n\n# Paying the bills\n\n{MONEY} Twice a month.\n",
+                     encoding="utf-8")
+    again = _companion_with_model(["knowledge", "add", str(notes)], companion_home, tiny_embed_model)
+    assert again.returncode == 0, again.stderr
+    assert "0 added, 1 updated, 0 removed" in again.stdout
+    assert sorted(p.name for p in (companion_home / "documents").iterdir() if not p.name.startswith(".")) == [
+        "notes.md"
+    ]
+
+
+def test_remove_takes_a_document_out_of_search_and_refuses_bundled_or_unknown_names(
+    tmp_path, companion_home, tiny_embed_model
+):
+    docx_file = write_docx(tmp_path / "notes.docx")
+    assert _companion_with_model(["knowledge", "add", str(docx_file)], companion_home, tiny_embed_model).returncode == 0
+    removed = _companion_with_model(["knowledge", "remove", "notes.docx"], companion_home, tiny_embed_model)
+    assert removed.returncode == 0, removed.stderr
+    assert "sections: 0 added, 0 updated, " in removed.stdout and " 0 removed" not in removed.stdout
+    assert not (companion_home / "documents" / "notes.docx").exists()
+    found = _json(_companion_with_model(["search", "electricity bill", "--json"], companion_home, tiny_embed_model))
+    assert all(not r["source"].startswith("documents/") for r in found["results"])
+    bundled = _json(_companion_with_model(["knowledge", "list", "--json"], companion_home, tiny_embed_model))
+    name = bundled["documents"][0]["source"]
+    for wrong, expected in ((name, "bundled guidance"), ("nothing-like-this.pdf", "No added document")):
+        refused = _companion_with_model(["knowledge", "remove", wrong], companion_home, tiny_embed_model)
+        assert refused.returncode == 2 and expected in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_search_in_limits_results_to_one_document_mine_or_bundled(tmp_path, companion_home, tiny_embed_model):
+    page = tmp_path / "habits.html"
+    page.write_text(PAGE, encoding="utf-8")
+    write_docx(tmp_path / "notes.docx")
+    _companion_with_model(["knowledge", "add", str(page)], companion_home, tiny_embed_model)
+    _companion_with_model(["knowledge", "add", str(tmp_path / "notes.docx")], companion_home, tiny_embed_model)
+
+    def sources(where: str) -> set[str]:
+        found = _json(_companion_with_model(["search", "listening to each other", "-k", "8", "--in", where,
+                                             "--json"], companion_home, tiny_embed_model))
+        assert found["results"]
+        return {r["source"] for r in found["results"]}
+
+    assert sources("habits.html") == {"documents/habits.html"}
+    assert sources("documents/notes.docx") == {"documents/notes.docx"}
+    assert sources("mine") <= {"documents/habits.html", "documents/notes.docx"}
+    assert not any(s.startswith("documents/") for s in sources("bundled"))
+    unknown = _companion_with_model(["search", "listening", "--in", "missing.pdf"], companion_home, tiny_embed_model)
+    assert unknown.returncode == 2 and "No document called missing.pdf" in unknown.stderr
+
+
+def test_a_watched_folder_is_followed_between_two_starts(tmp_path, companion_home, tiny_embed_model):
+    folder = tmp_path / "therapy"
+    (folder / "week1").mkdir(parents=True)
+    (folder / "week1" / "bedtime.md").write_text(f"# Bedtime check-in\n\n{BEDTIME}\n", encoding="utf-8")
+    (folder / "money.txt").write_text(f"Paying the bills\n\n{MONEY}\n", encoding="utf-8")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff not text")
+    write_scanned_pdf(folder / "scan.pdf")
+    first = _companion_with_model(["knowledge", "add", "--watch", str(folder)], companion_home, tiny_embed_model)
+    assert first.returncode == 0, first.stderr
+    assert "2 added, 0 changed, 0 removed, 0 unchanged, 2 skipped" in first.stdout
+    assert "photo.jpg: not a format companion reads" in first.stderr and "scan.pdf:" in first.stderr
+
+    # Between two starts: one file changes, one is removed, one is new.
+    (folder / "week1" / "bedtime.md").write_text(f"# Bedtime check-in\n\n{BEDTIME} Even on busy nights.\n",
+                                                 encoding="utf-8")
+    (folder / "money.txt").unlink()
+    write_docx(folder / "notes.docx")
+    second = _companion_with_model(["index"], companion_home, tiny_embed_model)
+    assert second.returncode == 0, second.stderr
+    assert "watched folders: 1 added, 1 changed, 1 removed" in second.stderr
+    listing = _json(_companion_with_model(["knowledge", "list", "--json"], companion_home, tiny_embed_model))
+    assert {d["source"] for d in listing["documents"] if not d["bundled"]} == {
+        "documents/bedtime.md", "documents/notes.docx"}
+    third = _companion_with_model(["index"], companion_home, tiny_embed_model)
+    assert "watched folders" not in third.stderr and "0 added, 0 updated, 0 removed" in third.stdout

@@ -162,3 +162,34 @@ def test_ctrl_c_during_knowledge_add_keeps_neither_the_copy_nor_its_sections(tmp
             assert not [s for s in index.sections() if s.source.endswith(document.name)]
         finally:
             index.close()
+
+
+# ---- the embedder's thread count is measured, not assumed ------------------------------------------------------
+
+
+def test_the_thread_chooser_settles_on_the_faster_count_and_rechecks_the_slower_one_rarely():
+    from companion.guidance.embed import MIN_TIMED_TOKENS, PROBE_EVERY, ThreadChooser
+
+    chooser = ThreadChooser([1, 2])
+    seconds_per_token = {1: 0.001, 2: 0.004}  # as measured on a busy two-core machine
+    picks = []
+    for _ in range(200):
+        threads = chooser.pick(4 * MIN_TIMED_TOKENS)
+        picks.append(threads)
+        chooser.record(threads, 4 * MIN_TIMED_TOKENS, seconds_per_token[threads] * 4 * MIN_TIMED_TOKENS)
+    assert chooser.best == 1 and set(picks[:2]) == {1, 2}
+    # Four times slower: timed again only every PROBE_EVERY * 4 calls.
+    assert 1 <= picks[2:].count(2) <= 200 // (PROBE_EVERY * 4) + 1
+    assert chooser.pick(10) == 1  # a short call (a query) uses the best without timing
+
+
+def test_the_real_embedder_gives_the_same_vectors_whichever_thread_count_it_chose(minilm_model):
+    from companion.guidance.embed import MIN_TIMED_TOKENS
+
+    texts = [section.embedding_text() for section in split_document(notes_document(30), "documents/notes.txt")]
+    with Embedder(minilm_model, n_threads=1) as fixed, Embedder(minilm_model) as measured:
+        assert sum(fixed.count_tokens(t) for t in texts) > 2 * MIN_TIMED_TOKENS  # long enough to be timed in runs
+        first, again = measured.embed(texts), measured.embed(texts)
+        reference = fixed.embed(texts)
+    assert measured.threads.cost  # it timed at least one thread count
+    assert (first * reference).sum(axis=1).min() > 0.9999 and (again * reference).sum(axis=1).min() > 0.9999

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import sys
 import textwrap
 from pathlib import Path
 
 from companion.cli.common import positive_int, print_json, read_text_argument, settings_from_args
-from companion.errors import InputError, ModelError
+from companion.errors import IndexError_, InputError, ModelError
 from companion.store.privacy import writing_if_free
 from companion.text import printable
 
@@ -25,10 +26,18 @@ def register(subparsers) -> None:
         "Added documents are copied into your data folder, so the index can always be rebuilt.",
     )
     actions = knowledge.add_subparsers(dest="knowledge_command", metavar="ACTION")
-    add = actions.add_parser("add", help="add a .md or .txt document", description="Add a .md or .txt document "
-                             "(UTF-8 text); it is copied into your data folder and indexed.")
-    add.add_argument("path", metavar="PATH", help="the document to add")
+    add = actions.add_parser("add", help="add a document or a folder of them (.pdf .docx .html .epub .md .txt)",
+                             description="Add a PDF, Word file (.docx), web page (.html), e-book (.epub), Markdown "
+                             "or text file, or every such file in a folder; each is copied into your data folder "
+                             "and indexed. Adding a changed file again updates only its changed sections.")
+    add.add_argument("path", metavar="PATH", help="the document or folder to add")
+    add.add_argument("--watch", action="store_true",
+                     help="remember the folder: at each start its new, changed and removed files are followed")
     add.set_defaults(func=run_knowledge_add)
+    remove = actions.add_parser("remove", help="remove a document you added", description="Remove a document you "
+                                "added (its copy and its sections); NAME as `companion knowledge list` shows it.")
+    remove.add_argument("name", metavar="NAME", help="e.g. documents/handout.pdf (or just handout.pdf)")
+    remove.set_defaults(func=run_knowledge_remove)
     listing = actions.add_parser("list", help="list the guidance documents", description="List every guidance "
                                  "document with its number of sections.")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
@@ -54,6 +63,9 @@ def register(subparsers) -> None:
     search.add_argument("-k", type=positive_int, default=5, metavar="N", help="how many sections to show (default 5)")
     search.add_argument("--json", action="store_true",
                         help='print {"results": [{"section", "source", "text", "score"}]} instead')
+    search.add_argument("--in", dest="within", metavar="WHERE",
+                        help="only one document (its name in `knowledge list`), `mine` (what you added) "
+                        "or `bundled`")
     search.set_defaults(func=run_search)
 
 
@@ -80,7 +92,21 @@ def _open_index(settings):
 
     with contextlib.suppress(OSError):  # a read-only data folder keeps no event log; searching still works
         configure_logging(settings)
+    _require_writable_index(settings)
     return GuidanceIndex(settings.index_dir, _embedder(settings))
+
+
+def _require_writable_index(settings) -> None:
+    """Chroma writes to its folder even to open it for a search (it has no read-only mode): say so at once."""
+    home, index_dir = settings.home, settings.index_dir
+    if os.access(home, os.W_OK) and (not index_dir.exists() or os.access(index_dir, os.W_OK)):
+        return
+    raise IndexError_(
+        f"Searching needs a writable data folder: the search index in {index_dir} cannot be opened while "
+        f"{home} is read-only.",
+        kept="Nothing was changed; `companion journal list`, `show` and `export` still work read-only.",
+        fix=f"make it writable (chmod -R u+w {home}), then search again",
+    )
 
 
 def _say(message: str) -> None:
@@ -138,9 +164,12 @@ def run_knowledge_add(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     knowledge = KnowledgeBase(settings)
+    path = Path(args.path).expanduser()
+    if path.is_dir() or args.watch:
+        return _add_folder(settings, knowledge, path, watch=args.watch)
     folder = settings.user_documents_dir
     before = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
-    document = knowledge.add_document(Path(args.path))
+    document = knowledge.add_document(path)
     was_new = document.path.name not in before
     print(printable(f"Added {document.path.name}: {len(document.sections)} sections "
                     f"(kept in {document.path.parent})."))
@@ -161,6 +190,61 @@ def run_knowledge_add(args: argparse.Namespace) -> int:
         _say(report.notice)
     print(f"Index: {report.summary()}.")
     return 0
+
+
+def _add_folder(settings, knowledge, folder: Path, *, watch: bool) -> int:
+    from companion.guidance.library import add_folder
+
+    report = add_folder(knowledge, folder, watch=watch)
+    print(printable(f"Folder {folder}: {report.summary()}."))
+    for skipped in report.skipped:
+        _say(f"skipped {skipped}")
+    if watch:
+        print("Watching it: new, changed and removed files are followed each time companion starts.")
+    return _refresh_after_change(settings, knowledge)
+
+
+def _refresh_after_change(settings, knowledge) -> int:
+    if settings.resolved_embed_model is None:
+        _say("documents will be searchable once the embedder is prepared. Fix: companion models prepare-embedder")
+        return 0
+    index = _open_index(settings)
+    progress = IndexProgress()
+    try:
+        report = index.refresh(knowledge.sections(), progress)
+    except KeyboardInterrupt:
+        progress.finish(interrupted=True)
+        _say("stopped: the documents are kept and partly indexed; `companion index` finishes it (a search does too).")
+        return 130
+    finally:
+        index.close()
+    progress.finish()
+    if report.notice:
+        _say(report.notice)
+    print(f"Index: {report.summary()}.")
+    return 0
+
+
+def _sync_watched(knowledge) -> None:
+    """Follow the watched folders (new, changed, removed files) before the index is brought up to date."""
+    from companion.guidance.library import sync_watched
+
+    report = sync_watched(knowledge)
+    if report.changed:
+        _say(f"watched folders: {report.summary()}.")
+    for skipped in report.skipped:
+        _say(f"skipped {skipped}")
+
+
+def run_knowledge_remove(args: argparse.Namespace) -> int:
+    from companion.guidance.knowledge import KnowledgeBase
+    from companion.guidance.library import remove_document
+
+    settings = settings_from_args(args)
+    knowledge = KnowledgeBase(settings)
+    removed = remove_document(knowledge, args.name)
+    print(printable(f"Removed {removed.name} (its copy in {removed.parent} and its sections)."))
+    return _refresh_after_change(settings, knowledge)
 
 
 def _roll_back_add(index, document, was_new: bool) -> int:
@@ -212,6 +296,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     knowledge = KnowledgeBase(settings)
+    _sync_watched(knowledge)
     sections = knowledge.sections()
     index = _open_index(settings)
     progress = IndexProgress()
@@ -247,8 +332,11 @@ def run_search(args: argparse.Namespace) -> int:
         # A no-op when nothing changed (no embedding); it also heals a missing or damaged index. Skipped while
         # another command writes the data folder: this search then reads the index as it is.
         with writing_if_free(settings.home) as free:
-            report = index.refresh(KnowledgeBase(settings).sections()) if free else None
-        results = index.search(query, k=args.k)
+            if free:
+                knowledge = KnowledgeBase(settings)
+                _sync_watched(knowledge)
+            report = index.refresh(knowledge.sections()) if free else None
+        results = index.search(query, k=args.k, within=args.within)
     finally:
         index.close()
     notices = [notice for notice in (report and report.notice, results.notice) if notice]

@@ -19,8 +19,9 @@ MAX_TOKENS = 256
 BATCH_TOKENS = 256
 # Calls with fewer word pieces than this are too short to time reliably; they use the best thread count so far.
 MIN_TIMED_TOKENS = 1024
-# A thread count that measured r times slower than the best is timed again after PROBE_EVERY * r calls.
-PROBE_EVERY = 16
+# A thread count that measured r times slower than the best is timed again after PROBE_EVERY * r calls (on a
+# ~5-section prefix only, so rechecking costs about 2% while the machine's load can change under a long run).
+PROBE_EVERY = 8
 
 
 class ThreadChooser:

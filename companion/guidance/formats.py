@@ -81,7 +81,7 @@ def _read_bytes(path: Path) -> bytes:
 
 def _corrupt(path: Path, kind: str) -> InputError:
     return InputError(f"{path.name} is not a readable {kind} file (it may be damaged or misnamed).",
-                      kept=_NOTHING_STORED, fix=f"open it in a {kind} viewer and save a fresh copy, then add that")
+                      kept=_NOTHING_STORED, fix=f"open it in a {kind} viewer and save a fresh copy (or its text as .md or .txt), then add that")
 
 
 def _with_title(title: str | None, body: str) -> str:

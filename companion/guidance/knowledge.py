@@ -397,14 +397,23 @@ class KnowledgeBase:
         folder = self.settings.user_documents_dir
         ensure_private_dir(self.settings.home)
         ensure_private_dir(folder)
-        target = folder / path.name
-        if target.exists() and target.resolve() != path.resolve() and target.read_bytes() != path.read_bytes():
+        from companion.guidance.library import Origins
+
+        origins = Origins(folder)
+        earlier = origins.copy_of(path)
+        # A file added again (same origin, or same name from an unknown origin) replaces its copy, so the index
+        # re-embeds only the sections that changed; a different file of the same name gets a free name.
+        target = folder / (earlier or path.name)
+        other = origins.files.get(target.name)
+        if not earlier and target.exists() and other and other != str(path.resolve()):
             target = _free_name(folder, path.name)
         if target.resolve() != path.resolve():
             tmp = target.with_name(f".{target.name}.partial")
             shutil.copyfile(path, tmp)
             tmp.chmod(0o600)
             tmp.replace(target)
+            origins.files[target.name] = str(path.resolve())
+            origins.save()
         return load_document(target, source=f"documents/{target.name}", bundled=False)
 
 

@@ -37,7 +37,8 @@ class Origins:
         return next((name for name, origin in self.files.items() if origin == wanted), None)
 
     def save(self) -> None:
-        if not self.path.parent.is_dir():
+        # Only needed once a folder is watched; a plain add leaves the documents folder holding just the copies.
+        if not self.path.parent.is_dir() or not (self.watched or self.path.exists()):
             return
         tmp = self.path.with_name(f"{ORIGINS_FILE}.partial")
         tmp.write_text(json.dumps({"files": self.files, "watched": self.watched}, indent=1), encoding="utf-8")
@@ -91,15 +92,18 @@ def add_folder(knowledge, folder: Path, *, watch: bool = False) -> FolderReport:
                          fix="give the path of a folder of documents")
     report = FolderReport()
     files, report.skipped = readable_files(folder)
-    for path in files:
-        _add_one(knowledge, path, folder, report)
-    if watch:
+    if watch:  # remembered first, so every copy below records where it came from
+        from companion.config import ensure_private_dir
+
+        ensure_private_dir(knowledge.settings.home)
+        ensure_private_dir(knowledge.settings.user_documents_dir)
         origins = Origins(knowledge.settings.user_documents_dir)
         resolved = str(folder.resolve())
         if resolved not in origins.watched:
             origins.watched.append(resolved)
-        if knowledge.settings.user_documents_dir.is_dir():
-            origins.save()
+        origins.save()
+    for path in files:
+        _add_one(knowledge, path, folder, report)
     return report
 
 
@@ -109,16 +113,17 @@ def _add_one(knowledge, path: Path, folder: Path, report: FolderReport) -> None:
     previous = Origins(documents).copy_of(path)
     before = (documents / previous).read_bytes() if previous and (documents / previous).is_file() else None
     try:
+        if before is not None and before == path.read_bytes():
+            report.unchanged.append(name)  # the copy is current: nothing to read, copy or embed
+            return
         knowledge.add_document(path)
+    except OSError as exc:
+        report.skipped.append(f"{name}: could not be read ({exc.strerror or exc})")
+        return
     except InputError as exc:
         report.skipped.append(f"{name}: {exc.message}")
         return
-    if before is None:
-        report.added.append(name)
-    elif before == path.read_bytes():
-        report.unchanged.append(name)
-    else:
-        report.updated.append(name)
+    (report.added if before is None else report.updated).append(name)
 
 
 def sync_watched(knowledge) -> FolderReport:

@@ -378,6 +378,9 @@ _RULES: list[_Rule] = [
     _rule("violence", r"\b(?:pointed|points|pointing|aimed|aims|waved|waves|waving|pulled|pulls|brandished|"
           r"brandishes|came at (?:me|her|him) with) (?:a|the|his|her|my) (?:gun|knife|rifle|pistol|weapon|shotgun|"
           r"machete|blade|bat|hammer)\b"),
+    # A loaded gun kept at hand in the home is one of the strongest warning signs there is, whoever says it.
+    _rule("violence", r"\b(?:keep|keeps|kept|keeping|has|have|had|got|leaves|left|sleeps with|hides|hid)\b(?: [\w']+){0,4} "
+          r"(?:gun|rifle|shotgun|pistol|revolver|handgun) loaded\b|\bloaded (?:gun|rifle|shotgun|pistol|revolver|handgun)\b"),
     _rule("violence", r"\bthreat\w* (?:me |her |him |us )?with (?:a|the|his|her) (?:gun|knife|weapon|rifle|pistol|"
           r"shotgun|blade|bat|hammer)\b"),
     _rule("violence", r"\b(?:showed|shows) (?:me|her|him) (?:his|her|the|a) (?:gun|knife|rifle|pistol)\b"),

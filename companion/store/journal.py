@@ -176,6 +176,14 @@ def _name_taken(target: Path) -> bool:
     )
 
 
+def _cannot_write(path: Path) -> bool:
+    """True when the journal's folder exists but cannot be written, or the journal file cannot be."""
+    folder = path.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        return True
+    return path.is_file() and not os.access(path, os.W_OK)
+
+
 def move_aside(path: Path) -> Path:
     """Rename an unreadable journal (and its -wal/-shm) to a timestamped name; never overwrite anything."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -212,6 +220,8 @@ class Journal:
     `passphrase` opens an encrypted journal; when None, COMPANION_PASSPHRASE is used if set. An encrypted
     journal opened without one raises PassphraseNeeded; a wrong one raises WrongPassphrase (nothing changed).
     `notices` holds messages to show the person once (a journal moved aside, permissions tightened).
+    `read_only` is True when the folder or the file cannot be written: the journal is then read as it is (SQLite
+    opened read-only), never repaired or changed, and every write says what could not be saved.
     """
 
     def __init__(self, path: Path | str, passphrase: str | None = None) -> None:
@@ -222,14 +232,22 @@ class Journal:
         self._conn: sqlite3.Connection | None = None
         # The unlocked journal's key record (salt, cost, verifier): a recovery mid-use keeps the journal encrypted.
         self._key_record: dict[str, Any] | None = None
+        self._lock: InstanceLock | None = None
+        self.read_only = _cannot_write(self.path)
+        if not self.read_only:  # tightening a read-only folder to 700 would make it writable: leave it as it is
+            try:
+                self.notices += ensure_private_dir(self.path.parent)
+            except OSError as exc:
+                raise JournalError(
+                    f"The data folder {self.path.parent} cannot be created ({exc.strerror}).",
+                    fix="check the folder's permissions, or set COMPANION_HOME to a folder you own",
+                ) from None
         try:
-            self.notices += ensure_private_dir(self.path.parent)
-        except OSError as exc:
-            raise JournalError(
-                f"The data folder {self.path.parent} cannot be created ({exc.strerror}).",
-                fix="check the folder's permissions, or set COMPANION_HOME to a folder you own",
-            ) from None
-        self._lock = InstanceLock(self.path.parent / LOCK_FILE_NAME).acquire()
+            self._lock = InstanceLock(self.path.parent / LOCK_FILE_NAME).acquire()
+        except OSError:
+            if not self.read_only:
+                raise
+            # No lock file can be made here, and no companion can write here either: reading needs none.
         try:
             self._open_database()
             self._unlock(passphrase)
@@ -249,6 +267,8 @@ class Journal:
                     "then run the command again",
                 )
             if self.path.exists() and not is_sqlite_file(self.path):
+                if self.read_only:
+                    raise self._cannot_repair("is not a journal database")
                 self._start_fresh_after("is not a journal database")
         except OSError as exc:
             raise JournalError(
@@ -264,6 +284,8 @@ class Journal:
                 raise _write_error(exc, "The journal could not be opened", kept=_NOTHING_CHANGED) from None
             damaged = True
         if damaged:
+            if self.read_only:
+                raise self._cannot_repair("is damaged")
             self.notices.append(self._salvage("is damaged"))
 
     def _fails_quick_check(self) -> bool:
@@ -314,6 +336,8 @@ class Journal:
     def _damaged_while_in_use(self, exc: sqlite3.DatabaseError, what: str) -> JournalError:
         if not _is_corruption(exc):
             return _write_error(exc, f"The journal {what}", kept=_NOTHING_CHANGED)
+        if self.read_only:
+            return self._cannot_repair("turned out to be damaged")
         notice = self._salvage("turned out to be damaged")
         self.notices.append(notice)
         return JournalError(notice, fix="run the command again to see what was recovered")
@@ -378,6 +402,9 @@ class Journal:
         return int(self._write("recovered journal", work))
 
     def _connect_and_migrate(self) -> None:
+        if self.read_only:
+            self._connect_read_only()
+            return
         if not self.path.exists():
             create_private_file(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=2.0)
@@ -390,6 +417,52 @@ class Journal:
         # Deleted text is overwritten with zeros, not left in free pages.
         conn.execute("PRAGMA secure_delete=ON")
         conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate(conn)
+
+    def _connect_read_only(self) -> None:
+        """Open the journal without writing a byte: `mode=ro`, and `immutable=1` unless a WAL holds committed
+        turns (then SQLite must read it, through the -shm index it can open read-only but never create here)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self._connect_in_memory()  # nothing was ever saved here: an empty journal, to read and to refuse writes
+            return
+        wal = self.path.with_name(self.path.name + "-wal")
+        shm = self.path.with_name(self.path.name + "-shm")
+        if wal.exists() and wal.stat().st_size:
+            if not shm.exists() and not os.access(self.path.parent, os.W_OK):
+                raise JournalError(
+                    f"The journal's latest turns are in {wal.name}, and SQLite can read them only through a "
+                    f"{shm.name} file it cannot create while {self.path.parent} is read-only.",
+                    kept=_NOTHING_CHANGED,
+                    fix=f"make it writable ({self._chmod_fix()}), then run the command again",
+                )
+            mode = "mode=ro"
+        else:
+            # A cleanly closed journal: with no WAL to read, immutable stops SQLite making a -shm it cannot write.
+            mode = "mode=ro&immutable=1"
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=2.0)
+        self._conn = conn
+        conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0:
+            conn.close()
+            self._connect_in_memory()  # a file started but never given its tables: nothing in it to read
+            return
+        if version < SCHEMA_VERSION:
+            raise JournalError(
+                f"The journal was written by an older companion (schema {version}) and must be upgraded, which "
+                f"cannot be done while {self.path.parent} is read-only.",
+                kept=_NOTHING_CHANGED,
+                fix=f"make it writable ({self._chmod_fix()}), then run the command again",
+            )
+        self._migrate(conn)  # only checks that a newer companion did not write it
+
+    def _connect_in_memory(self) -> None:
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._conn = conn
+        self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise JournalError(
@@ -414,6 +487,29 @@ class Journal:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
+    def _chmod_fix(self) -> str:
+        """The command that makes the journal writable again: the folder, and the file when it is read-only too."""
+        targets = [path for path in (self.path.parent, self.path) if path.exists() and not os.access(path, os.W_OK)]
+        return "chmod u+w " + " ".join(str(target) for target in targets or [self.path.parent])
+
+    def _read_only_error(self, what: str, kept: str = _TEXT_KEPT) -> JournalError:
+        folder = self.path.parent
+        where = f"the data folder {folder}" if not os.access(folder, os.W_OK) else f"the journal file {self.path}"
+        return JournalError(
+            f"{what}: {where} is read-only.",
+            kept=kept,
+            fix=f"make it writable ({self._chmod_fix()}), then save again",
+        )
+
+    def _cannot_repair(self, problem: str) -> JournalError:
+        return JournalError(
+            f"The journal file {self.path.name} {problem}, and it cannot be repaired while {self.path.parent} is "
+            "read-only.",
+            kept=_NOTHING_CHANGED,
+            fix=f"make it writable ({self._chmod_fix()}), then run the command again: the damaged file is kept "
+            "under a new name and every session that still reads is recovered",
+        )
+
     def _unlock(self, passphrase: str | None) -> None:
         if self._meta("encryption") is None:
             return
@@ -428,6 +524,8 @@ class Journal:
         params = self._kdf_params()
         self._cipher, legacy = unlock_with_migration(passphrase, params, bytes(self._meta("verifier")))
         self._key_record = {key: self._meta(key) for key in ENCRYPTION_META_KEYS}
+        if self.read_only:
+            return  # re-keying and sealing kept copies wait for the next open that can write
         if legacy:
             # Encrypted before passphrases were normalised: re-key under the NFC form, so either form opens it.
             try:
@@ -512,7 +610,8 @@ class Journal:
             if self._conn is not None:
                 # Closing must never fail; every turn is already committed.
                 with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    if not self.read_only:
+                        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._conn.close()
                 self._conn = None
             if getattr(self, "_lock", None) is not None:
@@ -541,6 +640,8 @@ class Journal:
     # ---- writing ----------------------------------------------------------------------------------------
     def _write(self, what: str, work):
         """Run `work` in one immediate transaction; a failure rolls back and says the text was not saved."""
+        if self.read_only:
+            raise self._read_only_error(f"The {what} was not saved")
         with self._guard:
             conn = self._db
             try:
@@ -680,6 +781,8 @@ class Journal:
 
     def _scrub(self) -> None:
         """Fold the WAL into the file and empty it, so removed or replaced text survives nowhere."""
+        if self.read_only:
+            raise self._read_only_error("The journal could not be compacted", kept=_NOTHING_CHANGED)
         with self._guard:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -609,6 +609,34 @@ MORE_BENIGN_SLOTS = {
     "grab_reason": ["I nearly stepped in front of a bike", "I slipped on the ice", "the bus was coming", "I was falling"],
 }
 
+# Reassurance and accidents: the act named, but negated, mistaken or harmless.
+REASSURANCE_FRAMES = [
+    "{rel} {never} {act} me, {reassure}", "{rel} {never} {act} the kids, {reassure}", "{rel} {never} {act} anyone",
+    "I know {rel_lower} {never} {act} me, {reassure}", "{rel} has never once {act_past} me or the children",
+    "I {accident} while {doing}", "{rel} {accident} while {doing}", "{rel} beat me at {game3} again",
+    "{rel} absolutely thrashed me at {game3}", "The baby {baby_act} me all night", "{rel} won't let me {harmless}",
+    "{rel} threatened to {soft_threat} if I don't {soft_condition}",
+]
+REASSURANCE_SLOTS = {
+    "rel": ["He", "She", "My husband", "My wife", "My partner", "My boyfriend", "My girlfriend"],
+    "rel_lower": ["he", "she", "my husband", "my wife", "my partner"],
+    "never": ["would never", "has never", "will never", "wouldn't ever", "has never once"],
+    "act": ["hit", "hurt", "lay a finger on", "raise a hand to", "push", "threaten"],
+    "act_past": ["hit", "hurt", "threatened", "pushed", "slapped"],
+    "reassure": ["he just goes quiet", "she just gets loud", "he's a gentle soul", "we just bicker",
+                 "it's the sulking that gets me", "he storms off to cool down instead"],
+    "accident": ["cut myself", "burned my hand", "bruised my arm", "hurt my back", "sliced my thumb", "banged my head"],
+    "doing": ["chopping onions", "getting a tray out of the oven", "moving the wardrobe", "playing football",
+              "gardening", "putting up shelves"],
+    "game3": ["chess", "darts", "tennis", "Monopoly", "the quiz", "pool"],
+    "baby_act": ["kicked", "headbutted", "scratched", "bit"],
+    "harmless": ["finish my sentences", "pay for dinner", "watch the end of the match", "have the last word",
+                 "pick the film", "do the washing up"],
+    "soft_threat": ["leave the party early", "stop cooking for me", "cancel the holiday", "sleep on the sofa",
+                    "call my mum"],
+    "soft_condition": ["go to counselling with her", "tidy the garage", "come to the wedding", "stop gaming so late"],
+}
+
 # ---- more crisis: indirect and euphemistic wording ---------------------------------------------------------------
 
 MORE_SUICIDE_SELF = [
@@ -705,6 +733,7 @@ def build(rng: random.Random) -> dict[str, list[dict]]:
               + _framed(BENIGN_MEDIA_FRAMES, BENIGN_MEDIA_SLOTS, rng, "bm", 20)
               + _framed(BENIGN_EVERYDAY_FRAMES, BENIGN_EVERYDAY_SLOTS, rng, "be", 40)
               + _lines(BENIGN_LINES, "bl"))
+    benign += _framed(REASSURANCE_FRAMES, REASSURANCE_SLOTS, rng, "br", 20)
     for kind, frames in MORE_BENIGN_FRAMES.items():
         benign += _framed(frames, MORE_BENIGN_SLOTS, rng, f"b{kind}", 18)
     files = {

@@ -166,7 +166,10 @@ class GuidanceScreen(CompanionScreen):
                 problem = services.problems.get("embedder", "The guidance index is not available.")
                 self.app.call_from_thread(self._state, problem, "bold red")
                 return
-            hits = services.index.search(query, k=RESULTS)
+            from companion.guidance.index import split_within
+
+            text, within = split_within(query)  # "in:mine …", "in:bundled …" or "in:NAME …" limits the search
+            hits = services.index.search(text, k=RESULTS, within=within)
         except CompanionError as exc:
             self.app.call_from_thread(self._state, str(exc), "bold red")
             return
