@@ -226,6 +226,9 @@ def test_a_damaged_encrypted_journal_recovers_sealed_and_leaves_no_plain_text(ho
 
 
 def test_a_folder_named_like_the_journal_is_refused_and_left_alone(home):
+    from companion.config import write_home_marker
+
+    write_home_marker(home)  # companion's own folder, where something else made a folder of the journal's name
     folder = home / "journal.sqlite3"
     folder.mkdir(mode=0o700)
     (folder / "mine.txt").write_text("not companion's")

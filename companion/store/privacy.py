@@ -407,7 +407,7 @@ def _busy_error(home: Path, path: Path, fd: int | None) -> CompanionError:
 def read_only_error(home: Path) -> CompanionError:
     return CompanionError(
         f"The data folder {home} is read-only, so this command could not save anything.",
-        kept="Nothing was changed; reading commands (journal list, show, export, search) still work.",
+        kept="Nothing was changed; reading commands (journal list, show, export; knowledge list) still work.",
         fix=f"make it writable (chmod u+w {home}) or choose another folder with --home",
     )
 
