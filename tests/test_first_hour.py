@@ -24,7 +24,7 @@ from pathlib import Path
 import pyte
 import pytest
 from textual.widgets import Input, OptionList, Static, TextArea
-from tui_pilot import MAX_STEPS, open_screen, wait_until
+from tui_pilot import MAX_STEPS, open_screen, settle, wait_until
 
 from companion.config import Settings
 from companion.tui.app import CompanionApp
@@ -329,16 +329,6 @@ def snapshot_app(monkeypatch, tiny_guidance_index, minilm_model):
     shutil.rmtree(home, ignore_errors=True)
 
 
-async def settle(pilot) -> None:
-    app = pilot.app
-    for _ in range(MAX_STEPS):
-        if app.services_status in ("ready", "unavailable") and not any(w.is_running for w in app.workers):
-            break
-        await pilot.pause(0.05)
-    for widget in app.screen.query("TextArea, Input"):
-        widget.cursor_blink = False
-    app.clear_notifications()
-    await pilot.pause(0.1)
 
 
 def test_help_over_reflect_snapshot(snap_compare, snapshot_app):

@@ -12,7 +12,7 @@ from companion.errors import InputError
 from companion.guidance.knowledge import split_document
 from companion.listen.output_checks import check_reflection, early_failure
 from companion.listen.prompts import FIRMER_INSTRUCTION, REFLECTION_SYSTEM_PROMPT, build_reflection_messages
-from companion.listen.reflect import ReflectionEngine, clean_statement
+from companion.listen.reflect import MODEL_MAX_TOKENS, ReflectionEngine, clean_statement
 from companion.logs import configure_logging
 
 STATEMENT = "You never make time for me anymore. I feel like I come last after your work."
@@ -180,7 +180,8 @@ def test_cancel_returns_promptly_with_what_was_streamed(tiny_chat):
     result = ReflectionEngine(chat_model=tiny_chat).reflect(STATEMENT, on_token=on_token, cancel=cancel)
     assert result.cancelled
     assert tiny_chat.last_stats.finish_reason == "cancelled"
-    assert tiny_chat.last_stats.completion_tokens < 20
+    # Stopped well before the model's own end (how many tokens slip out first depends on thread scheduling).
+    assert tiny_chat.last_stats.completion_tokens < MODEL_MAX_TOKENS // 2
     assert len(streamed) <= tiny_chat.last_stats.completion_tokens
 
 

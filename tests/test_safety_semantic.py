@@ -91,8 +91,8 @@ def test_with_the_layer_the_dev_set_keeps_full_recall_and_a_bounded_false_positi
 
 @pytest.mark.embedder
 def test_everyday_partner_lines_the_layer_never_saw_are_rarely_flagged(layer):
-    lines = everyday_lines()
-    assert len(lines) >= 1000
+    lines = everyday_lines()[::4]  # a fixed quarter keeps the test short; scripts/eval_safety.py reads them all
+    assert len(lines) >= 400
     flagged = [line for line in lines if not find_categories(line)[0] and layer.find_categories(line)]
     assert len(flagged) / len(lines) <= EVERYDAY_FLAG_BOUND, flagged[:20]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, TextArea
-from tui_pilot import MAX_STEPS, open_screen, wait_until
+from tui_pilot import open_screen, settle, wait_until
 
 from companion.config import Settings
 from companion.tui.app import CompanionApp
@@ -45,17 +45,6 @@ def app(fixed_home, tiny_embed_model):
     return CompanionApp(settings, use_model=False)
 
 
-async def settle(pilot) -> None:
-    """Wait for the services and every worker, stop the cursors blinking, clear toasts."""
-    app = pilot.app
-    for _ in range(MAX_STEPS):
-        if app.services_status in ("ready", "unavailable") and not any(w.is_running for w in app.workers):
-            break
-        await pilot.pause(0.05)
-    for widget in app.screen.query("TextArea, Input"):
-        widget.cursor_blink = False
-    app.clear_notifications()
-    await pilot.pause(0.1)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -18,3 +18,18 @@ async def open_screen(pilot, key: str, screen_name: str) -> None:
     """Press the key that switches screens and wait until that screen is the one showing."""
     await pilot.press(key)
     await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == screen_name, f"the {screen_name}")
+
+
+async def settle(pilot) -> None:
+    """Wait for the services and every worker, stop every cursor blinking (on each screen of the stack, so one
+    under a dialog is frozen too), clear toasts: what a snapshot needs to be the same on every run."""
+    app = pilot.app
+    for _ in range(MAX_STEPS):
+        if app.services_status in ("ready", "unavailable") and not any(w.is_running for w in app.workers):
+            break
+        await pilot.pause(0.05)
+    for screen in app.screen_stack:
+        for widget in screen.query("TextArea, Input"):
+            widget.cursor_blink = False
+    app.clear_notifications()
+    await pilot.pause(0.1)

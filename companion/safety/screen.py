@@ -308,6 +308,16 @@ _RULES: list[_Rule] = [
           r"(?:better|easier|happier|lighter)(?: \w+){0,3} (?:if|when) (?:i|he|she) (?:just )?(?:was|were|am|is) not "
           r"(?:here|around|alive|in it|in the world|breathing)\b"),
     _rule("suicide_self_harm", r"\bnoose\b"),
+    # Means worked out, belongings given away, farewells written, a car aimed at something hard.
+    _rule("suicide_self_harm", r"\bhow many (?:of )?(?:my |his |her |the |those |these )?(?:pills|tablets|sleeping pills|"
+          r"painkillers|meds)\b(?: [\w']+){0,4} (?:it would take|would (?:do it|be enough|kill)|to (?:take|die|not wake))"),
+    _rule("suicide_self_harm", r"\b(?:giv\w+|gave) (?:all )?(?:of )?(?:my|his|her|their) (?:things|stuff|belongings|"
+          r"possessions) away\b"),
+    _rule("suicide_self_harm", r"\b(?:steer|steering|swerve|swerving|veer|veering|crash|crashing|drive|driving)"
+          r"(?: \w+){0,2} into (?:the|a|oncoming) (?:barrier|barriers|wall|tree|bridge|pillar|lorry|truck|traffic|"
+          r"central reservation|river|sea|bus)\b"),
+    _rule("suicide_self_harm", r"\b(?:written|wrote|writing|write|left|leaving) (?:letters|notes|a letter|a note) "
+          r"(?:to|for) (?:everyone|everybody|each of (?:you|them|the kids)|all of (?:you|them)|my family|the kids)\b"),
     _rule("suicide_self_harm", r"\b(?:tired|sick) of (?:being alive|living|life|existing|being here)\b"),
     _rule("suicide_self_harm", r"\bno (?:way out|escape) (?:for (?:me|him|her|them)|except|but)\b|\bthe only way out\b"),
     _rule("suicide_self_harm", r"\b(?:do|does|did) not (?:want|wanna) to wake up\b"),

@@ -97,7 +97,8 @@ def _made_by_older_companion(home: Path) -> bool:
 
 
 def home_ownership(home: Path) -> str:
-    """'missing', 'ours' (marked), 'empty', 'older' (an unmarked folder of an older companion) or 'foreign'."""
+    """'missing', 'ours' (marked), 'empty', 'older' (an unmarked folder of an older companion), 'prepared' (only
+    the config.toml and scenarios a person wrote for companion) or 'foreign'."""
     if not home.exists() and not home.is_symlink():
         return "missing"
     if not home.is_dir():
@@ -117,7 +118,24 @@ def home_ownership(home: Path) -> str:
             kept="Nothing was changed.",
             fix=f"check its permissions (chmod u+rx {home}), or choose another folder with --home",
         ) from None
-    return "older" if _made_by_older_companion(home) else "foreign"
+    if _made_by_older_companion(home):
+        return "older"
+    return "prepared" if _prepared_for_companion(home) else "foreign"
+
+
+# What a person writes for companion before its first start (README: config.toml, their own scenarios).
+PREPARED_NAMES = frozenset({"config.toml", "scenarios"})
+
+
+def _prepared_for_companion(home: Path) -> bool:
+    """True when the folder holds only the settings and scenarios a person wrote for companion, nothing else."""
+    entries = list(home.iterdir())
+    if any(entry.name not in PREPARED_NAMES or entry.is_symlink() for entry in entries):
+        return False
+    scenarios = home / "scenarios"
+    return not scenarios.exists() or (
+        scenarios.is_dir() and all(item.is_file() and item.suffix == ".toml" for item in scenarios.iterdir())
+    )
 
 
 def claim_home(home: Path, *, adopt: bool = False) -> str:
@@ -146,7 +164,8 @@ def claim_home(home: Path, *, adopt: bool = False) -> str:
 def mark_home(home: Path, state: str) -> None:
     """Write the marker into a folder companion now owns (claimed by `claim_home`)."""
     if state != "ours" and home.is_dir():
-        write_home_marker(home, {"older": "created by an older companion", "adopted": "adopted"}.get(state, "created"))
+        write_home_marker(home, {"older": "created by an older companion", "adopted": "adopted",
+                                      "prepared": "set up by you before companion's first start"}.get(state, "created"))
 
 
 # ---- file modes --------------------------------------------------------------------------------------------

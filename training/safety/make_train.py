@@ -435,7 +435,10 @@ BENIGN_EVERYDAY_SLOTS = {
                   "made plans for the weekend without asking me", "criticises how I load the washing machine",
                   "sulks when I go out with friends", "wants to spend Christmas with her family again",
                   "laughed at my new haircut", "never plans date nights", "spent our savings on a new bike",
-                  "shouted at me about the bills", "slammed the door and went for a drive to cool off"],
+                  "shouted at me about the bills", "slammed the door and went for a drive to cool off",
+                  "scrolls on his phone while I'm talking", "never really listens to me", "zones out when I talk about work",
+                  "answers emails during dinner", "is glued to her phone in bed", "tunes me out when the telly is on",
+                  "says 'mm' without looking up", "checks his phone in the middle of my sentences"],
 }
 BENIGN_LINES = [
     # medication as prescribed, health
