@@ -913,6 +913,58 @@ def add_server_parser(subparsers) -> None:
     parser.set_defaults(func=bench_server)
 
 
+# ---- safety screen -----------------------------------------------------------------------------------------------
+
+
+def bench_safety(args: argparse.Namespace) -> int:
+    """Per statement: the built-in reflection alone, and the same with the safety screen (rules + trained layer)."""
+    from companion.guidance.embed import Embedder
+    from companion.listen.reflect import ReflectionEngine
+    from companion.safety.screen import screen
+    from companion.safety.semantic import SemanticScreen
+
+    model = Path(args.embed_model) if args.embed_model else ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf"
+    if not model.is_file():
+        print(f"{model} is missing: run companion models prepare-embedder", file=sys.stderr)
+        return 2
+    statements = [json.loads(line)["statement"] for path in sorted((ROOT / "training" / "listener").glob("train_*.jsonl"))
+                  for line in path.read_text(encoding="utf-8").splitlines()[:10] if line.strip()][: args.statements]
+    with Embedder(model) as embedder:
+        layer = SemanticScreen(embedder)
+        engine = ReflectionEngine(retriever=FixedRetriever(_guidance_sections()[0]))
+        screen(statements[0], semantic=layer, log=False)  # warm the embedder once before timing
+        engine._reflect_screened(statements[0], None, None, None)
+        alone, rules, screened = [], [], []
+        for statement in statements:
+            # The two measured side by side, statement by statement, in one run.
+            started = time.perf_counter()
+            engine._reflect_screened(statement, None, None, None)
+            alone.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            screen(statement, log=False)
+            rules.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            screen(statement, semantic=layer, log=False)
+            screened.append(time.perf_counter() - started)
+    ms = lambda values: statistics.median(values) * 1000  # noqa: E731
+    rows = [["reflection alone (builtin engine)", f"{ms(alone):.2f}", "-", "-"],
+            ["safety screen, rules", f"{ms(rules):.2f}", f"{ms(rules) / ms(alone):.2f}x", "-"],
+            ["safety screen, rules + trained layer", f"{ms(screened):.2f}", f"{ms(screened) / ms(alone):.2f}x",
+             "<= 10 ms added"],
+            ["p90 of the screen", f"{percentile(screened, 0.9) * 1000:.2f}", "-", "-"]]
+    print(f"{len(statements)} listener statements, medians per statement")
+    print_table("Safety screen cost per statement vs the reflection alone", ("measure", "ms", "vs reflection",
+                "target"), rows)
+    return 0
+
+
+def add_safety_parser(subparsers) -> None:
+    parser = subparsers.add_parser("safety", help="the safety screen's cost per statement beside the reflection")
+    parser.add_argument("--statements", type=int, default=60, help="listener statements to time (default 60)")
+    parser.add_argument("--embed-model", help="embedder GGUF (default: the prepared all-MiniLM-L6-v2)")
+    parser.set_defaults(func=bench_safety)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description="companion benchmarks (one table per area)")
     areas = parser.add_subparsers(dest="area", metavar="AREA", required=True)
@@ -926,6 +978,7 @@ def main(argv: list[str] | None = None) -> int:
     add_kdf_parser(areas)
     add_startup_parser(areas)
     add_coach_parser(areas)
+    add_safety_parser(areas)
     add_listener_parser(areas)
     add_server_parser(areas)
     from bench_index import add_index_parser  # scripts/bench_index.py: indexing throughput

@@ -18,11 +18,11 @@ Negation, decided:
   has never hurt the kids") is reassurance, not a report, so it does not trigger on its own. Any other match in the
   same text still does ("he has never hit me, but he threatened to kill me").
 
-A semantic second layer (companion/safety/semantic.py, MiniLM nearest exemplars) screens what the rules did not flag
-whenever an embedder is available: screen(text, region, semantic=SemanticScreen(embedder)). Its hits are a softer
-level, "check_in": the reflection is still given, with a short note and the same resources under it. Measured on
-everyday statements we wrote, the layer also fires on ~5% of ordinary sadness and anger, too often to take a
-person's reflection away from them; a rule hit ("crisis") still replaces the reflection.
+A trained second layer (companion/safety/semantic.py: a head over MiniLM vectors of the whole text and each sentence)
+screens what the rules did not flag whenever an embedder is available: screen(text, region,
+semantic=SemanticScreen(embedder)). Its confident hits are "crisis" like a rule hit (the message replaces the
+reflection); its less confident ones are "check_in": the reflection is still given, with a short note and the same
+resources under it.
 
 Privacy: the only thing logged is the event "safety message shown", never the text or the category.
 """
@@ -58,7 +58,7 @@ class SafetyAssessment:
     resources: list[str]
     categories: tuple[str, ...] = ()
     region: str = "US"
-    layer: str = "rules"  # "semantic" when only the semantic layer (safety_semantic.py) found the crisis
+    layer: str = "rules"  # "semantic" when only the second layer (safety/semantic.py) found the crisis
 
     def as_dict(self) -> dict:
         return {"level": self.level, "message": self.message, "resources": list(self.resources)}
