@@ -177,18 +177,12 @@ def run_knowledge_add(args: argparse.Namespace) -> int:
         _say("it will be searchable once the embedder is prepared. Fix: companion models prepare-embedder")
         return 0
     index = _open_index(settings)
-    progress = IndexProgress()
     try:
-        report = index.refresh(knowledge.sections(), progress)
+        _refresh_shown(index, knowledge)
     except KeyboardInterrupt:
-        progress.finish(interrupted=True)
         return _roll_back_add(index, document, was_new)
     finally:
         index.close()
-    progress.finish()
-    if report.notice:
-        _say(report.notice)
-    print(f"Index: {report.summary()}.")
     return 0
 
 
@@ -209,20 +203,28 @@ def _refresh_after_change(settings, knowledge) -> int:
         _say("documents will be searchable once the embedder is prepared. Fix: companion models prepare-embedder")
         return 0
     index = _open_index(settings)
+    try:
+        _refresh_shown(index, knowledge)
+    except KeyboardInterrupt:
+        _say("stopped: the documents are kept and partly indexed; `companion index` finishes it (a search does too).")
+        return 130
+    finally:
+        index.close()
+    return 0
+
+
+def _refresh_shown(index, knowledge) -> None:
+    """Bring the index up to date with a progress line, then say what changed; Ctrl+C ends the line and goes up."""
     progress = IndexProgress()
     try:
         report = index.refresh(knowledge.sections(), progress)
     except KeyboardInterrupt:
         progress.finish(interrupted=True)
-        _say("stopped: the documents are kept and partly indexed; `companion index` finishes it (a search does too).")
-        return 130
-    finally:
-        index.close()
+        raise
     progress.finish()
     if report.notice:
         _say(report.notice)
     print(f"Index: {report.summary()}.")
-    return 0
 
 
 def _sync_watched(knowledge) -> None:
