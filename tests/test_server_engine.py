@@ -505,3 +505,24 @@ async def test_the_models_screen_tests_a_server_lists_its_models_and_uses_one(st
         assert app.engine_label == f"stub-model (server on this machine, port {stub.port})"
         config = app.settings.config_path.read_text()
         assert f'chat_model = "{stub.url("ok")}"' in config and 'server_model = "stub-model"' in config
+
+
+@pytest.mark.asyncio
+async def test_the_status_line_never_says_offline_for_a_model_on_another_machine(companion_home):
+    from companion.tui.app import CompanionApp
+    from companion.tui.labels import PRIVACY_NOTE
+    from companion.tui.widgets.status import StatusLine
+
+    app = CompanionApp(Settings.load(), load_services=False, use_model=False)
+    async with app.run_test(size=(60, 24)) as pilot:
+        await pilot.pause(0.1)
+        status = app.screen.query_one(StatusLine)
+        line = "".join(segment.text for segment in status.render_line(0))
+        assert "offline" in line  # the built-in reflector: nothing leaves
+        app._services_ready("example-8b: model on 192.168.1.20", "sent to 192.168.1.20 only")
+        await pilot.pause(0.1)
+        line = "".join(segment.text for segment in status.render_line(0))
+        assert "sent to 192.168.1.20 only" in line and "offline" not in line
+        app._services_ready("built-in reflector", None)
+        await pilot.pause(0.1)
+        assert app.privacy_note == PRIVACY_NOTE
