@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Label, ProgressBar
-from tui_pilot import open_screen, wait_until
+from tui_pilot import fixed_snapshot_settings, open_screen, wait_until
 
 from companion.config import Settings
 from companion.engines.models import (
@@ -410,14 +410,7 @@ async def test_a_failed_download_in_the_app_stops_the_bar_and_says_why(app_setti
 @pytest.fixture
 def snapshot_home(monkeypatch, tiny_embed_model):
     """A data folder with the same path on every run (the Models screen shows it)."""
-    import shutil
-    import tempfile
-
-    home = Path(tempfile.gettempdir()) / "companion-download-snapshot-home"
-    shutil.rmtree(home, ignore_errors=True)
-    monkeypatch.setenv("COMPANION_HOME", str(home))
-    yield Settings.load().with_changes(embed_model=tiny_embed_model, region="US")
-    shutil.rmtree(home, ignore_errors=True)
+    yield from fixed_snapshot_settings(monkeypatch, "companion-download-snapshot-home", tiny_embed_model)
 
 
 @pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")

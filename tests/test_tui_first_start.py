@@ -7,20 +7,18 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import select
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 from pathlib import Path
 
 import pyte
 import pytest
+from test_tui_model_load import read_for
 from textual.widgets import Footer, Select, Static, TextArea
-from tui_pilot import MAX_STEPS, open_screen, wait_until
+from tui_pilot import MAX_STEPS, fixed_snapshot_settings, open_screen, wait_until
 
 from companion.config import Settings
 from companion.services import GUIDANCE_NOT_READY
@@ -169,20 +167,6 @@ async def test_the_region_list_opens_inside_the_screen_not_over_the_footer(compa
 
 
 # ---- in a real terminal: what the person sees ----------------------------------------------------------------
-def _read(fd: int, rounds: int) -> bytes:
-    chunks = []
-    for _ in range(rounds):
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
-            continue
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks)
 
 
 def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(companion_home, tiny_embed_model):
@@ -203,7 +187,7 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
     seen = ""
     try:
         for _ in range(MAX_STEPS):
-            stream.feed(_read(master, 1))
+            stream.feed(read_for(master, 1))
             seen = "\n".join(screen.display)
             if ("tightened to 700" in seen and "Help lines for: UK" in seen) or child.poll() is not None:
                 break
@@ -211,10 +195,10 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
         os.write(master, b"\x11")  # ctrl+q
         after = b""
         for _ in range(100):
-            after += _read(master, 1)
+            after += read_for(master, 1)
             if child.poll() is not None:
                 break
-        after += _read(master, 5)
+        after += read_for(master, 5)
     finally:
         if child.poll() is None:
             child.kill()
@@ -233,11 +217,7 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
 @pytest.fixture
 def snapshot_home(monkeypatch, tiny_embed_model):
     """A data folder with the same path on every run (the Models screen shows it)."""
-    home = Path(tempfile.gettempdir()) / "companion-first-start-snapshot-home"
-    shutil.rmtree(home, ignore_errors=True)
-    monkeypatch.setenv("COMPANION_HOME", str(home))
-    yield Settings.load().with_changes(embed_model=tiny_embed_model, region="US")
-    shutil.rmtree(home, ignore_errors=True)
+    yield from fixed_snapshot_settings(monkeypatch, "companion-first-start-snapshot-home", tiny_embed_model)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

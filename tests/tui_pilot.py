@@ -33,3 +33,18 @@ async def settle(pilot) -> None:
             widget.cursor_blink = False
     app.clear_notifications()
     await pilot.pause(0.1)
+
+
+def fixed_snapshot_settings(monkeypatch, folder_name: str, embed_model):
+    """Settings over a data folder with the same path on every run (the Models screen shows it), removed after."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from companion.config import Settings
+
+    home = Path(tempfile.gettempdir()) / folder_name
+    shutil.rmtree(home, ignore_errors=True)
+    monkeypatch.setenv("COMPANION_HOME", str(home))
+    yield Settings.load().with_changes(embed_model=embed_model, region="US")
+    shutil.rmtree(home, ignore_errors=True)
