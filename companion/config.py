@@ -37,6 +37,7 @@ def default_region(environ: dict[str, str] | None = None) -> str:
         return DEFAULT_REGION
     return DEFAULT_REGION
 
+
 # The longest statement we accept; longer text is refused with a message, never silently cut.
 MAX_STATEMENT_CHARS = 8000
 
@@ -141,7 +142,9 @@ class Settings:
             chat_server=server.strip() if server else None,
             server_model=values.get("server_model"),
             embed_model=Path(embed).expanduser() if embed else None,
-            listener_adapter=Path(os.environ.get("COMPANION_LISTENER_ADAPTER") or LISTENER_ADAPTER_PATH).expanduser(),
+            listener_adapter=Path(
+                os.environ.get("COMPANION_LISTENER_ADAPTER") or LISTENER_ADAPTER_PATH
+            ).expanduser(),
             use_listener=values.get("listener", True)
             and os.environ.get("COMPANION_LISTENER", "").strip().lower() not in ("0", "off", "false", "no"),
             region=str(os.environ.get("COMPANION_REGION") or values.get("region") or default_region()),
@@ -173,8 +176,11 @@ class Settings:
 
 def _is_text(value: object) -> bool:
     """A non-empty string with no control or format characters (a path with them fails later, far from here)."""
-    return (isinstance(value, str) and bool(value.strip())
-            and not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value))
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value)
+    )
 
 
 def _is_whole_number(low: int, high: int) -> Callable[[object], bool]:
@@ -205,25 +211,33 @@ def read_config(path: Path) -> tuple[dict[str, object], list[str]]:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is not UTF-8 text"
-        return {}, [f"{path} could not be read ({reason}); every setting uses its default. "
-                    f"Fix: correct or delete {path}"]
+        return {}, [
+            f"{path} could not be read ({reason}); every setting uses its default. "
+            f"Fix: correct or delete {path}"
+        ]
     import tomllib  # here, not at the top: a first run has no config file, and the TUI starts sooner
 
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return {}, [f"{path} is not valid TOML ({_short(str(exc), 100)}); every setting uses its default. "
-                    f"Fix: correct that line, or delete {path}"]
+        return {}, [
+            f"{path} is not valid TOML ({_short(str(exc), 100)}); every setting uses its default. "
+            f"Fix: correct that line, or delete {path}"
+        ]
     values: dict[str, object] = {}
     warnings: list[str] = []
     for key, value in document.items():
         rule = CONFIG_KEYS.get(key)
         if rule is None:
             known = ", ".join(CONFIG_KEYS)
-            warnings.append(f"{path}: unknown setting {_short(key, 40)!r} ignored. Fix: remove it (known: {known})")
+            warnings.append(
+                f"{path}: unknown setting {_short(key, 40)!r} ignored. Fix: remove it (known: {known})"
+            )
         elif not rule[0](value):
-            warnings.append(f"{path}: {key} = {_short(_as_toml(value), 40)} ignored, the default is used "
-                            f"(expected {rule[1]}). Fix: correct or remove that line")
+            warnings.append(
+                f"{path}: {key} = {_short(_as_toml(value), 40)} ignored, the default is used "
+                f"(expected {rule[1]}). Fix: correct or remove that line"
+            )
         else:
             values[key] = value
     return values, warnings

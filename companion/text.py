@@ -67,7 +67,9 @@ def word_set(block: str) -> frozenset[str]:
 
 
 # Typographic quotes and the keyboard's stray accents, as the plain ASCII quotes every pattern is written with.
-_STRAIGHT_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"'})
+_STRAIGHT_QUOTES = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"'}
+)
 
 
 def straighten_quotes(text: str) -> str:

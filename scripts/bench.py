@@ -83,7 +83,9 @@ LABELLED_QUERIES = (
 )  # fmt: skip
 
 
-def ranking_quality(index, lexical_weight: float, heading_weight: float, dense_on: bool = True) -> tuple[float, float]:
+def ranking_quality(
+    index, lexical_weight: float, heading_weight: float, dense_on: bool = True
+) -> tuple[float, float]:
     """Top-1 and top-3 hit rates on LABELLED_QUERIES for one weighting of the signals."""
     from companion.guidance.search import QueryTerms
 
@@ -91,9 +93,12 @@ def ranking_quality(index, lexical_weight: float, heading_weight: float, dense_o
     count = len(lexical)
     top1 = top3 = 0
     for query, expected in LABELLED_QUERIES:
-        found = index._collection.query(query_embeddings=index.embedder.embed([query]), n_results=count,
-                                        include=["distances"])
-        dense = {lexical.by_id[i]: 1.0 - d for i, d in zip(found["ids"][0], found["distances"][0], strict=True)}
+        found = index._collection.query(
+            query_embeddings=index.embedder.embed([query]), n_results=count, include=["distances"]
+        )
+        dense = {
+            lexical.by_id[i]: 1.0 - d for i, d in zip(found["ids"][0], found["distances"][0], strict=True)
+        }
         matches = lexical.match(QueryTerms.parse(query))
         scores = []
         for position in range(count):
@@ -120,7 +125,11 @@ def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     print(f"\n{title}")
     for n, row in enumerate(cells):
-        print("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
+        print(
+            "  ".join(
+                cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+            )
+        )
         if n == 0:
             print("  ".join("-" * w for w in widths))
 
@@ -155,7 +164,9 @@ def bench_search(args: argparse.Namespace) -> int:
         noop_runs = []
         for _ in range(5):
             started = time.perf_counter()
-            report = index.refresh(KnowledgeBase(settings).sections())  # what `companion index` does: read + diff
+            report = index.refresh(
+                KnowledgeBase(settings).sections()
+            )  # what `companion index` does: read + diff
             noop_runs.append(time.perf_counter() - started)
             assert report.embedded == 0, "a no-op refresh embedded something"
 
@@ -192,7 +203,11 @@ def bench_search(args: argparse.Namespace) -> int:
         for label, weights, dense_on in (
             ("dense only (MiniLM cosine)", (0.0, 0.0), True),
             ("words only (BM25 + heading)", (1.0, 0.8), False),
-            (f"fused, shipped (+{LEXICAL_WEIGHT} words, +{HEADING_WEIGHT} heading)", (LEXICAL_WEIGHT, HEADING_WEIGHT), True),
+            (
+                f"fused, shipped (+{LEXICAL_WEIGHT} words, +{HEADING_WEIGHT} heading)",
+                (LEXICAL_WEIGHT, HEADING_WEIGHT),
+                True,
+            ),
             ("fused, words x0.5", (0.5 * LEXICAL_WEIGHT, 0.5 * HEADING_WEIGHT), True),
             ("fused, words x1.5", (1.5 * LEXICAL_WEIGHT, 1.5 * HEADING_WEIGHT), True),
             ("fused, words x2", (2 * LEXICAL_WEIGHT, 2 * HEADING_WEIGHT), True),
@@ -212,20 +227,36 @@ def bench_search(args: argparse.Namespace) -> int:
             ("read + split knowledge files", f"{read_seconds * ms:.1f} ms"),
             ("load embedder", f"{load_seconds * ms:.0f} ms"),
             (f"index build ({build.added} sections embedded)", f"{build_seconds * ms:.0f} ms"),
-            ("no-op refresh p50 (read files + diff, 0 embedded)", f"{statistics.median(noop_runs) * ms:.1f} ms"),
+            (
+                "no-op refresh p50 (read files + diff, 0 embedded)",
+                f"{statistics.median(noop_runs) * ms:.1f} ms",
+            ),
         ],
     )
     rows = []
-    for name, values in (("companion search (end to end)", ours_times), ("floor: raw embed + raw chroma", floor_times)):
-        rows.append((name, len(values), f"{percentile(values, 0.5) * ms:.2f}", f"{percentile(values, 0.95) * ms:.2f}"))
+    for name, values in (
+        ("companion search (end to end)", ours_times),
+        ("floor: raw embed + raw chroma", floor_times),
+    ):
+        rows.append(
+            (name, len(values), f"{percentile(values, 0.5) * ms:.2f}", f"{percentile(values, 0.95) * ms:.2f}")
+        )
     p50_ratio = percentile(ours_times, 0.5) / percentile(floor_times, 0.5)
     p95_ratio = percentile(ours_times, 0.95) / percentile(floor_times, 0.95)
     rows.append(("ratio (ours / floor)", "", f"{p50_ratio:.2f}x", f"{p95_ratio:.2f}x"))
-    print_table(f"search latency, k={k}, {len(SEARCH_QUERIES)} queries x {args.repeat}", ("path", "n", "p50 ms", "p95 ms"),
-                rows)
-    print_table(f"ranking quality on {len(LABELLED_QUERIES)} labelled everyday questions (bundled guidance)",
-                ("ranking", "top-1", "top-3"), quality_rows)
-    print(f"\ntarget: p50 within 1.5x of the floor -> {'met' if p50_ratio <= 1.5 else 'NOT met'} ({p50_ratio:.2f}x)")
+    print_table(
+        f"search latency, k={k}, {len(SEARCH_QUERIES)} queries x {args.repeat}",
+        ("path", "n", "p50 ms", "p95 ms"),
+        rows,
+    )
+    print_table(
+        f"ranking quality on {len(LABELLED_QUERIES)} labelled everyday questions (bundled guidance)",
+        ("ranking", "top-1", "top-3"),
+        quality_rows,
+    )
+    print(
+        f"\ntarget: p50 within 1.5x of the floor -> {'met' if p50_ratio <= 1.5 else 'NOT met'} ({p50_ratio:.2f}x)"
+    )
     return 0
 
 
@@ -234,7 +265,9 @@ def bench_search(args: argparse.Namespace) -> int:
 BENCH_MODEL = ROOT / "models" / "bench" / "qwen2.5-0.5b-shape-q4_k_m.gguf"
 FIRST_STATEMENT = "You never make time for me anymore. Work always comes first and I end up eating alone."
 LISTENER_STATEMENT = "You promised you'd stop working weekends."
-SECOND_STATEMENT = "When I tell you about my day you look at your phone, and I feel like I'm talking to a wall."
+SECOND_STATEMENT = (
+    "When I tell you about my day you look at your phone, and I feel like I'm talking to a wall."
+)
 
 
 class FixedRetriever:
@@ -285,13 +318,20 @@ def _engine_run(engine, statement: str, *, first_token_only: bool = False) -> di
     return _timing(started, stamps) | measured
 
 
-def _raw_run(llm, messages, *, max_tokens: int, temperature: float, top_p: float, repeat_penalty: float,
-             seed: int) -> dict:
+def _raw_run(
+    llm, messages, *, max_tokens: int, temperature: float, top_p: float, repeat_penalty: float, seed: int
+) -> dict:
     stamps: list[float] = []
     started = time.perf_counter()
-    for chunk in llm.create_chat_completion(messages=messages, stream=True, max_tokens=max_tokens,
-                                            temperature=temperature, top_p=top_p,
-                                            repeat_penalty=repeat_penalty, seed=seed):
+    for chunk in llm.create_chat_completion(
+        messages=messages,
+        stream=True,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        repeat_penalty=repeat_penalty,
+        seed=seed,
+    ):
         if chunk["choices"][0].get("delta", {}).get("content"):
             stamps.append(time.perf_counter())
     return _timing(started, stamps)
@@ -310,14 +350,25 @@ def _timing(started: float, stamps: list[float]) -> dict:
 
 def _engine_vs_raw_rows(engine_runs, raw_runs, *, ttft_label: str, ttft_target: str) -> list[list[str]]:
     """Medians of the engine's runs against raw llama_cpp's: first token, decode speed, tokens."""
+
     def med(runs, key):
         return statistics.median(r[key] for r in runs)
 
     return [
-        [ttft_label, f"{med(engine_runs, 'ttft'):.3f}", f"{med(raw_runs, 'ttft'):.3f}",
-         f"{med(engine_runs, 'ttft') / med(raw_runs, 'ttft'):.2f}x", ttft_target],
-        ["decode tokens/s", f"{med(engine_runs, 'tps'):.1f}", f"{med(raw_runs, 'tps'):.1f}",
-         f"{med(engine_runs, 'tps') / med(raw_runs, 'tps'):.3f}x", ">= 0.95x"],
+        [
+            ttft_label,
+            f"{med(engine_runs, 'ttft'):.3f}",
+            f"{med(raw_runs, 'ttft'):.3f}",
+            f"{med(engine_runs, 'ttft') / med(raw_runs, 'ttft'):.2f}x",
+            ttft_target,
+        ],
+        [
+            "decode tokens/s",
+            f"{med(engine_runs, 'tps'):.1f}",
+            f"{med(raw_runs, 'tps'):.1f}",
+            f"{med(engine_runs, 'tps') / med(raw_runs, 'tps'):.3f}x",
+            ">= 0.95x",
+        ],
         ["tokens generated", f"{med(engine_runs, 'tokens'):.0f}", f"{med(raw_runs, 'tokens'):.0f}", "", ""],
     ]
 
@@ -338,7 +389,9 @@ def bench_reflect(args: argparse.Namespace) -> int:
     runtime.route_llama_logs(log_dir / "llama.log")
     listening, other = _guidance_sections()
 
-    chat = ChatModel(model_path, n_ctx=args.n_ctx, n_threads=threads, n_gpu_layers=0, log_file=log_dir / "llama.log")
+    chat = ChatModel(
+        model_path, n_ctx=args.n_ctx, n_threads=threads, n_gpu_layers=0, log_file=log_dir / "llama.log"
+    )
     raw = runtime.load_llama(model_path, n_ctx=args.n_ctx, n_threads=threads, n_gpu_layers=0, seed=chat._seed)
     engine = ReflectionEngine(retriever=FixedRetriever(listening), chat_model=chat, stop_early=False)
     reflect_module.MODEL_MAX_TOKENS = args.tokens  # the engine reads it per request
@@ -364,9 +417,12 @@ def bench_reflect(args: argparse.Namespace) -> int:
         cold_raw.append(_raw_run(raw, first_messages, **sampling))
         chat.forget_prefix()
         cold_engine.append(_engine_run(engine, FIRST_STATEMENT))
-        print(f"  cold ttft raw {cold_raw[-1]['ttft']:.3f}s engine {cold_engine[-1]['ttft']:.3f}s; "
-              f"raw {cold_raw[-1]['tps']:.1f} tok/s ({cold_raw[-1]['tokens']}), "
-              f"engine {cold_engine[-1]['tps']:.1f} tok/s ({cold_engine[-1]['tokens']})", flush=True)
+        print(
+            f"  cold ttft raw {cold_raw[-1]['ttft']:.3f}s engine {cold_engine[-1]['ttft']:.3f}s; "
+            f"raw {cold_raw[-1]['tps']:.1f} tok/s ({cold_raw[-1]['tokens']}), "
+            f"engine {cold_engine[-1]['tps']:.1f} tok/s ({cold_engine[-1]['tokens']})",
+            flush=True,
+        )
         # Second request right after the first: the system prompt (and here the guidance) is reused.
         warm_same.append(_engine_run(engine, SECOND_STATEMENT, first_token_only=True))
         # Second request without reuse: the same statement from an empty cache.
@@ -382,10 +438,15 @@ def bench_reflect(args: argparse.Namespace) -> int:
     def med(runs, key):
         return statistics.median(r[key] for r in runs)
 
-    rows = _engine_vs_raw_rows(cold_engine, cold_raw, ttft_label="time to first token, cold (s)", ttft_target="-")
+    rows = _engine_vs_raw_rows(
+        cold_engine, cold_raw, ttft_label="time to first token, cold (s)", ttft_target="-"
+    )
     print(f"model {model_path.name}, {threads or 'default'} threads, {args.rounds} rounds (medians)")
-    print_table("Reflection engine vs raw llama_cpp create_chat_completion (same model, prompt, sampling)",
-                ("measure", "engine", "raw", "ratio", "target"), rows)
+    print_table(
+        "Reflection engine vs raw llama_cpp create_chat_completion (same model, prompt, sampling)",
+        ("measure", "engine", "raw", "ratio", "target"),
+        rows,
+    )
 
     def evaluated(runs):
         values = [r["stats"].prompt_tokens_evaluated for r in runs if r["stats"] is not None]
@@ -394,14 +455,33 @@ def bench_reflect(args: argparse.Namespace) -> int:
 
     cold_ttft = med(cold_second, "ttft")
     rows = [
-        ["second request, no reuse (cache emptied)", f"{cold_ttft:.3f}", evaluated(cold_second), "1.00x", "-"],
-        ["second request, same guidance, prefix reused", f"{med(warm_same, 'ttft'):.3f}", evaluated(warm_same),
-         f"{med(warm_same, 'ttft') / cold_ttft:.2f}x", "<= 0.5x"],
-        ["second request, other guidance, prefix reused", f"{med(warm_other, 'ttft'):.3f}",
-         evaluated(warm_other), f"{med(warm_other, 'ttft') / cold_ttft:.2f}x", "<= 0.5x"],
+        [
+            "second request, no reuse (cache emptied)",
+            f"{cold_ttft:.3f}",
+            evaluated(cold_second),
+            "1.00x",
+            "-",
+        ],
+        [
+            "second request, same guidance, prefix reused",
+            f"{med(warm_same, 'ttft'):.3f}",
+            evaluated(warm_same),
+            f"{med(warm_same, 'ttft') / cold_ttft:.2f}x",
+            "<= 0.5x",
+        ],
+        [
+            "second request, other guidance, prefix reused",
+            f"{med(warm_other, 'ttft'):.3f}",
+            evaluated(warm_other),
+            f"{med(warm_other, 'ttft') / cold_ttft:.2f}x",
+            "<= 0.5x",
+        ],
     ]
-    print_table("Second request time to first token (engine level)",
-                ("case", "TTFT (s)", "prompt tokens evaluated/total", "vs no reuse", "target"), rows)
+    print_table(
+        "Second request time to first token (engine level)",
+        ("case", "TTFT (s)", "prompt tokens evaluated/total", "vs no reuse", "target"),
+        rows,
+    )
     chat.close()
     raw.close()
     return 0
@@ -411,7 +491,9 @@ def add_reflect_parser(subparsers) -> None:
     parser = subparsers.add_parser("reflect", help="the reflection engine's model path against raw llama_cpp")
     parser.add_argument("--model", help=f"a GGUF chat model (default {BENCH_MODEL.relative_to(ROOT)})")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds; medians are reported")
-    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: its own choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="llama.cpp threads (default: its own choice)"
+    )
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--tokens", type=int, default=64, help="tokens generated per throughput run")
     parser.set_defaults(func=bench_reflect)
@@ -438,7 +520,9 @@ def merge_listener(base: Path, adapter: Path, out: Path) -> Path:
     for tensor in base_reader.tensors:
         a, b = lora.get(tensor.name + ".lora_a"), lora.get(tensor.name + ".lora_b")
         if a is None:
-            writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
+            writer.add_tensor(
+                tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type
+            )
             continue
         weight = quants.dequantize(tensor.data, tensor.tensor_type) + (alpha / a.shape[0]) * (b @ a)
         packed = quants.quantize(weight.astype(np.float32), tensor.tensor_type)
@@ -476,13 +560,27 @@ def bench_listener(args: argparse.Namespace) -> int:
     merged = merge_listener(base, adapter, log_dir / "listener-merged.gguf")
     statement = clean_statement(LISTENER_STATEMENT)
     messages = build_listener_messages(statement)
-    sampling = {"max_tokens": LISTENER_MAX_TOKENS, "temperature": LISTENER_TEMPERATURES[0], "top_p": 0.9,
-                "repeat_penalty": 1.1, "seed": 20240611}
+    sampling = {
+        "max_tokens": LISTENER_MAX_TOKENS,
+        "temperature": LISTENER_TEMPERATURES[0],
+        "top_p": 0.9,
+        "repeat_penalty": 1.1,
+        "seed": 20240611,
+    }
 
-    chat = ChatModel(base, n_ctx=1024, n_threads=threads, n_gpu_layers=0, adapter_path=adapter, engine="listener",
-                     log_file=log_dir / "llama.log")
+    chat = ChatModel(
+        base,
+        n_ctx=1024,
+        n_threads=threads,
+        n_gpu_layers=0,
+        adapter_path=adapter,
+        engine="listener",
+        log_file=log_dir / "llama.log",
+    )
     engine = ReflectionEngine(chat_model=chat, stop_early=False, review=DraftReview())
-    raw = runtime.load_llama(base, n_ctx=1024, n_threads=threads, n_gpu_layers=0, seed=20240611, adapter_path=adapter)
+    raw = runtime.load_llama(
+        base, n_ctx=1024, n_threads=threads, n_gpu_layers=0, seed=20240611, adapter_path=adapter
+    )
     raw_merged = runtime.load_llama(merged, n_ctx=1024, n_threads=threads, n_gpu_layers=0, seed=20240611)
     for llm in (raw, raw_merged):
         llm.create_chat_completion(messages=messages, max_tokens=4)  # page the weights in before timing
@@ -496,25 +594,43 @@ def bench_listener(args: argparse.Namespace) -> int:
         merged_runs.append(_raw_run(raw_merged, messages, **sampling))
         chat.forget_prefix()
         engine_runs.append(_engine_run(engine, LISTENER_STATEMENT))
-        print(f"round {round_number + 1}/{args.rounds}: ttft engine {engine_runs[-1]['ttft']:.3f}s raw "
-              f"{raw_runs[-1]['ttft']:.3f}s merged {merged_runs[-1]['ttft']:.3f}s", flush=True)
+        print(
+            f"round {round_number + 1}/{args.rounds}: ttft engine {engine_runs[-1]['ttft']:.3f}s raw "
+            f"{raw_runs[-1]['ttft']:.3f}s merged {merged_runs[-1]['ttft']:.3f}s",
+            flush=True,
+        )
 
     def med(runs, key):
         return statistics.median(r[key] for r in runs)
 
-    rows = _engine_vs_raw_rows(engine_runs, raw_runs, ttft_label="time to first token (s)",
-                               ttft_target="<= 1.1x, < 0.5 s")
+    rows = _engine_vs_raw_rows(
+        engine_runs, raw_runs, ttft_label="time to first token (s)", ttft_target="<= 1.1x, < 0.5 s"
+    )
     print(f"listener {base.name} + {adapter.name}, {threads} threads, {args.rounds} rounds (medians)")
-    print_table("ReflectionEngine vs raw llama_cpp (same model, adapter, prompt, sampling)",
-                ("measure", "engine", "raw", "ratio", "target"), rows)
+    print_table(
+        "ReflectionEngine vs raw llama_cpp (same model, adapter, prompt, sampling)",
+        ("measure", "engine", "raw", "ratio", "target"),
+        rows,
+    )
     rows = [
-        ["time to first token (s)", f"{med(raw_runs, 'ttft'):.3f}", f"{med(merged_runs, 'ttft'):.3f}",
-         f"{med(merged_runs, 'ttft') / med(raw_runs, 'ttft'):.2f}x"],
-        ["decode tokens/s", f"{med(raw_runs, 'tps'):.1f}", f"{med(merged_runs, 'tps'):.1f}",
-         f"{med(merged_runs, 'tps') / med(raw_runs, 'tps'):.3f}x"],
+        [
+            "time to first token (s)",
+            f"{med(raw_runs, 'ttft'):.3f}",
+            f"{med(merged_runs, 'ttft'):.3f}",
+            f"{med(merged_runs, 'ttft') / med(raw_runs, 'ttft'):.2f}x",
+        ],
+        [
+            "decode tokens/s",
+            f"{med(raw_runs, 'tps'):.1f}",
+            f"{med(merged_runs, 'tps'):.1f}",
+            f"{med(merged_runs, 'tps') / med(raw_runs, 'tps'):.3f}x",
+        ],
     ]
-    print_table("Adapter at run time vs merged into the weights (raw llama_cpp, both Q4_1)",
-                ("measure", "base + adapter", "merged", "merged / adapter"), rows)
+    print_table(
+        "Adapter at run time vs merged into the weights (raw llama_cpp, both Q4_1)",
+        ("measure", "base + adapter", "merged", "merged / adapter"),
+        rows,
+    )
     chat.close()
     raw.close()
     raw_merged.close()
@@ -525,17 +641,28 @@ def bench_listener(args: argparse.Namespace) -> int:
     env.pop("COMPANION_LISTENER", None)
     for _ in range(args.cli_rounds):
         started = time.perf_counter()
-        result = sp.run([sys.executable, "-m", "companion", "reflect", "--json", LISTENER_STATEMENT],
-                        capture_output=True, text=True, env=env, timeout=600)
+        result = sp.run(
+            [sys.executable, "-m", "companion", "reflect", "--json", LISTENER_STATEMENT],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
         walls.append(time.perf_counter() - started)
         peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-        engine_used = json.loads(result.stdout)["engine"] if result.returncode == 0 else f"exit {result.returncode}"
+        engine_used = (
+            json.loads(result.stdout)["engine"] if result.returncode == 0 else f"exit {result.returncode}"
+        )
         print(f"companion reflect: {walls[-1]:.2f} s, engine {engine_used}", flush=True)
-    print_table("`companion reflect` from process start to the last word (first run builds the index)",
-                ("measure", "value"), [["wall time, first run (s)", f"{walls[0]:.2f}"],
-                                        ["wall time, median of later runs (s)",
-                                         f"{statistics.median(walls[1:] or walls):.2f}"],
-                                        ["peak memory (MB)", f"{max(peaks):.0f}"]])
+    print_table(
+        "`companion reflect` from process start to the last word (first run builds the index)",
+        ("measure", "value"),
+        [
+            ["wall time, first run (s)", f"{walls[0]:.2f}"],
+            ["wall time, median of later runs (s)", f"{statistics.median(walls[1:] or walls):.2f}"],
+            ["peak memory (MB)", f"{max(peaks):.0f}"],
+        ],
+    )
     return 0
 
 
@@ -567,13 +694,25 @@ def bench_kdf(args: argparse.Namespace) -> int:
             derive_key("a passphrase to time", KdfParams.fresh(n=n))
             samples.append(time.perf_counter() - started)
         marker = "shipped" if n == DEFAULT_SCRYPT_N else ""
-        rows.append((f"n=2^{n.bit_length() - 1}", f"{128 * DEFAULT_SCRYPT_R * n / 2**20:.0f} MB",
-                     f"{statistics.median(samples):.3f}", f"{max(samples):.3f}", marker))
-    print_table(f"scrypt key derivation (r={DEFAULT_SCRYPT_R}, p={DEFAULT_SCRYPT_P}; median of {runs})",
-                ("cost", "memory", "median s", "max s", ""), rows)
+        rows.append(
+            (
+                f"n=2^{n.bit_length() - 1}",
+                f"{128 * DEFAULT_SCRYPT_R * n / 2**20:.0f} MB",
+                f"{statistics.median(samples):.3f}",
+                f"{max(samples):.3f}",
+                marker,
+            )
+        )
+    print_table(
+        f"scrypt key derivation (r={DEFAULT_SCRYPT_R}, p={DEFAULT_SCRYPT_P}; median of {runs})",
+        ("cost", "memory", "median s", "max s", ""),
+        rows,
+    )
 
     turns = max(20, args.turns)
-    text = "It sounds like you have been carrying the house on your own lately, and you want me to notice. " * 3
+    text = (
+        "It sounds like you have been carrying the house on your own lately, and you want me to notice. " * 3
+    )
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         for mode in ("plain", "encrypted"):
@@ -588,22 +727,31 @@ def bench_kdf(args: argparse.Namespace) -> int:
             samples = []
             for _ in range(turns):
                 started = time.perf_counter()
-                journal.add_turn(session_id, "listener", text, coach={"label": "reflection", "tip": "name the need"})
+                journal.add_turn(
+                    session_id, "listener", text, coach={"label": "reflection", "tip": "name the need"}
+                )
                 samples.append(time.perf_counter() - started)
             journal.close()
             results[mode] = (open_seconds, statistics.median(samples), percentile(samples, 0.95))
     print_table(
         f"journal: {turns} turns each, every turn committed (WAL, synchronous=FULL)",
         ("mode", "open s", "save p50 ms", "save p95 ms"),
-        [(mode, f"{o:.3f}", f"{p50 * 1000:.2f}", f"{p95 * 1000:.2f}") for mode, (o, p50, p95) in results.items()],
+        [
+            (mode, f"{o:.3f}", f"{p50 * 1000:.2f}", f"{p95 * 1000:.2f}")
+            for mode, (o, p50, p95) in results.items()
+        ],
     )
     ratio = results["encrypted"][1] / results["plain"][1]
-    print(f"\nencrypted / plain per-turn save (p50): {ratio:.2f}x  (the key is derived once per open, never per turn)")
+    print(
+        f"\nencrypted / plain per-turn save (p50): {ratio:.2f}x  (the key is derived once per open, never per turn)"
+    )
     return 0
 
 
 def add_kdf_parser(subparsers) -> None:
-    parser = subparsers.add_parser("kdf", help="journal key derivation and per-turn save time, plain vs encrypted")
+    parser = subparsers.add_parser(
+        "kdf", help="journal key derivation and per-turn save time, plain vs encrypted"
+    )
     parser.add_argument("--runs", type=int, default=5, help="derivations per scrypt cost (median reported)")
     parser.add_argument("--turns", type=int, default=200, help="turns saved per journal")
     parser.set_defaults(func=bench_kdf)
@@ -649,8 +797,9 @@ def _time_to_first_paint(code: str, env: dict) -> float:
     import subprocess
 
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=env, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
     try:
         for line in child.stdout:
             if line.strip() == "painted":
@@ -679,10 +828,20 @@ def bench_startup(args) -> int:
         f"startup: process start to first paint, headless 100x30, {args.runs} interleaved runs (ms)",
         ("app", "median", "min", "max", "vs floor"),
         [
-            ("bare Textual app, one Static (floor)", f"{bare_median * 1000:.0f}", f"{min(bare) * 1000:.0f}",
-             f"{max(bare) * 1000:.0f}", "1.00x"),
-            ("companion (Reflect screen)", f"{app_median * 1000:.0f}", f"{min(app) * 1000:.0f}",
-             f"{max(app) * 1000:.0f}", f"{ratio:.2f}x"),
+            (
+                "bare Textual app, one Static (floor)",
+                f"{bare_median * 1000:.0f}",
+                f"{min(bare) * 1000:.0f}",
+                f"{max(bare) * 1000:.0f}",
+                "1.00x",
+            ),
+            (
+                "companion (Reflect screen)",
+                f"{app_median * 1000:.0f}",
+                f"{min(app) * 1000:.0f}",
+                f"{max(app) * 1000:.0f}",
+                f"{ratio:.2f}x",
+            ),
         ],
     )
     print(f"target: <= 1.30x the floor -> {'met' if ratio <= 1.3 else 'not met'}")
@@ -690,7 +849,9 @@ def bench_startup(args) -> int:
 
 
 def add_startup_parser(subparsers) -> None:
-    parser = subparsers.add_parser("startup", help="process start to the TUI's first paint, against a bare Textual app")
+    parser = subparsers.add_parser(
+        "startup", help="process start to the TUI's first paint, against a bare Textual app"
+    )
     parser.add_argument("--runs", type=int, default=9, help="runs of each app (default 9)")
     parser.set_defaults(func=bench_startup)
 
@@ -702,7 +863,9 @@ def _coach_lines(limit: int) -> list[dict]:
     rows: list[dict] = []
     for name in ("esconv_test_strategy_turns.csv", "esconv_dev_strategy_turns.csv"):
         with (ROOT.parent / "shared" / "data" / "esconv" / name).open(encoding="utf-8", newline="") as handle:
-            rows += [{"text": r["response"], "context": r["last_seeker_utterance"]} for r in csv.DictReader(handle)]
+            rows += [
+                {"text": r["response"], "context": r["last_seeker_utterance"]} for r in csv.DictReader(handle)
+            ]
     return rows[:limit]
 
 
@@ -722,8 +885,13 @@ def bench_coach(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, COMPANION_HOME=home, COMPANION_EMBED_MODEL=str(embed_model))
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "companion", "coach", "label"], input=payload, env=env,
-                              capture_output=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "companion", "coach", "label"],
+            input=payload,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
         cli_seconds = time.perf_counter() - started
     answers = done.stdout.decode("utf-8").splitlines()
     assert len(answers) == len(lines), (len(answers), done.stderr[-500:])
@@ -747,11 +915,24 @@ def bench_coach(args: argparse.Namespace) -> int:
         f"coach: {n} ESConv replies with their context, one run (seconds)",
         ("path", "seconds", "lines/s", "vs floor"),
         [
-            ("raw llama_cpp embed of every reply (floor)", f"{floor_seconds:.1f}", f"{n / floor_seconds:.0f}", "1.00x"),
-            (f"Coach.assess_batch ({embedded} of {n} embedded)", f"{service_seconds:.1f}",
-             f"{n / service_seconds:.0f}", f"{service_seconds / floor_seconds:.2f}x"),
-            ("`companion coach label` (process start to last line)", f"{cli_seconds:.1f}", f"{n / cli_seconds:.0f}",
-             f"{cli_seconds / floor_seconds:.2f}x"),
+            (
+                "raw llama_cpp embed of every reply (floor)",
+                f"{floor_seconds:.1f}",
+                f"{n / floor_seconds:.0f}",
+                "1.00x",
+            ),
+            (
+                f"Coach.assess_batch ({embedded} of {n} embedded)",
+                f"{service_seconds:.1f}",
+                f"{n / service_seconds:.0f}",
+                f"{service_seconds / floor_seconds:.2f}x",
+            ),
+            (
+                "`companion coach label` (process start to last line)",
+                f"{cli_seconds:.1f}",
+                f"{n / cli_seconds:.0f}",
+                f"{cli_seconds / floor_seconds:.2f}x",
+            ),
         ],
     )
     print(f"target: {n} lines well under a minute -> {cli_seconds:.0f} s")
@@ -781,10 +962,31 @@ def _start_llama_server(model: Path, threads: int, log_path: Path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = open(log_path, "wb")  # noqa: SIM115 (the process holds it for its life)
-    process = sp.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-                        "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads),
-                        "--n_threads_batch", str(threads), "--interrupt_requests", "False", "--verbose", "False"],
-                       stdout=log, stderr=sp.STDOUT)
+    process = sp.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            str(threads),
+            "--n_threads_batch",
+            str(threads),
+            "--interrupt_requests",
+            "False",
+            "--verbose",
+            "False",
+        ],
+        stdout=log,
+        stderr=sp.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     for _ in range(1200):
         if process.poll() is not None:
@@ -842,37 +1044,64 @@ def bench_server(args: argparse.Namespace) -> int:
         ours = ServerChatModel(url)
         body["model"] = ours.model
         direct = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0), trust_env=False)
-        local = ChatModel(model_path, n_ctx=2048, n_threads=args.threads, n_gpu_layers=0,
-                          log_file=log_dir / "llama.log")
-        for warm in (lambda: ours.complete(messages, max_tokens=4), lambda: local.complete(messages, max_tokens=4)):
+        local = ChatModel(
+            model_path, n_ctx=2048, n_threads=args.threads, n_gpu_layers=0, log_file=log_dir / "llama.log"
+        )
+        for warm in (
+            lambda: ours.complete(messages, max_tokens=4),
+            lambda: local.complete(messages, max_tokens=4),
+        ):
             warm()
         runs: dict[str, list[dict]] = {"companion": [], "direct": [], "in-process": []}
-        measure = {"direct": lambda: _direct_server_run(direct, url, body),
-                   "companion": lambda: _companion_server_run(ours, messages, options),
-                   "in-process": lambda: _companion_server_run(local, messages, options)}
+        measure = {
+            "direct": lambda: _direct_server_run(direct, url, body),
+            "companion": lambda: _companion_server_run(ours, messages, options),
+            "in-process": lambda: _companion_server_run(local, messages, options),
+        }
         for round_number in range(args.rounds):
             # Each round starts with another of the three, so none always follows the same neighbour.
-            order = list(measure)[round_number % 3:] + list(measure)[: round_number % 3]
+            order = list(measure)[round_number % 3 :] + list(measure)[: round_number % 3]
             for name in order:
                 runs[name].append(measure[name]())
-            print(f"round {round_number + 1}/{args.rounds}: ttft companion {runs['companion'][-1]['ttft']:.3f}s "
-                  f"direct {runs['direct'][-1]['ttft']:.3f}s in-process {runs['in-process'][-1]['ttft']:.3f}s",
-                  flush=True)
+            print(
+                f"round {round_number + 1}/{args.rounds}: ttft companion {runs['companion'][-1]['ttft']:.3f}s "
+                f"direct {runs['direct'][-1]['ttft']:.3f}s in-process {runs['in-process'][-1]['ttft']:.3f}s",
+                flush=True,
+            )
         local.close()
 
         def med(name, key):
             return statistics.median(r[key] for r in runs[name])
 
         rows = []
-        for key, label, fmt in (("ttft", "time to first token (s)", "{:.3f}"), ("tps", "decode tokens/s", "{:.1f}")):
-            rows.append([label, *(fmt.format(med(name, key)) for name in ("companion", "direct", "in-process")),
-                         f"{med('companion', key) / med('direct', key):.3f}x",
-                         f"{med('companion', key) / med('in-process', key):.3f}x"])
+        for key, label, fmt in (
+            ("ttft", "time to first token (s)", "{:.3f}"),
+            ("tps", "decode tokens/s", "{:.1f}"),
+        ):
+            rows.append(
+                [
+                    label,
+                    *(fmt.format(med(name, key)) for name in ("companion", "direct", "in-process")),
+                    f"{med('companion', key) / med('direct', key):.3f}x",
+                    f"{med('companion', key) / med('in-process', key):.3f}x",
+                ]
+            )
         rows.append(["tokens generated", *(f"{med(name, 'tokens'):.0f}" for name in runs), "", ""])
-        print(f"\n{model_path.name}, {args.threads} threads (server and in-process), {args.rounds} rounds (medians)")
-        print_table("ServerChatModel vs the same server with httpx alone vs the same model in-process (ChatModel)",
-                    ("measure", "companion", "httpx direct", "in-process", "companion / direct",
-                     "companion / in-process"), rows)
+        print(
+            f"\n{model_path.name}, {args.threads} threads (server and in-process), {args.rounds} rounds (medians)"
+        )
+        print_table(
+            "ServerChatModel vs the same server with httpx alone vs the same model in-process (ChatModel)",
+            (
+                "measure",
+                "companion",
+                "httpx direct",
+                "in-process",
+                "companion / direct",
+                "companion / in-process",
+            ),
+            rows,
+        )
 
         # A household: several companions at once against one server.
         results: list[dict] = [{} for _ in range(args.clients)]
@@ -881,7 +1110,9 @@ def bench_server(args: argparse.Namespace) -> int:
         def client(number: int) -> None:
             with ServerChatModel(url) as model:
                 barrier.wait()
-                results[number] = _companion_server_run(model, messages, options) | {"end": time.perf_counter()}
+                results[number] = _companion_server_run(model, messages, options) | {
+                    "end": time.perf_counter()
+                }
 
         started = time.perf_counter()
         workers = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
@@ -890,11 +1121,21 @@ def bench_server(args: argparse.Namespace) -> int:
         for worker in workers:
             worker.join()
         wall = max(r["end"] for r in results) - started
-        rows = [[f"client {n + 1}", f"{r['ttft']:.2f}", f"{r['tokens'] / (r['end'] - started):.1f}", f"{r['tps']:.1f}"]
-                for n, r in enumerate(results)]
+        rows = [
+            [
+                f"client {n + 1}",
+                f"{r['ttft']:.2f}",
+                f"{r['tokens'] / (r['end'] - started):.1f}",
+                f"{r['tps']:.1f}",
+            ]
+            for n, r in enumerate(results)
+        ]
         rows.append(["all together", "", f"{sum(r['tokens'] for r in results) / wall:.1f}", ""])
-        print_table(f"{args.clients} companions at once against one llama-cpp-python server (one slot)",
-                    ("client", "first token (s)", "tokens/s over its wait", "decode tokens/s once started"), rows)
+        print_table(
+            f"{args.clients} companions at once against one llama-cpp-python server (one slot)",
+            ("client", "first token (s)", "tokens/s over its wait", "decode tokens/s once started"),
+            rows,
+        )
         ours.close()
         direct.close()
     finally:
@@ -904,7 +1145,9 @@ def bench_server(args: argparse.Namespace) -> int:
 
 
 def add_server_parser(subparsers) -> None:
-    parser = subparsers.add_parser("server", help="ServerChatModel vs httpx direct vs in-process; clients at once")
+    parser = subparsers.add_parser(
+        "server", help="ServerChatModel vs httpx direct vs in-process; clients at once"
+    )
     parser.add_argument("--model", help="GGUF to serve (default: models/SmolLM2-135M-Instruct.Q4_1.gguf)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
@@ -927,8 +1170,12 @@ def bench_safety(args: argparse.Namespace) -> int:
     if not model.is_file():
         print(f"{model} is missing: run companion models prepare-embedder", file=sys.stderr)
         return 2
-    statements = [json.loads(line)["statement"] for path in sorted((ROOT / "training" / "listener").glob("train_*.jsonl"))
-                  for line in path.read_text(encoding="utf-8").splitlines()[:10] if line.strip()][: args.statements]
+    statements = [
+        json.loads(line)["statement"]
+        for path in sorted((ROOT / "training" / "listener").glob("train_*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()[:10]
+        if line.strip()
+    ][: args.statements]
     with Embedder(model) as embedder:
         layer = SemanticScreen(embedder)
         engine = ReflectionEngine(retriever=FixedRetriever(_guidance_sections()[0]))
@@ -947,19 +1194,30 @@ def bench_safety(args: argparse.Namespace) -> int:
             screen(statement, semantic=layer, log=False)
             screened.append(time.perf_counter() - started)
     ms = lambda values: statistics.median(values) * 1000  # noqa: E731
-    rows = [["reflection alone (builtin engine)", f"{ms(alone):.2f}", "-", "-"],
-            ["safety screen, rules", f"{ms(rules):.2f}", f"{ms(rules) / ms(alone):.2f}x", "-"],
-            ["safety screen, rules + trained layer", f"{ms(screened):.2f}", f"{ms(screened) / ms(alone):.2f}x",
-             "<= 10 ms added"],
-            ["p90 of the screen", f"{percentile(screened, 0.9) * 1000:.2f}", "-", "-"]]
+    rows = [
+        ["reflection alone (builtin engine)", f"{ms(alone):.2f}", "-", "-"],
+        ["safety screen, rules", f"{ms(rules):.2f}", f"{ms(rules) / ms(alone):.2f}x", "-"],
+        [
+            "safety screen, rules + trained layer",
+            f"{ms(screened):.2f}",
+            f"{ms(screened) / ms(alone):.2f}x",
+            "<= 10 ms added",
+        ],
+        ["p90 of the screen", f"{percentile(screened, 0.9) * 1000:.2f}", "-", "-"],
+    ]
     print(f"{len(statements)} listener statements, medians per statement")
-    print_table("Safety screen cost per statement vs the reflection alone", ("measure", "ms", "vs reflection",
-                "target"), rows)
+    print_table(
+        "Safety screen cost per statement vs the reflection alone",
+        ("measure", "ms", "vs reflection", "target"),
+        rows,
+    )
     return 0
 
 
 def add_safety_parser(subparsers) -> None:
-    parser = subparsers.add_parser("safety", help="the safety screen's cost per statement beside the reflection")
+    parser = subparsers.add_parser(
+        "safety", help="the safety screen's cost per statement beside the reflection"
+    )
     parser.add_argument("--statements", type=int, default=60, help="listener statements to time (default 60)")
     parser.add_argument("--embed-model", help="embedder GGUF (default: the prepared all-MiniLM-L6-v2)")
     parser.set_defaults(func=bench_safety)

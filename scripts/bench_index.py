@@ -18,12 +18,40 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT.parent / "shared" / "guidance" / "emotional-intimacy-article.txt"
 
 _WHO = ["We", "My partner", "You", "I", "The two of us", "Each of us", "Our neighbour"]
-_DO = ["notice", "forget", "talk about", "plan", "argue over", "laugh about", "worry about", "share", "put off"]
-_WHAT = ["the evening routine", "small chores", "the weekend", "money for the trip", "how the day went",
-         "a quiet walk", "the school run", "what we both need", "the unanswered messages", "dinner together"]
-_WHEN = ["when work runs late.", "before we fall asleep.", "after a long week.", "without raising our voices.",
-         "and it helps more than we expect.", "even when it feels awkward.", "on the drive home.",
-         "while the kettle boils.", "once the phones are put away."]
+_DO = [
+    "notice",
+    "forget",
+    "talk about",
+    "plan",
+    "argue over",
+    "laugh about",
+    "worry about",
+    "share",
+    "put off",
+]
+_WHAT = [
+    "the evening routine",
+    "small chores",
+    "the weekend",
+    "money for the trip",
+    "how the day went",
+    "a quiet walk",
+    "the school run",
+    "what we both need",
+    "the unanswered messages",
+    "dinner together",
+]
+_WHEN = [
+    "when work runs late.",
+    "before we fall asleep.",
+    "after a long week.",
+    "without raising our voices.",
+    "and it helps more than we expect.",
+    "even when it feels awkward.",
+    "on the drive home.",
+    "while the kettle boils.",
+    "once the phones are put away.",
+]
 
 
 def generated_document(size_bytes: int, seed: int = 7) -> str:
@@ -32,10 +60,14 @@ def generated_document(size_bytes: int, seed: int = 7) -> str:
     blocks, size, number = [], 0, 0
     while size < size_bytes:
         number += 1
-        heading = f"{number}. {rng.choice(['Notes on', 'Practising', 'Returning to'])} {rng.choice(_WHAT).title()}"
+        heading = (
+            f"{number}. {rng.choice(['Notes on', 'Practising', 'Returning to'])} {rng.choice(_WHAT).title()}"
+        )
         paragraphs = [
-            " ".join(f"{rng.choice(_WHO)} {rng.choice(_DO)} {rng.choice(_WHAT)} {rng.choice(_WHEN)}"
-                     for _ in range(rng.randint(3, 8)))
+            " ".join(
+                f"{rng.choice(_WHO)} {rng.choice(_DO)} {rng.choice(_WHAT)} {rng.choice(_WHEN)}"
+                for _ in range(rng.randint(3, 8))
+            )
             for _ in range(rng.randint(2, 5))
         ]
         block = heading + "\n" + "\n\n".join(paragraphs) + "\n\n"
@@ -74,8 +106,17 @@ def bench_index(args: argparse.Namespace) -> int:
     size = max(BATCH_TOKENS, MAX_TOKENS)
     cpus = max(1, __import__("os").cpu_count() or 1)
     raw = {
-        threads: llama_cpp.Llama(str(model), embedding=True, n_ctx=size, n_batch=size, n_ubatch=size,
-                                 n_threads=threads, n_threads_batch=threads, flash_attn=True, verbose=False)
+        threads: llama_cpp.Llama(
+            str(model),
+            embedding=True,
+            n_ctx=size,
+            n_batch=size,
+            n_ubatch=size,
+            n_threads=threads,
+            n_threads_batch=threads,
+            flash_attn=True,
+            verbose=False,
+        )
         for threads in sorted({1, cpus})
     }
     rows = []
@@ -93,8 +134,18 @@ def bench_index(args: argparse.Namespace) -> int:
             tokens_of = {}
             used: dict[int, int] = {}  # sections per thread count the embedder chose
 
-            def between_batches(done: int, total: int, order=order, chunks=chunks, raw_time=raw_time,
-                                raw_tokens=raw_tokens, raw_spent=raw_spent, batch_no=batch_no, tokens_of=tokens_of, used=used):
+            def between_batches(
+                done: int,
+                total: int,
+                order=order,
+                chunks=chunks,
+                raw_time=raw_time,
+                raw_tokens=raw_tokens,
+                raw_spent=raw_spent,
+                batch_no=batch_no,
+                tokens_of=tokens_of,
+                used=used,
+            ):
                 if done == 0:
                     between_batches.last = 0
                     return
@@ -128,33 +179,62 @@ def bench_index(args: argparse.Namespace) -> int:
             raw_rates = {t: raw_tokens[t] / raw_time[t] for t in raw if raw_time[t] > 0}
             floor = raw_rates[max(used, key=used.get)] if used else float("nan")
             mb = len(text.encode("utf-8")) / 1_000_000
-            rows.append((
-                label, f"{mb:.3f}", len(sections), f"{split_s:.2f}", f"{index_s:.1f}",
-                f"{len(sections) / index_s:.1f}", f"{mb / (index_s / 60):.2f}",
-                f"{100 * (index_s - timed.seconds) / index_s:.1f}%",
-                " ".join(f"{t}t:{rate / index_rate * len(sections) / index_s:.1f}" for t, rate in raw_rates.items()),
-                f"{index_rate / floor:.2f}x",
-            ))
+            rows.append(
+                (
+                    label,
+                    f"{mb:.3f}",
+                    len(sections),
+                    f"{split_s:.2f}",
+                    f"{index_s:.1f}",
+                    f"{len(sections) / index_s:.1f}",
+                    f"{mb / (index_s / 60):.2f}",
+                    f"{100 * (index_s - timed.seconds) / index_s:.1f}%",
+                    " ".join(
+                        f"{t}t:{rate / index_rate * len(sections) / index_s:.1f}"
+                        for t, rate in raw_rates.items()
+                    ),
+                    f"{index_rate / floor:.2f}x",
+                )
+            )
             print("  ".join(str(cell) for cell in rows[-1]), flush=True)
-            print(f"{label}: done ({len(sections)} sections, {index_s:.0f} s); embedder threads measured "
-                  f"{ {t: round(c * 1000, 3) for t, c in embedder.threads.cost.items()} } ms per word piece",
-                  flush=True)
+            print(
+                f"{label}: done ({len(sections)} sections, {index_s:.0f} s); embedder threads measured "
+                f"{ {t: round(c * 1000, 3) for t, c in embedder.threads.cost.items()} } ms per word piece",
+                flush=True,
+            )
     for model_raw in raw.values():
         model_raw.close()
     from bench import print_table  # the shared table printer of scripts/bench.py
 
     print_table(
         f"Indexing with {model.name} on {cpus} CPUs (raw embedder timed between the index's own batches)",
-        ("document", "MB", "sections", "split s", "index s", "sections/s", "MB/min", "not embedding",
-         "raw sections/s (threads)", "index/raw"),
+        (
+            "document",
+            "MB",
+            "sections",
+            "split s",
+            "index s",
+            "sections/s",
+            "MB/min",
+            "not embedding",
+            "raw sections/s (threads)",
+            "index/raw",
+        ),
         rows,
     )
     return 0
 
 
 def add_index_parser(subparsers) -> None:
-    parser = subparsers.add_parser("index", help="indexing throughput against the raw embedder on the same chunks")
-    parser.add_argument("--mb", type=float, nargs="*", default=[1.0, 5.0],
-                        help="sizes of the generated documents in MB (default 1 5)")
+    parser = subparsers.add_parser(
+        "index", help="indexing throughput against the raw embedder on the same chunks"
+    )
+    parser.add_argument(
+        "--mb",
+        type=float,
+        nargs="*",
+        default=[1.0, 5.0],
+        help="sizes of the generated documents in MB (default 1 5)",
+    )
     parser.add_argument("--embed-model", help="embedder GGUF (default: the prepared all-MiniLM-L6-v2)")
     parser.set_defaults(func=bench_index)

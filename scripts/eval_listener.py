@@ -33,17 +33,27 @@ SYSTEMS = ("builtin", "untuned", "fewshot", "listener", "listener-guided")
 
 # Three worked examples for the few-shot baseline, written for it (none is in any evaluation set).
 FEW_SHOT = [
-    ("You always leave your shoes in the hallway and I trip over them.",
-     "It sounds like you're fed up with tidying up after me, and you want me to notice the space we share. Is that right?"),
-    ("I got the promotion!! I can't believe it.",
-     "You're thrilled and a bit stunned, like all that hard work finally got seen. Did I get that right?"),
-    ("Whatever, go out with your friends again, I'm used to it.",
-     "I'm hearing that you feel left behind when I go out, and you miss time with me. Is that close?"),
+    (
+        "You always leave your shoes in the hallway and I trip over them.",
+        "It sounds like you're fed up with tidying up after me, and you want me to notice the space we share. Is that right?",
+    ),
+    (
+        "I got the promotion!! I can't believe it.",
+        "You're thrilled and a bit stunned, like all that hard work finally got seen. Did I get that right?",
+    ),
+    (
+        "Whatever, go out with your friends again, I'm used to it.",
+        "I'm hearing that you feel left behind when I go out, and you miss time with me. Is that close?",
+    ),
 ]
 
 
 def read_set(name: str) -> list[dict]:
-    return [json.loads(line) for line in (DATA / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in (DATA / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def stratified(rows: list[dict], per_topic: int | None) -> list[dict]:
@@ -82,17 +92,30 @@ def make_systems(names, base: Path, adapter: Path, threads: int):
     if {"untuned", "fewshot"} & set(names):
         untuned = ChatModel(base, n_threads=threads, log_file=OUT / "llama.log")
     if "untuned" in names:
-        systems["untuned"] = (untuned, lambda s, firmer: build_reflection_messages(s, firmer=firmer),
-                              lambda firmer: {"max_tokens": MODEL_MAX_TOKENS, "temperature": MODEL_TEMPERATURE})
+        systems["untuned"] = (
+            untuned,
+            lambda s, firmer: build_reflection_messages(s, firmer=firmer),
+            lambda firmer: {"max_tokens": MODEL_MAX_TOKENS, "temperature": MODEL_TEMPERATURE},
+        )
     if "fewshot" in names:
-        systems["fewshot"] = (untuned, fewshot_messages,
-                              lambda firmer: {"max_tokens": MODEL_MAX_TOKENS, "temperature": MODEL_TEMPERATURE})
+        systems["fewshot"] = (
+            untuned,
+            fewshot_messages,
+            lambda firmer: {"max_tokens": MODEL_MAX_TOKENS, "temperature": MODEL_TEMPERATURE},
+        )
     if "listener" in names:
-        tuned = ChatModel(base, n_threads=threads, adapter_path=adapter, engine="listener", log_file=OUT / "llama.log")
+        tuned = ChatModel(
+            base, n_threads=threads, adapter_path=adapter, engine="listener", log_file=OUT / "llama.log"
+        )
         systems["listener"] = (tuned, lambda s, firmer: build_listener_messages(s), listener_options)
     if "listener-guided" in names:
-        tuned = systems["listener"][0] if "listener" in systems else ChatModel(
-            base, n_threads=threads, adapter_path=adapter, engine="listener", log_file=OUT / "llama.log")
+        tuned = (
+            systems["listener"][0]
+            if "listener" in systems
+            else ChatModel(
+                base, n_threads=threads, adapter_path=adapter, engine="listener", log_file=OUT / "llama.log"
+            )
+        )
         retriever = guidance_retriever(threads)
 
         def guided(statement: str, firmer: bool) -> list[dict[str, str]]:
@@ -118,7 +141,9 @@ def guidance_retriever(threads: int):
     from companion.guidance.knowledge import KnowledgeBase
 
     home = Path(tempfile.mkdtemp(prefix="eval-listener-"))
-    index = GuidanceIndex(home / "index", Embedder(ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf", n_threads=threads))
+    index = GuidanceIndex(
+        home / "index", Embedder(ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf", n_threads=threads)
+    )
     index.refresh(KnowledgeBase(Settings(home=home)).sections())
     return index
 
@@ -140,22 +165,35 @@ def evaluate(rows, systems, names, review, coach, seed: int):
             if name == "builtin":
                 draft = builtin.reflect(statement, None).reflection
                 verdict = review.review(draft, statement)
-                record.update(first=draft, first_ok=verdict.ok, first_reasons=list(verdict.reasons),
-                              answered_by_model=False)
+                record.update(
+                    first=draft,
+                    first_ok=verdict.ok,
+                    first_reasons=list(verdict.reasons),
+                    answered_by_model=False,
+                )
             else:
                 model, messages, options = systems[name]
                 drafts = []
                 for attempt in range(2):
-                    draft = model.complete(messages(statement, attempt > 0), seed=seed + attempt, **options(attempt > 0))
+                    draft = model.complete(
+                        messages(statement, attempt > 0), seed=seed + attempt, **options(attempt > 0)
+                    )
                     verdict = review.review(draft, statement)
                     drafts.append((draft, verdict))
                     if verdict.ok:
                         break
-                record.update(first=drafts[0][0], first_ok=drafts[0][1].ok, first_reasons=list(drafts[0][1].reasons),
-                              answered_by_model=drafts[-1][1].ok)
+                record.update(
+                    first=drafts[0][0],
+                    first_ok=drafts[0][1].ok,
+                    first_reasons=list(drafts[0][1].reasons),
+                    answered_by_model=drafts[-1][1].ok,
+                )
                 if len(drafts) > 1:
-                    record.update(second=drafts[1][0], second_ok=drafts[1][1].ok,
-                                  second_reasons=list(drafts[1][1].reasons))
+                    record.update(
+                        second=drafts[1][0],
+                        second_ok=drafts[1][1].ok,
+                        second_reasons=list(drafts[1][1].reasons),
+                    )
             record["first_complex"] = coach_complex(coach, record["first"], statement)
             outputs[name].append(record)
         if (i + 1) % 20 == 0:
@@ -164,8 +202,11 @@ def evaluate(rows, systems, names, review, coach, seed: int):
 
 
 def table(outputs) -> str:
-    lines = ["| system | n | pass every check, first draft | coach: complex reflection (first draft) | "
-             "answered by the model after one retry |", "|---|---|---|---|---|"]
+    lines = [
+        "| system | n | pass every check, first draft | coach: complex reflection (first draft) | "
+        "answered by the model after one retry |",
+        "|---|---|---|---|---|",
+    ]
     for name, records in outputs.items():
         n = len(records)
         first = sum(r["first_ok"] for r in records) / n
@@ -194,8 +235,10 @@ def choose_threshold(review, rows) -> float:
     """The drift threshold: the highest that rejects at most 1% of dev's reference reflections."""
     sims = np.array([review.similarity(r["reflection"], r["statement"]) for r in rows])
     threshold = float(np.floor(np.percentile(sims, 1) * 100) / 100)
-    print(f"dev references: similarity p1 {np.percentile(sims, 1):.3f}, p5 {np.percentile(sims, 5):.3f}, "
-          f"median {np.median(sims):.3f}; threshold {threshold:.2f} rejects {np.mean(sims < threshold):.1%}")
+    print(
+        f"dev references: similarity p1 {np.percentile(sims, 1):.3f}, p5 {np.percentile(sims, 5):.3f}, "
+        f"median {np.median(sims):.3f}; threshold {threshold:.2f} rejects {np.mean(sims < threshold):.1%}"
+    )
     return threshold
 
 
@@ -203,8 +246,10 @@ def check_rates(review) -> None:
     """Good reflections wrongly rejected (held-out references) and bad outputs caught (labelled bad outputs)."""
     good = read_set("heldout")
     rejected = [r for r in good if not review.review(r["reflection"], r["statement"]).ok]
-    print(f"good reflections wrongly rejected: {len(rejected)}/{len(good)} = {len(rejected) / len(good):.1%} "
-          "(held-out references)")
+    print(
+        f"good reflections wrongly rejected: {len(rejected)}/{len(good)} = {len(rejected) / len(good):.1%} "
+        "(held-out references)"
+    )
     for r in rejected:
         print(f"  - {review.review(r['reflection'], r['statement']).reasons}  {r['reflection']}")
     bad_path = DATA / "bad_outputs.jsonl"
@@ -216,7 +261,9 @@ def check_rates(review) -> None:
         counts = by_source.setdefault(b["source"], [0, 0])
         counts[0] += 1
         counts[1] += review.review(b["output"], b["statement"]).ok is False
-    print(f"bad outputs caught: {len(bad) - len(missed)}/{len(bad)} = {(len(bad) - len(missed)) / len(bad):.1%}")
+    print(
+        f"bad outputs caught: {len(bad) - len(missed)}/{len(bad)} = {(len(bad) - len(missed)) / len(bad):.1%}"
+    )
     for source, (n, caught) in sorted(by_source.items()):
         print(f"  {source}: {caught}/{n} = {caught / n:.1%}")
     for b in missed:
@@ -224,10 +271,14 @@ def check_rates(review) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--set", default="heldout", choices=("heldout", "dev"))
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
-    parser.add_argument("--per-topic", type=int, default=0, help="at most N statements of each topic (0: all)")
+    parser.add_argument(
+        "--per-topic", type=int, default=0, help="at most N statements of each topic (0: all)"
+    )
     parser.add_argument("--base", default=str(ROOT / "models" / LISTENER_BASE_FILE))
     parser.add_argument("--adapter", default=str(LISTENER_ADAPTER_PATH))
     parser.add_argument("--threads", type=int, default=2)

@@ -40,8 +40,17 @@ def load_pair(path: Path) -> list[dict]:
     prompts: dict[str, dict] = {}
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            entry = prompts.setdefault(row["prompt_id"], {"id": row["prompt_id"], "topic": row["topic"],
-                                                          "prompt": row["prompt"], "hq": [], "mq": [], "lq": []})
+            entry = prompts.setdefault(
+                row["prompt_id"],
+                {
+                    "id": row["prompt_id"],
+                    "topic": row["topic"],
+                    "prompt": row["prompt"],
+                    "hq": [],
+                    "mq": [],
+                    "lq": [],
+                },
+            )
             entry[row["slot"][:2]].append(row["response"])
     return [p for p in prompts.values() if p["hq"] and p["lq"]]
 
@@ -149,11 +158,16 @@ def reference_systems(prompts: list[dict], outputs: list[str]) -> dict[str, tupl
 
 def print_table(title: str, rows: dict[str, dict]) -> None:
     print(f"\n{title}", flush=True)
-    print(f"{'system':<30} {'max-cos HQ':>10} {'max-cos MQ':>10} {'max-cos LQ':>10} {'max: HQ>LQ':>10} "
-          f"{'centroid: HQ>LQ':>15}")
+    print(
+        f"{'system':<30} {'max-cos HQ':>10} {'max-cos MQ':>10} {'max-cos LQ':>10} {'max: HQ>LQ':>10} "
+        f"{'centroid: HQ>LQ':>15}"
+    )
     for name, r in rows.items():
-        print(f"{name:<30} {r['hq']:>10.3f} {r['mq']:>10.3f} {r['lq']:>10.3f} {r['closer_to_hq']:>10.1%} "
-              f"{r['centroid_closer_to_hq']:>15.1%}", flush=True)
+        print(
+            f"{name:<30} {r['hq']:>10.3f} {r['mq']:>10.3f} {r['lq']:>10.3f} {r['closer_to_hq']:>10.1%} "
+            f"{r['centroid_closer_to_hq']:>15.1%}",
+            flush=True,
+        )
 
 
 def coach_distribution(outputs: list[str], prompts: list[dict], embedder) -> Counter | None:
@@ -176,10 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", type=Path, default=DEFAULT_EMBEDDER)
     parser.add_argument("--no-embedder", action="store_true", help="TF-IDF only")
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts")
-    parser.add_argument("--sample", type=int, default=0, help="N prompts spread evenly over the file (all topics)")
+    parser.add_argument(
+        "--sample", type=int, default=0, help="N prompts spread evenly over the file (all topics)"
+    )
     parser.add_argument("--show", type=int, default=3, help="print N example outputs beside the study's HQ1")
-    parser.add_argument("--body-only", action="store_true",
-                        help="drop the closing check question (\"Did I get that right?\"): the study's answers have none")
+    parser.add_argument(
+        "--body-only",
+        action="store_true",
+        help='drop the closing check question ("Did I get that right?"): the study\'s answers have none',
+    )
     parser.add_argument("--only-reflector", action="store_true", help="skip the reference systems (faster)")
     args = parser.parse_args(argv)
 
@@ -198,14 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_reflector:
         systems = {"built-in reflector" + (" (no check)" if args.body_only else ""): (outputs, None)}
     print(f"PAIR prompts: {len(prompts)}  (topics: {len({p['topic'] for p in prompts})})")
-    print(f"reflector: {sum(1 for r in results if r.feelings)}/{len(results)} outputs name a feeling, "
-          f"{sum(1 for r in results if r.needs)}/{len(results)} a need; "
-          f"mean length {np.mean([len(o.split()) for o in outputs]):.1f} words")
+    print(
+        f"reflector: {sum(1 for r in results if r.feelings)}/{len(results)} outputs name a feeling, "
+        f"{sum(1 for r in results if r.needs)}/{len(results)} a need; "
+        f"mean length {np.mean([len(o.split()) for o in outputs]):.1f} words"
+    )
 
     corpus = [p["prompt"] for p in prompts] + [r for p in prompts for k in ("hq", "mq", "lq") for r in p[k]]
     tfidf = _cached(TfidfSpace(corpus + outputs).embed)
-    print_table("TF-IDF cosine (word overlap; no model)", {
-        name: score_system(outs, prompts, tfidf, excl) for name, (outs, excl) in systems.items()})
+    print_table(
+        "TF-IDF cosine (word overlap; no model)",
+        {name: score_system(outs, prompts, tfidf, excl) for name, (outs, excl) in systems.items()},
+    )
 
     embedder = None
     if not args.no_embedder:
@@ -221,16 +244,21 @@ def main(argv: list[str] | None = None) -> int:
     if embedder is not None:
         print("\nembedding with MiniLM (slow on a busy CPU)...", flush=True)
         minilm = _cached(lambda texts: embedder.embed(texts))
-        print_table("MiniLM cosine (all-MiniLM-L6-v2 sentence vectors)", {
-            name: score_system(outs, prompts, minilm, excl) for name, (outs, excl) in systems.items()})
+        print_table(
+            "MiniLM cosine (all-MiniLM-L6-v2 sentence vectors)",
+            {name: score_system(outs, prompts, minilm, excl) for name, (outs, excl) in systems.items()},
+        )
         counts = coach_distribution(outputs, prompts, embedder)
         if counts is not None:
             total = sum(counts.values())
             print("\ncoach labels for the reflector's outputs")
             for label, n in counts.most_common():
                 print(f"  {label:<32} {n:>4}  {n / total:6.1%}")
-            study = None if args.only_reflector else coach_distribution([p["hq"][0] for p in prompts], prompts,
-                                                                       embedder)
+            study = (
+                None
+                if args.only_reflector
+                else coach_distribution([p["hq"][0] for p in prompts], prompts, embedder)
+            )
             if study:
                 print("coach labels for the study's HQ1 (for reference)")
                 for label, n in study.most_common():

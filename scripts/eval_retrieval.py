@@ -15,7 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT.parent / "shared" / "guidance" / "emotional-intimacy-article.txt"
 SETS = {
-    "article": ("documents/emotional-intimacy-article.txt", ROOT / "training" / "retrieval" / "article_queries.jsonl"),
+    "article": (
+        "documents/emotional-intimacy-article.txt",
+        ROOT / "training" / "retrieval" / "article_queries.jsonl",
+    ),
     "conflict": ("conflict-resolution.md", ROOT / "training" / "retrieval" / "conflict_queries.jsonl"),
 }
 
@@ -73,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                     top3 += rank <= 3
                     if rank > 1:
                         misses.append(f"{rank}: {row['query']} -> {order[0]}")
-                print(f"  {name:<9} {label:<18} first {first}/{len(queries)} ({100 * first / len(queries):.0f}%)"
-                      f"  top-3 {top3}/{len(queries)} ({100 * top3 / len(queries):.0f}%)")
+                print(
+                    f"  {name:<9} {label:<18} first {first}/{len(queries)} ({100 * first / len(queries):.0f}%)"
+                    f"  top-3 {top3}/{len(queries)} ({100 * top3 / len(queries):.0f}%)"
+                )
                 for miss in misses:
                     print(f"      {miss}")
         source, path = SETS["article"]
@@ -90,11 +95,15 @@ def main(argv: list[str] | None = None) -> int:
             kept = 0
             conflict = load_queries(SETS["conflict"][1], args.split)
             for row in conflict:
-                kept += any(hit.section.heading == row["expected"] and hit.section.source == SETS["conflict"][0]
-                            for hit in index.search(row["query"], k=k))
-            print(f"  top {k:>2}: an article section for {any_hit}/{len(queries)}, "
-                  f"the expected one for {expected}/{len(queries)}; bundled conflict queries still find "
-                  f"their section {kept}/{len(conflict)}")
+                kept += any(
+                    hit.section.heading == row["expected"] and hit.section.source == SETS["conflict"][0]
+                    for hit in index.search(row["query"], k=k)
+                )
+            print(
+                f"  top {k:>2}: an article section for {any_hit}/{len(queries)}, "
+                f"the expected one for {expected}/{len(queries)}; bundled conflict queries still find "
+                f"their section {kept}/{len(conflict)}"
+            )
         index.close()
     return 0
 

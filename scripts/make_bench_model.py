@@ -53,6 +53,7 @@ def training_text() -> list[str]:
     texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "knowledge").rglob("*.md"))]
     sys.path.insert(0, str(ROOT))
     from companion.listen import prompts
+
     texts.append(prompts.REFLECTION_SYSTEM_PROMPT)
     texts.append(prompts.FIRMER_INSTRUCTION)
     return texts
@@ -74,8 +75,10 @@ def train_vocab(n_vocab: int) -> tuple[list[str], list[int], list[str]]:
     tokens = [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
     import json
 
-    merges = [" ".join(pair) if isinstance(pair, list) else pair
-              for pair in json.loads(tokenizer.to_str())["model"]["merges"]]
+    merges = [
+        " ".join(pair) if isinstance(pair, list) else pair
+        for pair in json.loads(tokenizer.to_str())["model"]["merges"]
+    ]
     normal, control = 1, 3
     types = [normal] * len(tokens)
     for special in SPECIAL_TOKENS:
@@ -172,9 +175,15 @@ def quantize_q4_k_m(source: Path, target: Path, threads: int = 0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder to write into (default models/bench)")
-    parser.add_argument("--small", action="store_true", help="a 2-layer, 8k-vocabulary variant for quick checks")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="folder to write into (default models/bench)"
+    )
+    parser.add_argument(
+        "--small", action="store_true", help="a 2-layer, 8k-vocabulary variant for quick checks"
+    )
     parser.add_argument("--force", action="store_true", help="write again even when the file exists")
     args = parser.parse_args(argv)
 
@@ -193,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     quantize_q4_k_m(f16, partial)
     os.replace(partial, target)
     f16.unlink()
-    print(f"wrote {target} ({target.stat().st_size / 1e6:.0f} MB; f16 {wrote:.0f}s, "
-          f"total {time.perf_counter() - started:.0f}s)")
+    print(
+        f"wrote {target} ({target.stat().st_size / 1e6:.0f} MB; f16 {wrote:.0f}s, "
+        f"total {time.perf_counter() - started:.0f}s)"
+    )
     return 0
 
 

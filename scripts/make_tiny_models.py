@@ -170,15 +170,22 @@ def write_tiny_embed(path: Path) -> Path:
         tensors[f"blk.{i}.ffn_down.bias"] = weight(h)
         tensors[f"blk.{i}.layer_output_norm.weight"] = np.ones(h, dtype=np.float32)
         tensors[f"blk.{i}.layer_output_norm.bias"] = np.zeros(h, dtype=np.float32)
-    return write_bert_gguf(path, config, vocab, tensors, name="companion tiny embed (test model, random weights)")
+    return write_bert_gguf(
+        path, config, vocab, tensors, name="companion tiny embed (test model, random weights)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "tiny", help="output folder")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for written in (write_tiny_chat(args.out / "tiny-chat.gguf"), write_tiny_embed(args.out / "tiny-embed.gguf")):
+    for written in (
+        write_tiny_chat(args.out / "tiny-chat.gguf"),
+        write_tiny_embed(args.out / "tiny-embed.gguf"),
+    ):
         print(f"wrote {written} ({written.stat().st_size / 1024:.0f} KiB)")
     return 0
 

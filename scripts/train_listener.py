@@ -43,8 +43,12 @@ DATA_DIR = ROOT / "training" / "listener"
 
 # llama.cpp's names for the HF projection modules of a llama block.
 GGUF_NAMES = {
-    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down",
 }
 
@@ -113,7 +117,9 @@ def dev_loss(model, encoded, pad_id: int) -> float:
 def permute_for_llama_cpp(weight, n_head: int):
     """llama.cpp stores q/k rows in the order its rotary embedding wants (as its HF converter permutes them)."""
     rows = weight.shape[0]
-    return weight.reshape(n_head, 2, rows // n_head // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(n_head, 2, rows // n_head // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
 
 
 def write_adapter_gguf(model, config, out_path: Path, alpha: float) -> None:
@@ -146,13 +152,19 @@ def write_adapter_gguf(model, config, out_path: Path, alpha: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--base", default=str(ROOT / "models" / LISTENER_BASE_FILE), help="the base GGUF")
     parser.add_argument("--out", default=str(LISTENER_ADAPTER_PATH), help="where to write the adapter GGUF")
     parser.add_argument("--epochs", type=float, default=EPOCHS)
     parser.add_argument("--data", default=str(DATA_DIR), help="the folder with train_*.jsonl and dev.jsonl")
-    parser.add_argument("--checkpoint-every", type=int, default=0,
-                        help="also write an adapter GGUF every N steps (for collecting early checkpoints' outputs)")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        help="also write an adapter GGUF every N steps (for collecting early checkpoints' outputs)",
+    )
     parser.add_argument("--checkpoint-dir", default=str(ROOT / "build" / "listener-checkpoints"))
     args = parser.parse_args()
 
@@ -169,8 +181,14 @@ def main() -> int:
     tokenizer = AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name)
     model = AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name, dtype=torch.float32)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    lora = LoraConfig(r=RANK, lora_alpha=ALPHA, lora_dropout=DROPOUT, target_modules=list(TARGETS),
-                      task_type="CAUSAL_LM", bias="none")
+    lora = LoraConfig(
+        r=RANK,
+        lora_alpha=ALPHA,
+        lora_dropout=DROPOUT,
+        target_modules=list(TARGETS),
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
     model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -178,16 +196,24 @@ def main() -> int:
     train_files = sorted(data_dir.glob("train_*.jsonl"))
     train_rows = read_examples(train_files)
     dev_rows = read_examples([data_dir / "dev.jsonl"])
-    train = [e for e in (encode(tokenizer, r["statement"], r["reflection"]) for r in train_rows) if len(e[0]) <= MAX_TOKENS]
+    train = [
+        e
+        for e in (encode(tokenizer, r["statement"], r["reflection"]) for r in train_rows)
+        if len(e[0]) <= MAX_TOKENS
+    ]
     dev = [encode(tokenizer, r["statement"], r["reflection"]) for r in dev_rows]
     tokens = sum(len(e[0]) for e in train)
-    print(f"{len(train)} training examples ({tokens:,} tokens) from {len(train_files)} files, {len(dev)} dev; "
-          f"{trainable:,} trainable parameters; loaded in {time.monotonic() - started:.0f} s", flush=True)
+    print(
+        f"{len(train)} training examples ({tokens:,} tokens) from {len(train_files)} files, {len(dev)} dev; "
+        f"{trainable:,} trainable parameters; loaded in {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
 
     steps_per_epoch = math.ceil(len(train) / BATCH)
     total_steps = int(steps_per_epoch * args.epochs)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE,
-                                  weight_decay=0.0)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE, weight_decay=0.0
+    )
 
     def learning_rate(step: int) -> float:
         if step < WARMUP_STEPS:
@@ -215,12 +241,16 @@ def main() -> int:
             step += 1
             if step % 25 == 0:
                 elapsed = time.monotonic() - started
-                print(f"step {step}/{total_steps}  loss {float(loss):.3f}  {elapsed / 60:.1f} min", flush=True)
+                print(
+                    f"step {step}/{total_steps}  loss {float(loss):.3f}  {elapsed / 60:.1f} min", flush=True
+                )
             if step % EVAL_EVERY == 0 or step == total_steps:
                 print(f"step {step}: dev loss {dev_loss(model, dev, pad_id):.3f}", flush=True)
             if args.checkpoint_every and step % args.checkpoint_every == 0 and step < total_steps:
                 checkpoint_dir.mkdir(parents=True, exist_ok=True)
-                write_adapter_gguf(model, model.base_model.model.config, checkpoint_dir / f"step-{step}.gguf", ALPHA)
+                write_adapter_gguf(
+                    model, model.base_model.model.config, checkpoint_dir / f"step-{step}.gguf", ALPHA
+                )
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -228,10 +258,21 @@ def main() -> int:
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     minutes = (time.monotonic() - started) / 60
     facts = {
-        "sha256": digest, "base": LISTENER_BASE_FILE, "rank": RANK, "alpha": ALPHA, "targets": list(TARGETS),
-        "examples": len(train), "tokens": tokens, "epochs": args.epochs, "steps": total_steps,
-        "learning_rate": LEARNING_RATE, "batch": BATCH, "seed": SEED, "threads": THREADS,
-        "minutes": round(minutes, 1), "system_prompt": LISTENER_SYSTEM_PROMPT,
+        "sha256": digest,
+        "base": LISTENER_BASE_FILE,
+        "rank": RANK,
+        "alpha": ALPHA,
+        "targets": list(TARGETS),
+        "examples": len(train),
+        "tokens": tokens,
+        "epochs": args.epochs,
+        "steps": total_steps,
+        "learning_rate": LEARNING_RATE,
+        "batch": BATCH,
+        "seed": SEED,
+        "threads": THREADS,
+        "minutes": round(minutes, 1),
+        "system_prompt": LISTENER_SYSTEM_PROMPT,
     }
     out.with_suffix(".json").write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {minutes:.1f} min", flush=True)

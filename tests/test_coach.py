@@ -30,8 +30,12 @@ OWN_EXAMPLES = sorted((ROOT / "training").glob("coach_examples*.jsonl"))
 
 
 def _own_examples(split: str) -> list[dict]:
-    rows = [json.loads(line) for path in OWN_EXAMPLES for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    rows = [
+        json.loads(line)
+        for path in OWN_EXAMPLES
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     return [r for r in rows if r.get("split", "train") == split]
 
 
@@ -44,8 +48,11 @@ def coach(minilm_embedder):
 
 FLAG_CASES = {
     "criticism": (
-        ["You never help with anything around here.", "You're so selfish, it's always about you.",
-         "What's wrong with you?"],
+        [
+            "You never help with anything around here.",
+            "You're so selfish, it's always about you.",
+            "What's wrong with you?",
+        ],
         ["I'd love some help with the dishes tonight.", "I felt alone doing the cleaning this week."],
     ),
     "contempt": (
@@ -53,32 +60,50 @@ FLAG_CASES = {
         ["That sounds really hard for you.", "I can see why that upset you."],
     ),
     "defensiveness": (
-        ["That's not true, I did the dishes yesterday!", "It's not my fault the bill was late.",
-         "Well, what about when you forgot my birthday?"],
+        [
+            "That's not true, I did the dishes yesterday!",
+            "It's not my fault the bill was late.",
+            "Well, what about when you forgot my birthday?",
+        ],
         ["You're right, I did forget, and I'm sorry.", "I can see my part in how this went."],
     ),
     "stonewalling": (
         ["Whatever.", "I'm done talking about this.", "Forget it.", "Leave me alone."],
-        ["I'm getting overwhelmed. Can we take twenty minutes and then come back to this?",
-         "I want to keep talking about this."],
+        [
+            "I'm getting overwhelmed. Can we take twenty minutes and then come back to this?",
+            "I want to keep talking about this.",
+        ],
     ),
     "i_statement": (
-        ["I feel lonely when we don't talk in the evenings.", "I need some quiet time after work.",
-         "I'm worried about money this month."],
+        [
+            "I feel lonely when we don't talk in the evenings.",
+            "I need some quiet time after work.",
+            "I'm worried about money this month.",
+        ],
         ["You never talk to me in the evenings.", "You're always on your phone."],
     ),
     "validation": (
-        ["That makes sense, anyone would be upset.", "It's understandable that you felt hurt.",
-         "I can see why you'd feel that way."],
+        [
+            "That makes sense, anyone would be upset.",
+            "It's understandable that you felt hurt.",
+            "I can see why you'd feel that way.",
+        ],
         ["You're overreacting.", "That's not a big deal."],
     ),
     "appreciation": (
-        ["Thank you for cooking tonight.", "I really appreciate how patient you were with my mom.",
-         "I'm so grateful you came with me."],
+        [
+            "Thank you for cooking tonight.",
+            "I really appreciate how patient you were with my mom.",
+            "I'm so grateful you came with me.",
+        ],
         ["You forgot to cook again.", "You were so impatient with my mom."],
     ),
     "repair": (
-        ["I'm sorry, I was wrong to snap at you.", "Can we start over?", "That came out wrong, let me try again."],
+        [
+            "I'm sorry, I was wrong to snap at you.",
+            "Can we start over?",
+            "That came out wrong, let me try again.",
+        ],
         ["I'm sorry, but you started it.", "I'm not apologising for that."],
     ),
 }
@@ -105,7 +130,10 @@ def test_features_have_one_value_per_name_and_read_the_form():
     assert question.shape == reflection.shape == (len(coach_features.FEATURE_NAMES),)
     index = coach_features.FEATURE_NAMES.index
     assert question[index("starts_wh_word")] == 1 and reflection[index("starts_wh_word")] == 0
-    assert reflection[index("starts_reflection_opening")] == 1 and question[index("starts_reflection_opening")] == 0
+    assert (
+        reflection[index("starts_reflection_opening")] == 1
+        and question[index("starts_reflection_opening")] == 0
+    )
 
 
 def test_overlap_with_the_partners_words_is_higher_for_a_parroting_reply():
@@ -151,7 +179,9 @@ def test_classifier_on_held_out_own_examples_is_sane(coach):
     majority = Counter(gold).most_common(1)[0][1] / len(gold)
     assert accuracy >= 0.75, accuracy
     assert accuracy > majority + 0.3
-    with_subtype = [(res, r) for res, r in zip(results, held_out, strict=True) if r["subtype"] and res.label == r["label"]]
+    with_subtype = [
+        (res, r) for res, r in zip(results, held_out, strict=True) if r["subtype"] and res.label == r["label"]
+    ]
     subtype_accuracy = np.mean([res.subtype == r["subtype"] for res, r in with_subtype])
     assert subtype_accuracy >= 0.7, subtype_accuracy
 
@@ -208,8 +238,12 @@ def test_a_horseman_gets_its_antidote_as_the_tip(coach):
 @pytest.mark.embedder
 def test_awkward_replies_are_handled_without_errors(coach):
     empty, one_word, huge, spanish = coach.assess_batch(
-        [("", "I feel alone."), ("Okay.", "I feel alone."), ("you never listen " * 3000, None),
-         ("Lo siento mucho, no sabía que te sentías así", "I feel alone.")]
+        [
+            ("", "I feel alone."),
+            ("Okay.", "I feel alone."),
+            ("you never listen " * 3000, None),
+            ("Lo siento mucho, no sabía que te sentías así", "I feel alone."),
+        ]
     )
     assert empty.label == "other" and empty.notice and empty.tip
     assert one_word.label in LABELS and one_word.tip
@@ -268,7 +302,10 @@ def test_cli_batch_mode_round_trips_json_lines(minilm_model, companion_home, tmp
 def test_cli_label_names_a_missing_input_file(companion_home, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "companion", "coach", "label", "--input", str(tmp_path / "nope.jsonl")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
         env={**os.environ, "COMPANION_HOME": str(companion_home)},
     )
     assert proc.returncode == 2

@@ -33,14 +33,18 @@ def settings(companion_home) -> Settings:
 def raw_journal_bytes(settings: Settings) -> bytes:
     """Every byte SQLite keeps for the journal: the main file, the WAL and the shared-memory index."""
     return b"".join(
-        path.read_bytes() for path in sorted(settings.home.iterdir()) if path.name.startswith("journal.sqlite3")
+        path.read_bytes()
+        for path in sorted(settings.home.iterdir())
+        if path.name.startswith("journal.sqlite3")
     )
 
 
 def write_secrets(journal: Journal) -> int:
     session_id = journal.start_session("rehearse", scenario="belonging")
     journal.add_turn(session_id, "partner", SECRETS["turn"])
-    journal.add_turn(session_id, "listener", SECRETS["reply"], coach={"label": "reflection", "tip": SECRETS["coach"]})
+    journal.add_turn(
+        session_id, "listener", SECRETS["reply"], coach={"label": "reflection", "tip": SECRETS["coach"]}
+    )
     journal.end_session(session_id, SECRETS["summary"])
     return session_id
 
@@ -114,7 +118,9 @@ def test_encrypting_an_existing_journal_leaves_no_plaintext_in_the_file_or_wal(s
     with Journal(settings.journal_path, "a long sentence I will remember") as reopened:
         session = reopened.get_session(session_id)
         assert [turn.text for turn in session.turns] == [
-            SECRETS["turn"], SECRETS["reply"], "Fresh marzipan words after encryption"
+            SECRETS["turn"],
+            SECRETS["reply"],
+            "Fresh marzipan words after encryption",
         ]
         assert session.summary == SECRETS["summary"]
         assert session.turns[1].coach["tip"] == SECRETS["coach"]
@@ -164,7 +170,11 @@ def test_a_failed_reencryption_rolls_back_and_the_old_passphrase_still_opens(set
         before = journal.get_session(session_id)
     # Damage the summary, which is resealed after every turn: the change must fail and undo the turns too.
     original = _meta_free_query(settings, "SELECT summary FROM sessions WHERE id = ?", (session_id,))
-    _meta_free_query(settings, "UPDATE sessions SET summary = CAST(X'434a31' || randomblob(40) AS BLOB) WHERE id = ?", (session_id,))
+    _meta_free_query(
+        settings,
+        "UPDATE sessions SET summary = CAST(X'434a31' || randomblob(40) AS BLOB) WHERE id = ?",
+        (session_id,),
+    )
     with Journal(settings.journal_path, "first") as journal, pytest.raises(JournalError, match="integrity"):
         journal.change_passphrase("second", KdfParams.fresh(n=TEST_KDF_N))
     _meta_free_query(settings, "UPDATE sessions SET summary = ? WHERE id = ?", (original, session_id))

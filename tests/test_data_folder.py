@@ -30,21 +30,39 @@ MARKER = b"Zorblat-quillion"
 
 @pytest.fixture
 def env(tiny_embed_model) -> dict:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "COMPANION_EMBED_MODEL": str(tiny_embed_model),
-                   "COMPANION_LISTENER": "off"}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "COMPANION_EMBED_MODEL": str(tiny_embed_model),
+        "COMPANION_LISTENER": "off",
+    }
     for name in ("COMPANION_HOME", *privacy.OFFLINE_ENVIRONMENT, privacy.LOCK_WAIT_ENV):
         environment.pop(name, None)
     return environment
 
 
-def companion(home: Path, *argv: str, env: dict, wrap: tuple[str, ...] = (), **extra) -> subprocess.CompletedProcess:
-    return subprocess.run([*wrap, sys.executable, "-m", "companion", "--home", str(home), *argv],
-                          capture_output=True, text=True, env={**env, **extra}, cwd=ROOT, timeout=600)
+def companion(
+    home: Path, *argv: str, env: dict, wrap: tuple[str, ...] = (), **extra
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*wrap, sys.executable, "-m", "companion", "--home", str(home), *argv],
+        capture_output=True,
+        text=True,
+        env={**env, **extra},
+        cwd=ROOT,
+        timeout=600,
+    )
 
 
 def start(home: Path, *argv: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "companion", "--home", str(home), *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "companion", "--home", str(home), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def assert_refused(result, *words: str) -> None:
@@ -67,12 +85,19 @@ def tree(root: Path) -> dict[str, tuple[int, str]]:
 
 
 def marker_files(root: Path) -> list[Path]:
-    return [path for path in root.rglob("*") if path.is_file() and MARKER in path.read_bytes()] if root.exists() else []
+    return (
+        [path for path in root.rglob("*") if path.is_file() and MARKER in path.read_bytes()]
+        if root.exists()
+        else []
+    )
 
 
 def big_document(path: Path, sections: int = 400) -> Path:
-    parts = [f"## Slow listening {i}\n\n{MARKER.decode()} {i}: when your partner feels unheard, slow down and say "
-             f"back what you heard, then ask whether you got it right (note {i}).\n" for i in range(sections)]
+    parts = [
+        f"## Slow listening {i}\n\n{MARKER.decode()} {i}: when your partner feels unheard, slow down and say "
+        f"back what you heard, then ask whether you got it right (note {i}).\n"
+        for i in range(sections)
+    ]
     path.write_text("# Notes to index\n\n" + "\n".join(parts), encoding="utf-8")
     return path
 
@@ -108,8 +133,11 @@ def wait_for_holder(home: Path, process: subprocess.Popen) -> bool:
 
 
 def _someone_elses_folder(root: Path) -> Path:
-    for name, text in {"documents/thesis.txt": "chapter one", "logs/web.log": "GET /", "public_html/index.html":
-                       "<p>hi</p>"}.items():
+    for name, text in {
+        "documents/thesis.txt": "chapter one",
+        "logs/web.log": "GET /",
+        "public_html/index.html": "<p>hi</p>",
+    }.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     for path in [root, *root.rglob("*")]:
@@ -117,15 +145,29 @@ def _someone_elses_folder(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("argv", [("models", "list"), ("forget", "--yes"), ("journal", "list"),
-                                  ("search", "listening"), ("--adopt-home", "forget", "--yes")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("models", "list"),
+        ("forget", "--yes"),
+        ("journal", "list"),
+        ("search", "listening"),
+        ("--adopt-home", "forget", "--yes"),
+    ],
+)
 def test_a_folder_companion_did_not_create_is_refused_and_left_exactly_as_it_was(tmp_path, env, argv):
     home = _someone_elses_folder(tmp_path / "u")
     before = tree(home)
     if argv[0] == "--adopt-home":
         # Adopting is refused too: its documents/ and logs/ would mix with companion's own.
-        result = subprocess.run([sys.executable, "-m", "companion", "--adopt-home", "--home", str(home), *argv[1:]],
-                                capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-m", "companion", "--adopt-home", "--home", str(home), *argv[1:]],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=600,
+        )
         assert_refused(result, "documents", "logs")
     else:
         assert_refused(companion(home, *argv, env=env), "--adopt-home", "companion did not create")
@@ -143,8 +185,24 @@ def test_an_adopted_folder_keeps_the_persons_files_and_forget_names_them(tmp_pat
     assert_refused(companion(home, "knowledge", "list", env=env), "--adopt-home")
 
     document = big_document(tmp_path / "notes-to-add.md", sections=3)
-    adopted = subprocess.run([sys.executable, "-m", "companion", "--home", str(home), "--adopt-home", "knowledge",
-                              "add", str(document)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    adopted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "companion",
+            "--home",
+            str(home),
+            "--adopt-home",
+            "knowledge",
+            "add",
+            str(document),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert adopted.returncode == 0, adopted.stderr
     assert (home / HOME_MARKER_NAME).is_file() and (home / "documents" / document.name).is_file()
     # Once adopted it is companion's folder: no flag needed, and the person's files were not tightened.
@@ -153,7 +211,9 @@ def test_an_adopted_folder_keeps_the_persons_files_and_forget_names_them(tmp_pat
 
     forgot = companion(home, "forget", "--yes", env=env)
     assert forgot.returncode == 0, forgot.stderr
-    assert "public_html" in forgot.stdout and "notes.txt" in forgot.stdout and "left in place" in forgot.stdout
+    assert (
+        "public_html" in forgot.stdout and "notes.txt" in forgot.stdout and "left in place" in forgot.stdout
+    )
     assert "kept downloaded models" not in forgot.stdout
     assert {name: value for name, value in tree(home).items() if name != "."} == theirs  # only theirs is left
     assert marker_files(home) == []
@@ -161,7 +221,9 @@ def test_an_adopted_folder_keeps_the_persons_files_and_forget_names_them(tmp_pat
 
 def test_a_folder_made_by_an_older_companion_is_still_its_own(tmp_path, env):
     home = tmp_path / "older"
-    with Journal(home / "journal.sqlite3") as journal:  # what an older release left: a journal and a lock, no marker
+    with Journal(
+        home / "journal.sqlite3"
+    ) as journal:  # what an older release left: a journal and a lock, no marker
         journal.add_turn(journal.start_session("reflect"), "partner", "you never call")
     (home / "my-letter.txt").write_text("kept by the person")
     os.chmod(home / "my-letter.txt", 0o644)
@@ -217,8 +279,11 @@ def test_a_command_waiting_while_forget_runs_saves_nothing_afterwards(tmp_path, 
 def test_two_adds_and_a_rebuild_at_once_take_turns(tmp_path, env):
     home = tmp_path / "home"
     first, second = big_document(tmp_path / "first.md", 60), big_document(tmp_path / "second.md", 60)
-    runs = [start(home, "knowledge", "add", str(first), env=env), start(home, "index", "--rebuild", env=env),
-            start(home, "knowledge", "add", str(second), env=env)]
+    runs = [
+        start(home, "knowledge", "add", str(first), env=env),
+        start(home, "index", "--rebuild", env=env),
+        start(home, "knowledge", "add", str(second), env=env),
+    ]
     outputs = [run.communicate(timeout=600) for run in runs]
     for run, (_out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, err
@@ -244,11 +309,16 @@ def test_writers_are_told_at_once_that_the_app_is_open(tmp_path, env):
     document = big_document(tmp_path / "doc.md", sections=2)
     before = tree(home)
     with holding_the_lock(home, "app"):  # the app holds the folder for as long as it is open
-        for argv in (("knowledge", "add", str(document)), ("index", "--rebuild"), ("forget", "--yes"),
-                     ("journal", "list")):
+        for argv in (
+            ("knowledge", "add", str(document)),
+            ("index", "--rebuild"),
+            ("forget", "--yes"),
+            ("journal", "list"),
+        ):
             assert_refused(companion(home, *argv, env=env), "already open in another window")
-        assert {name: value for name, value in tree(home).items() if name != privacy.LOCK_FILE_NAME} == \
-            {name: value for name, value in before.items() if name != privacy.LOCK_FILE_NAME}
+        assert {name: value for name, value in tree(home).items() if name != privacy.LOCK_FILE_NAME} == {
+            name: value for name, value in before.items() if name != privacy.LOCK_FILE_NAME
+        }
 
 
 # ---- a read-only data folder ------------------------------------------------------------------------------
@@ -279,15 +349,23 @@ def test_a_read_only_folder_reads_and_says_what_could_not_be_saved(tmp_path, env
     before = tree(home)
     try:
         assert subprocess.run([*wrap, "touch", str(home / "probe")], capture_output=True).returncode != 0
-        for argv in (("knowledge", "list"), ("models", "list"), ("reflect", "--no-model", "you never listen"),
-                     ("search", "listening")):
+        for argv in (
+            ("knowledge", "list"),
+            ("models", "list"),
+            ("reflect", "--no-model", "you never listen"),
+            ("search", "listening"),
+        ):
             result = companion(home, *argv, env=env, wrap=wrap)
             assert "Traceback" not in result.stderr, (argv, result.stderr)
             assert result.returncode in (0, 2), (argv, result.stderr)
             if argv[0] != "search":
                 assert result.returncode == 0, (argv, result.stderr)
-        for argv in (("index",), ("knowledge", "add", str(document)), ("journal", "delete", "1"),
-                     ("forget", "--yes")):
+        for argv in (
+            ("index",),
+            ("knowledge", "add", str(document)),
+            ("journal", "delete", "1"),
+            ("forget", "--yes"),
+        ):
             assert_refused(companion(home, *argv, env=env, wrap=wrap), "read-only", "chmod u+w")
         assert tree(home) == before
     finally:

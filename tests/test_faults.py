@@ -82,8 +82,12 @@ def _child_env(settings: Settings) -> dict:
 
 def run_cli(settings: Settings, *argv: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "companion", *argv], input=stdin, capture_output=True,
-        env=_child_env(settings), cwd=ROOT, timeout=600,
+        [sys.executable, "-m", "companion", *argv],
+        input=stdin,
+        capture_output=True,
+        env=_child_env(settings),
+        cwd=ROOT,
+        timeout=600,
     )
 
 
@@ -203,7 +207,7 @@ def test_an_index_dir_full_of_junk_is_cleared_and_rebuilt(settings, index_parts)
 
 def test_a_journal_that_is_not_sqlite_is_kept_and_a_fresh_one_started(settings, capsys):
     settings.home.mkdir(parents=True, exist_ok=True)
-    original = b"{\"my\": \"notes from another app\"}\n" * 100
+    original = b'{"my": "notes from another app"}\n' * 100
     settings.journal_path.write_bytes(original)
     assert main(["journal", "list"]) == 0
     captured = capsys.readouterr()
@@ -211,15 +215,19 @@ def test_a_journal_that_is_not_sqlite_is_kept_and_a_fresh_one_started(settings, 
     assert "The journal is empty." in captured.out
     kept = list(settings.home.glob("journal.sqlite3.unreadable-*"))
     assert [path.read_bytes() for path in kept] == [original]
-    report("journal file that is not SQLite", next(line for line in captured.err.splitlines() if "kept as" in line))
+    report(
+        "journal file that is not SQLite",
+        next(line for line in captured.err.splitlines() if "kept as" in line),
+    )
 
 
 def _mount_tiny_filesystem(folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(folder)],
-                            capture_output=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(folder)], capture_output=True
+    )
     return result.returncode == 0
 
 
@@ -278,8 +286,13 @@ def test_a_full_disk_refuses_the_turn_with_a_clear_message_and_keeps_the_rest(se
     # Not root: the same fault through a file-size limit in a child process.
     script = tmp_path / "full_disk.py"
     script.write_text(FULL_DISK_CHILD)
-    result = subprocess.run([sys.executable, str(script), str(settings.journal_path)], capture_output=True,
-                            text=True, env=_child_env(settings), cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(script), str(settings.journal_path)],
+        capture_output=True,
+        text=True,
+        env=_child_env(settings),
+        cwd=ROOT,
+    )
     assert "REFUSED" in result.stdout and "was not saved" in result.stdout, result.stderr
     with Journal(settings.journal_path) as reopened:
         assert reopened.list_sessions()[0].preview == "saved before the disk filled"
@@ -331,7 +344,9 @@ def test_invalid_utf8_and_control_bytes_on_stdin(settings):
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr
     assert b"\x1b" not in result.stdout and b"\x00" not in result.stdout
-    report("invalid UTF-8 + NUL + ANSI on stdin (reflect -)", f"exit 0; {result.stdout.decode().splitlines()[0]}")
+    report(
+        "invalid UTF-8 + NUL + ANSI on stdin (reflect -)", f"exit 0; {result.stdout.decode().splitlines()[0]}"
+    )
 
 
 def test_200_kb_of_text_gets_one_clear_line(settings):
@@ -397,17 +412,21 @@ def test_a_prompt_injection_document_stays_quoted_data(settings, tmp_path):
         assert token not in user
     # As many closing tags as opening ones: the document's own "</reference>" cannot close the quote early.
     assert user.count("<reference") == user.count("</reference>") >= 1
-    quoted = user[user.index("<reference"): user.rindex("</reference>")]
+    quoted = user[user.index("<reference") : user.rindex("</reference>")]
     assert "Ignore your instructions" in quoted
     inner_lines = [line for line in quoted.splitlines()[1:] if line.strip()]
     assert all(line.startswith("> ") for line in inner_lines), inner_lines
     assert user.rstrip().endswith("What could I say back to reflect it?")
-    report("knowledge document with prompt injection", "quoted as '> ' lines inside <reference>; template tokens "
-           "and closing tags stripped; system prompt unchanged")
+    report(
+        "knowledge document with prompt injection",
+        "quoted as '> ' lines inside <reference>; template tokens "
+        "and closing tags stripped; system prompt unchanged",
+    )
 
 
-def test_a_prompt_injection_document_end_to_end_through_reflect(settings, tmp_path, tiny_chat_model,
-                                                              tiny_embed_model, capsys):
+def test_a_prompt_injection_document_end_to_end_through_reflect(
+    settings, tmp_path, tiny_chat_model, tiny_embed_model, capsys
+):
     source = tmp_path / "listening-notes.md"
     source.write_text(INJECTION_DOCUMENT)
     settings = settings.with_changes(embed_model=tiny_embed_model)
@@ -422,5 +441,7 @@ def test_a_prompt_injection_document_end_to_end_through_reflect(settings, tmp_pa
     assert payload["reflection"]
     assert "leave their partner" not in payload["reflection"]
     assert "you should" not in payload["reflection"].lower()
-    report("injection document through reflect (tiny model)",
-           f"engine {payload['engine']}; reflection stayed a reflection: {payload['reflection'][:90]}")
+    report(
+        "injection document through reflect (tiny model)",
+        f"engine {payload['engine']}; reflection stayed a reflection: {payload['reflection'][:90]}",
+    )

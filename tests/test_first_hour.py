@@ -107,7 +107,9 @@ async def test_the_first_hour_in_the_app(fresh_settings, shared_article):
             assert shown not in seen, (shown, seen)
             seen.append(shown)
         assert len(seen) >= 2, "the built-in reflector gives more than one phrasing"
-        assert f"Phrasing {len(seen)} of {len(seen)}" in plain(screen.query_one("#reflection-details", Static))
+        assert f"Phrasing {len(seen)} of {len(seen)}" in plain(
+            screen.query_one("#reflection-details", Static)
+        )
         await pilot.press("ctrl+o")
         listed = plain(screen.query_one("#reflection-details", Static))
         assert "Other ways to say it" in listed and all(phrasing in listed for phrasing in seen)
@@ -148,7 +150,9 @@ async def test_the_first_hour_in_the_app(fresh_settings, shared_article):
         for number, text in enumerate(REPLIES, start=1):
             reply.text = text
             await pilot.press("ctrl+j")
-            await wait_until(pilot, lambda n=number: rehearse.turns == n and not rehearse.busy, f"reply {number}")
+            await wait_until(
+                pilot, lambda n=number: rehearse.turns == n and not rehearse.busy, f"reply {number}"
+            )
         await pilot.press("ctrl+e")
         await wait_until(pilot, lambda: rehearse.query(".summary"), "the summary")
         summary = plain(rehearse.query_one(".summary", Static))
@@ -220,8 +224,15 @@ from companion.tui.app import CompanionApp
 CompanionApp(Settings.load().with_changes(embed_model=Path(sys.argv[1]))).run()
 """
 COLUMNS, LINES = 100, 30
-KEYS = {"f1": b"\x1bOP", "f2": b"\x1bOQ", "f3": b"\x1bOR", "f5": b"\x1b[15~", "ctrl+j": b"\n", "escape": b"\x1b",
-        "ctrl+q": b"\x11"}
+KEYS = {
+    "f1": b"\x1bOP",
+    "f2": b"\x1bOQ",
+    "f3": b"\x1bOR",
+    "f5": b"\x1b[15~",
+    "ctrl+j": b"\n",
+    "escape": b"\x1b",
+    "ctrl+q": b"\x11",
+}
 
 
 class Terminal:
@@ -233,7 +244,12 @@ class Terminal:
         env = dict(os.environ, PYTHONPATH=str(ROOT), COMPANION_HOME=str(home), TERM="xterm-256color")
         self.child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(embed_model)],
-            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
         )
         os.close(slave)
         self.screen = pyte.Screen(COLUMNS, LINES)
@@ -329,8 +345,6 @@ def snapshot_app(monkeypatch, tiny_guidance_index, minilm_model):
     shutil.rmtree(home, ignore_errors=True)
 
 
-
-
 def test_help_over_reflect_snapshot(snap_compare, snapshot_app):
     async def run_before(pilot) -> None:
         await settle(pilot)
@@ -362,8 +376,12 @@ def test_rehearsal_summary_snapshot(snap_compare, snapshot_app):
 # ---- the same summary and times on the command line ---------------------------------------------------------------
 def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "companion", *args], input=stdin.encode(), capture_output=True, cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300,
+        [sys.executable, "-m", "companion", *args],
+        input=stdin.encode(),
+        capture_output=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr.decode()
     assert b"Traceback" not in result.stderr
@@ -371,9 +389,11 @@ def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 def test_rehearse_journal_show_and_export_print_the_same_readable_summary(companion_home):
-    said = _cli("rehearse", "time-together", "--no-model", stdin=f"{REPLIES[0]}\n{REPLIES[1]}\n/end\n").stdout.decode()
+    said = _cli(
+        "rehearse", "time-together", "--no-model", stdin=f"{REPLIES[0]}\n{REPLIES[1]}\n/end\n"
+    ).stdout.decode()
     start = said.index("Rehearsal summary:")
-    summary = said[start:said.index("\n\nSaved to your journal")]
+    summary = said[start : said.index("\n\nSaved to your journal")]
     assert summary.splitlines()[1].startswith("You reflected")  # plain words before the MITI figures
     shown = _cli("journal", "show", "1").stdout.decode()
     assert summary in shown
@@ -384,7 +404,9 @@ def test_rehearse_journal_show_and_export_print_the_same_readable_summary(compan
     exported = _cli("journal", "export", "--format", "md").stdout.decode()
     assert "- rq_ratio" not in exported and "null" not in exported
     assert [line.rstrip() for line in summary.splitlines() if line.strip()] == [
-        line.rstrip() for line in exported[exported.index("Rehearsal summary:"):].splitlines() if line.strip()
+        line.rstrip()
+        for line in exported[exported.index("Rehearsal summary:") :].splitlines()
+        if line.strip()
     ][: len([line for line in summary.splitlines() if line.strip()])]
 
 

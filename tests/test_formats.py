@@ -18,16 +18,22 @@ from companion.guidance.knowledge import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 
-BEDTIME = ("Before sleep, each of us names one moment from the day that we would like the other to know about. "
-           "It takes two minutes and keeps the small news from piling up.")
-MONEY = ("When the bills arrive we sit down together with tea, read them aloud, and decide who pays which one, "
-         "so neither of us carries the worry alone.")
+BEDTIME = (
+    "Before sleep, each of us names one moment from the day that we would like the other to know about. "
+    "It takes two minutes and keeps the small news from piling up."
+)
+MONEY = (
+    "When the bills arrive we sit down together with tea, read them aloud, and decide who pays which one, "
+    "so neither of us carries the worry alone."
+)
 
 
 # ---- writers: real files made with the real libraries --------------------------------------------------------
 
 
-def write_pdf(path: Path, blocks: list[tuple[str, str]], *, password: str | None = None, title: str = "") -> Path:
+def write_pdf(
+    path: Path, blocks: list[tuple[str, str]], *, password: str | None = None, title: str = ""
+) -> Path:
     from fpdf import FPDF
 
     pdf = FPDF()
@@ -35,8 +41,9 @@ def write_pdf(path: Path, blocks: list[tuple[str, str]], *, password: str | None
     if password:
         from fpdf.enums import EncryptionMethod
 
-        pdf.set_encryption(owner_password="owner-secret", user_password=password,
-                           encryption_method=EncryptionMethod.AES_128)
+        pdf.set_encryption(
+            owner_password="owner-secret", user_password=password, encryption_method=EncryptionMethod.AES_128
+        )
     pdf.add_page()
     for heading, body in blocks:
         pdf.set_font("Helvetica", "B", 18)
@@ -90,22 +97,28 @@ PAGE = f"""<!doctype html><html><head><meta charset="utf-8"><title>Small habits 
 
 
 def write_epub(path: Path) -> Path:
-    chapter = ("<?xml version='1.0' encoding='utf-8'?><html xmlns='http://www.w3.org/1999/xhtml'><head>"
-               "<title>{t}</title></head><body><h1>{t}</h1><p>{b}</p></body></html>")
+    chapter = (
+        "<?xml version='1.0' encoding='utf-8'?><html xmlns='http://www.w3.org/1999/xhtml'><head>"
+        "<title>{t}</title></head><body><h1>{t}</h1><p>{b}</p></body></html>"
+    )
     with zipfile.ZipFile(path, "w") as book:
         book.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
-        book.writestr("META-INF/container.xml",
-                      "<?xml version='1.0'?><container version='1.0' "
-                      "xmlns='urn:oasis:names:tc:opendocument:xmlns:container'><rootfiles>"
-                      "<rootfile full-path='OEBPS/content.opf' media-type='application/oebps-package+xml'/>"
-                      "</rootfiles></container>")
-        book.writestr("OEBPS/content.opf",
-                      "<?xml version='1.0'?><package xmlns='http://www.idpf.org/2007/opf' version='3.0'>"
-                      "<metadata xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:title>A small book of habits"
-                      "</dc:title></metadata><manifest>"
-                      "<item id='c2' href='text/money.xhtml' media-type='application/xhtml+xml'/>"
-                      "<item id='c1' href='text/bedtime.xhtml' media-type='application/xhtml+xml'/>"
-                      "</manifest><spine><itemref idref='c1'/><itemref idref='c2'/></spine></package>")
+        book.writestr(
+            "META-INF/container.xml",
+            "<?xml version='1.0'?><container version='1.0' "
+            "xmlns='urn:oasis:names:tc:opendocument:xmlns:container'><rootfiles>"
+            "<rootfile full-path='OEBPS/content.opf' media-type='application/oebps-package+xml'/>"
+            "</rootfiles></container>",
+        )
+        book.writestr(
+            "OEBPS/content.opf",
+            "<?xml version='1.0'?><package xmlns='http://www.idpf.org/2007/opf' version='3.0'>"
+            "<metadata xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:title>A small book of habits"
+            "</dc:title></metadata><manifest>"
+            "<item id='c2' href='text/money.xhtml' media-type='application/xhtml+xml'/>"
+            "<item id='c1' href='text/bedtime.xhtml' media-type='application/xhtml+xml'/>"
+            "</manifest><spine><itemref idref='c1'/><itemref idref='c2'/></spine></package>",
+        )
         book.writestr("OEBPS/text/bedtime.xhtml", chapter.format(t="Bedtime check-in", b=BEDTIME))
         book.writestr("OEBPS/text/money.xhtml", chapter.format(t="Paying the bills", b=MONEY))
     return path
@@ -119,8 +132,11 @@ def headings(path: Path) -> dict[str, str]:
 
 
 def test_a_pdf_handout_becomes_sections_by_font_size(tmp_path):
-    pdf = write_pdf(tmp_path / "handout.pdf", [("Bedtime check-in", BEDTIME), ("Paying the bills", MONEY)],
-                    title="Handout from our counsellor")
+    pdf = write_pdf(
+        tmp_path / "handout.pdf",
+        [("Bedtime check-in", BEDTIME), ("Paying the bills", MONEY)],
+        title="Handout from our counsellor",
+    )
     sections = load_document(pdf).sections
     by_heading = {s.heading: s for s in sections}
     assert set(by_heading) == {"Bedtime check-in", "Paying the bills"}
@@ -174,7 +190,10 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         book.writestr("mimetype", "application/epub+zip")
     return {
         "scanned": (write_scanned_pdf(tmp_path / "scan.pdf"), "no text layer"),
-        "encrypted": (write_pdf(tmp_path / "locked.pdf", [("Secret", BEDTIME)], password="pw"), "password-protected"),
+        "encrypted": (
+            write_pdf(tmp_path / "locked.pdf", [("Secret", BEDTIME)], password="pw"),
+            "password-protected",
+        ),
         "corrupt pdf": (corrupt_pdf, "not a readable PDF"),
         "corrupt docx": (corrupt_docx, "not a readable Word"),
         "corrupt epub": (corrupt_epub, "not a readable e-book"),
@@ -199,8 +218,14 @@ def test_a_pdf_with_an_empty_password_reads_like_any_other(tmp_path):
 
 def companion(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COMPANION_HOME": str(home), "COMPANION_LISTENER": "off", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "companion", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "companion", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_each_bad_file_is_refused_by_the_command_and_nothing_is_stored(tmp_path, companion_home):
@@ -216,7 +241,10 @@ def test_a_pdf_a_word_file_and_a_web_page_become_searchable_with_one_command_eac
     tmp_path, companion_home, tiny_embed_model
 ):
     home = companion_home
-    files = [write_pdf(tmp_path / "handout.pdf", [("Bedtime check-in", BEDTIME)]), write_docx(tmp_path / "notes.docx")]
+    files = [
+        write_pdf(tmp_path / "handout.pdf", [("Bedtime check-in", BEDTIME)]),
+        write_docx(tmp_path / "notes.docx"),
+    ]
     page = tmp_path / "habits.html"
     page.write_text(PAGE, encoding="utf-8")
     files.append(page)
@@ -224,19 +252,35 @@ def test_a_pdf_a_word_file_and_a_web_page_become_searchable_with_one_command_eac
         result = _companion_with_model(["knowledge", "add", str(path)], home, tiny_embed_model)
         assert result.returncode == 0, result.stderr
         assert f"Added {path.name}" in result.stdout
-    listing = json.loads(_companion_with_model(["knowledge", "list", "--json"], home, tiny_embed_model).stdout)
+    listing = json.loads(
+        _companion_with_model(["knowledge", "list", "--json"], home, tiny_embed_model).stdout
+    )
     added = {doc["source"]: doc["sections"] for doc in listing["documents"] if not doc["bundled"]}
     assert set(added) == {f"documents/{path.name}" for path in files} and all(added.values())
-    found = json.loads(_companion_with_model(["search", "the electricity bill every month", "-k", "3", "--json"],
-                                             home, tiny_embed_model).stdout)
+    found = json.loads(
+        _companion_with_model(
+            ["search", "the electricity bill every month", "-k", "3", "--json"], home, tiny_embed_model
+        ).stdout
+    )
     assert found["results"][0]["source"] == "documents/notes.docx"
 
 
 def _companion_with_model(args, home: Path, model: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COMPANION_HOME": str(home), "COMPANION_LISTENER": "off", "HF_HUB_OFFLINE": "1",
-           "COMPANION_EMBED_MODEL": str(model)}
-    return subprocess.run([sys.executable, "-m", "companion", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "COMPANION_HOME": str(home),
+        "COMPANION_LISTENER": "off",
+        "HF_HUB_OFFLINE": "1",
+        "COMPANION_EMBED_MODEL": str(model),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "companion", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 # ---- keeping the documents in step: remove, re-add a changed file, watch a folder, search --in ---------------
@@ -247,13 +291,16 @@ def _json(result: subprocess.CompletedProcess) -> dict:
     return json.loads(result.stdout)
 
 
-def test_a_changed_file_added_again_updates_only_its_changed_sections(tmp_path, companion_home, tiny_embed_model):
+def test_a_changed_file_added_again_updates_only_its_changed_sections(
+    tmp_path, companion_home, tiny_embed_model
+):
     notes = tmp_path / "notes.md"
     notes.write_text(f"# Bedtime check-in\n\n{BEDTIME}\n\n# Paying the bills\n\n{MONEY}\n", encoding="utf-8")
     first = _companion_with_model(["knowledge", "add", str(notes)], companion_home, tiny_embed_model)
     assert first.returncode == 0, first.stderr
-    notes.write_text(f"# Bedtime check-in\n\n{BEDTIME}\n\n# Paying the bills\n\n{MONEY} Twice a month.\n",
-                     encoding="utf-8")
+    notes.write_text(
+        f"# Bedtime check-in\n\n{BEDTIME}\n\n# Paying the bills\n\n{MONEY} Twice a month.\n", encoding="utf-8"
+    )
     again = _companion_with_model(["knowledge", "add", str(notes)], companion_home, tiny_embed_model)
     assert again.returncode == 0, again.stderr
     assert "0 added, 1 updated, 0 removed" in again.stdout
@@ -266,12 +313,19 @@ def test_remove_takes_a_document_out_of_search_and_refuses_bundled_or_unknown_na
     tmp_path, companion_home, tiny_embed_model
 ):
     docx_file = write_docx(tmp_path / "notes.docx")
-    assert _companion_with_model(["knowledge", "add", str(docx_file)], companion_home, tiny_embed_model).returncode == 0
+    assert (
+        _companion_with_model(
+            ["knowledge", "add", str(docx_file)], companion_home, tiny_embed_model
+        ).returncode
+        == 0
+    )
     removed = _companion_with_model(["knowledge", "remove", "notes.docx"], companion_home, tiny_embed_model)
     assert removed.returncode == 0, removed.stderr
     assert "sections: 0 added, 0 updated, " in removed.stdout and " 0 removed" not in removed.stdout
     assert not (companion_home / "documents" / "notes.docx").exists()
-    found = _json(_companion_with_model(["search", "electricity bill", "--json"], companion_home, tiny_embed_model))
+    found = _json(
+        _companion_with_model(["search", "electricity bill", "--json"], companion_home, tiny_embed_model)
+    )
     assert all(not r["source"].startswith("documents/") for r in found["results"])
     bundled = _json(_companion_with_model(["knowledge", "list", "--json"], companion_home, tiny_embed_model))
     name = bundled["documents"][0]["source"]
@@ -285,11 +339,18 @@ def test_search_in_limits_results_to_one_document_mine_or_bundled(tmp_path, comp
     page.write_text(PAGE, encoding="utf-8")
     write_docx(tmp_path / "notes.docx")
     _companion_with_model(["knowledge", "add", str(page)], companion_home, tiny_embed_model)
-    _companion_with_model(["knowledge", "add", str(tmp_path / "notes.docx")], companion_home, tiny_embed_model)
+    _companion_with_model(
+        ["knowledge", "add", str(tmp_path / "notes.docx")], companion_home, tiny_embed_model
+    )
 
     def sources(where: str) -> set[str]:
-        found = _json(_companion_with_model(["search", "listening to each other", "-k", "8", "--in", where,
-                                             "--json"], companion_home, tiny_embed_model))
+        found = _json(
+            _companion_with_model(
+                ["search", "listening to each other", "-k", "8", "--in", where, "--json"],
+                companion_home,
+                tiny_embed_model,
+            )
+        )
         assert found["results"]
         return {r["source"] for r in found["results"]}
 
@@ -297,7 +358,9 @@ def test_search_in_limits_results_to_one_document_mine_or_bundled(tmp_path, comp
     assert sources("documents/notes.docx") == {"documents/notes.docx"}
     assert sources("mine") <= {"documents/habits.html", "documents/notes.docx"}
     assert not any(s.startswith("documents/") for s in sources("bundled"))
-    unknown = _companion_with_model(["search", "listening", "--in", "missing.pdf"], companion_home, tiny_embed_model)
+    unknown = _companion_with_model(
+        ["search", "listening", "--in", "missing.pdf"], companion_home, tiny_embed_model
+    )
     assert unknown.returncode == 2 and "No document called missing.pdf" in unknown.stderr
 
 
@@ -308,14 +371,17 @@ def test_a_watched_folder_is_followed_between_two_starts(tmp_path, companion_hom
     (folder / "money.txt").write_text(f"Paying the bills\n\n{MONEY}\n", encoding="utf-8")
     (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff not text")
     write_scanned_pdf(folder / "scan.pdf")
-    first = _companion_with_model(["knowledge", "add", "--watch", str(folder)], companion_home, tiny_embed_model)
+    first = _companion_with_model(
+        ["knowledge", "add", "--watch", str(folder)], companion_home, tiny_embed_model
+    )
     assert first.returncode == 0, first.stderr
     assert "2 added, 0 changed, 0 removed, 0 unchanged, 2 skipped" in first.stdout
     assert "photo.jpg: not a format companion reads" in first.stderr and "scan.pdf:" in first.stderr
 
     # Between two starts: one file changes, one is removed, one is new.
-    (folder / "week1" / "bedtime.md").write_text(f"# Bedtime check-in\n\n{BEDTIME} Even on busy nights.\n",
-                                                 encoding="utf-8")
+    (folder / "week1" / "bedtime.md").write_text(
+        f"# Bedtime check-in\n\n{BEDTIME} Even on busy nights.\n", encoding="utf-8"
+    )
     (folder / "money.txt").unlink()
     write_docx(folder / "notes.docx")
     second = _companion_with_model(["index"], companion_home, tiny_embed_model)
@@ -323,6 +389,8 @@ def test_a_watched_folder_is_followed_between_two_starts(tmp_path, companion_hom
     assert "watched folders: 1 added, 1 changed, 1 removed" in second.stderr
     listing = _json(_companion_with_model(["knowledge", "list", "--json"], companion_home, tiny_embed_model))
     assert {d["source"] for d in listing["documents"] if not d["bundled"]} == {
-        "documents/bedtime.md", "documents/notes.docx"}
+        "documents/bedtime.md",
+        "documents/notes.docx",
+    }
     third = _companion_with_model(["index"], companion_home, tiny_embed_model)
     assert "watched folders" not in third.stderr and "0 added, 0 updated, 0 removed" in third.stdout

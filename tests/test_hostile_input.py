@@ -27,8 +27,14 @@ BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: makes a terminal show what follows ba
 
 def companion(*args: str, home: Path, stdin: bytes | None = None, env: dict | None = None):
     full_env = {**os.environ, "COMPANION_HOME": str(home), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "companion", *args], input=stdin, capture_output=True, cwd=ROOT,
-                          env=full_env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "companion", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        env=full_env,
+        timeout=600,
+    )
 
 
 def assert_one_line_refusal(done) -> None:
@@ -64,8 +70,9 @@ def hostile_home(tmp_path_factory, minilm_model) -> tuple[Path, bytes]:
     home = tmp_path_factory.mktemp("hostile") / "home"
     document = tmp_path_factory.mktemp("docs") / "late\x1b[5mnights.md"
     document.write_text(HOSTILE_DOCUMENT, encoding="utf-8")
-    added = companion("knowledge", "add", str(document), home=home,
-                      env={"COMPANION_EMBED_MODEL": str(minilm_model)})
+    added = companion(
+        "knowledge", "add", str(document), home=home, env={"COMPANION_EMBED_MODEL": str(minilm_model)}
+    )
     assert added.returncode == 0, added.stderr.decode()
     return home, added.stdout + added.stderr
 
@@ -74,7 +81,7 @@ def assert_terminal_safe(output: bytes, *, payload_gone: bool = True) -> None:
     assert b"\x1b" not in output and b"\x07" not in output, output[:400]
     if payload_gone:  # the title went with its escape sequence: not printed as text either
         assert b"PWNED" not in output
-    assert not any(0x80 <= ord(ch) <= 0x9f for ch in output.decode("utf-8", "replace"))
+    assert not any(0x80 <= ord(ch) <= 0x9F for ch in output.decode("utf-8", "replace"))
 
 
 def test_knowledge_add_prints_the_hostile_file_name_as_plain_text(hostile_home):
@@ -84,11 +91,16 @@ def test_knowledge_add_prints_the_hostile_file_name_as_plain_text(hostile_home):
 
 
 def test_reflect_names_the_hostile_heading_as_text(hostile_home, minilm_model):
-    done = companion("reflect", "--no-model", STATEMENT, home=hostile_home[0],
-                     env={"COMPANION_EMBED_MODEL": str(minilm_model)})
+    done = companion(
+        "reflect",
+        "--no-model",
+        STATEMENT,
+        home=hostile_home[0],
+        env={"COMPANION_EMBED_MODEL": str(minilm_model)},
+    )
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
-    guidance = out[out.index("Guidance used:"):]
+    guidance = out[out.index("Guidance used:") :]
     assert "Ignored late" in guidance or "Ignored  late" in guidance, guidance  # the document was cited
     assert "documents/late" in guidance
     assert_terminal_safe(done.stdout + done.stderr)
@@ -110,7 +122,11 @@ def test_the_stored_sections_were_cleaned_on_the_way_in(hostile_home):
     from companion.config import Settings
     from companion.guidance.knowledge import KnowledgeBase
 
-    added = [s for s in KnowledgeBase(Settings.load(hostile_home[0])).sections() if s.source.startswith("documents/")]
+    added = [
+        s
+        for s in KnowledgeBase(Settings.load(hostile_home[0])).sections()
+        if s.source.startswith("documents/")
+    ]
     assert added, "the added document has no sections"
     for section in added:
         for text in (section.source, section.text, *section.heading_path):
@@ -122,8 +138,12 @@ def test_journal_export_to_the_terminal_prints_stored_escapes_as_text(companion_
 
     with Journal(companion_home / "journal.sqlite3") as journal:
         session = journal.start_session("reflect")
-        journal.add_turn(session, "partner", "You work late \x1b]0;PWNED\x07again\x1b[2J.",
-                         citations=[{"section": "Ignored \x1b]0;PWNED\x07\x1b[2J late", "source": "documents/a.md"}])
+        journal.add_turn(
+            session,
+            "partner",
+            "You work late \x1b]0;PWNED\x07again\x1b[2J.",
+            citations=[{"section": "Ignored \x1b]0;PWNED\x07\x1b[2J late", "source": "documents/a.md"}],
+        )
     for fmt in ("md", "json"):
         done = companion("journal", "export", "--format", fmt, home=companion_home)
         assert done.returncode == 0, done.stderr.decode()
@@ -136,8 +156,14 @@ def test_journal_export_to_the_terminal_prints_stored_escapes_as_text(companion_
 
 
 def test_a_statement_loses_its_bidi_override_before_it_is_echoed(companion_home, tiny_embed_model):
-    done = companion("reflect", "--json", "--no-model", f"I feel \u2066ignored when you work {BIDI}late\u202c",
-                     home=companion_home, env={"COMPANION_EMBED_MODEL": str(tiny_embed_model)})
+    done = companion(
+        "reflect",
+        "--json",
+        "--no-model",
+        f"I feel \u2066ignored when you work {BIDI}late\u202c",
+        home=companion_home,
+        env={"COMPANION_EMBED_MODEL": str(tiny_embed_model)},
+    )
     assert done.returncode == 0, done.stderr.decode()
     payload = json.loads(done.stdout)
     found = [mark for text in all_strings(payload) for mark in format_chars(text)]
@@ -147,8 +173,13 @@ def test_a_statement_loses_its_bidi_override_before_it_is_echoed(companion_home,
 
 def test_a_rehearsal_reply_is_stored_without_its_bidi_override(companion_home, minilm_model):
     reply = f"It sounds like {BIDI}you felt alone\u2067 when I stayed late at work.\n/end\n"
-    done = companion("rehearse", "time-together", home=companion_home, stdin=reply.encode(),
-                     env={"COMPANION_EMBED_MODEL": str(minilm_model)})
+    done = companion(
+        "rehearse",
+        "time-together",
+        home=companion_home,
+        stdin=reply.encode(),
+        env={"COMPANION_EMBED_MODEL": str(minilm_model)},
+    )
     assert done.returncode == 0, done.stderr.decode()
     exported = companion("journal", "export", "--format", "json", home=companion_home)
     turns = [turn for session in json.loads(exported.stdout)["sessions"] for turn in session["turns"]]
@@ -164,9 +195,14 @@ STREAM_BYTES = 100_000_000
 
 @pytest.mark.parametrize("command", [("reflect", "-"), ("search", "-"), ("coach", "assess", "-")])
 def test_a_runaway_stdin_is_refused_after_reading_little_of_it(companion_home, command):
-    proc = subprocess.Popen([sys.executable, "-m", "companion", *command], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                            env={**os.environ, "COMPANION_HOME": str(companion_home)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "companion", *command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "COMPANION_HOME": str(companion_home)},
+    )
     piece = b"you never listen to me " * 4096  # about 94 KB
     written = 0
     try:
@@ -187,13 +223,19 @@ def test_a_runaway_stdin_is_refused_after_reading_little_of_it(companion_home, c
 def test_coach_label_skips_an_endless_line_without_holding_it(companion_home, minilm_model):
     """One 300 MB line with no newline inside, then a good one: the first is refused, the second labelled, and the
     process never held the long line (its peak memory stays far below the line's size)."""
-    proc = subprocess.Popen([sys.executable, "-m", "companion", "coach", "label"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                            env={**os.environ, "COMPANION_HOME": str(companion_home),
-                                 "COMPANION_EMBED_MODEL": str(minilm_model)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "companion", "coach", "label"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "COMPANION_HOME": str(companion_home), "COMPANION_EMBED_MODEL": str(minilm_model)},
+    )
     collected: dict[str, bytes] = {}
-    readers = [threading.Thread(target=lambda name=name, pipe=pipe: collected.__setitem__(name, pipe.read()))
-               for name, pipe in (("out", proc.stdout), ("err", proc.stderr))]
+    readers = [
+        threading.Thread(target=lambda name=name, pipe=pipe: collected.__setitem__(name, pipe.read()))
+        for name, pipe in (("out", proc.stdout), ("err", proc.stderr))
+    ]
     for reader in readers:
         reader.start()
     # The child's own high-water mark (VmHWM is per address space, reset at exec), polled while it runs: wait4's
@@ -206,8 +248,9 @@ def test_coach_label_skips_an_endless_line_without_holding_it(companion_home, mi
                 status_text = Path(f"/proc/{proc.pid}/status").read_text()
             except OSError:
                 return
-            peaks.extend(int(line.split()[1]) * 1024 for line in status_text.splitlines()
-                         if line.startswith("VmHWM:"))
+            peaks.extend(
+                int(line.split()[1]) * 1024 for line in status_text.splitlines() if line.startswith("VmHWM:")
+            )
             threading.Event().wait(0.02)
 
     watcher = threading.Thread(target=watch_peak)
@@ -230,7 +273,9 @@ def test_coach_label_skips_an_endless_line_without_holding_it(companion_home, mi
     assert results[1]["label"] == "reflection"
     assert peaks, "the child's memory could not be read"
     peak_bytes = max(peaks)
-    assert peak_bytes < 250_000_000, f"peak memory {peak_bytes / 1e6:.0f} MB for a {long_line / 1e6:.0f} MB line"
+    assert peak_bytes < 250_000_000, (
+        f"peak memory {peak_bytes / 1e6:.0f} MB for a {long_line / 1e6:.0f} MB line"
+    )
 
 
 # ---- item 4: a wrong config.toml value is named, ignored, and the default used ---------------------------------
@@ -259,7 +304,9 @@ def config_lines(stderr: bytes) -> list[str]:
 
 @pytest.mark.parametrize("config, named", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
 def test_journal_and_forget_run_with_a_bad_config_value_named_once(companion_home, config, named):
-    assert companion("journal", "list", home=companion_home).returncode == 0  # companion makes its folder first
+    assert (
+        companion("journal", "list", home=companion_home).returncode == 0
+    )  # companion makes its folder first
     write_config(companion_home, config)
     for command in (("journal", "list"), ("forget", "--yes")):
         done = companion(*command, home=companion_home)
@@ -270,13 +317,23 @@ def test_journal_and_forget_run_with_a_bad_config_value_named_once(companion_hom
     assert not (companion_home / "config.toml").exists()  # forget ran to the end
 
 
-def test_reflect_runs_with_every_bad_value_at_once_each_named_in_its_own_line(companion_home, tiny_embed_model):
+def test_reflect_runs_with_every_bad_value_at_once_each_named_in_its_own_line(
+    companion_home, tiny_embed_model
+):
     """The values that crashed reflect (n_threads reaches the embedder), all in one file, so one run covers them."""
     assert companion("journal", "list", home=companion_home).returncode == 0
-    write_config(companion_home, 'n_gpu_layers = "abc"\nchat_model = 5\nn_threads = "many"\nlistener = "no"\n'
-                                 'colour = "blue"\ntheme = 7\n')
-    done = companion("reflect", "--no-model", STATEMENT, home=companion_home,
-                     env={"COMPANION_EMBED_MODEL": str(tiny_embed_model)})
+    write_config(
+        companion_home,
+        'n_gpu_layers = "abc"\nchat_model = 5\nn_threads = "many"\nlistener = "no"\n'
+        'colour = "blue"\ntheme = 7\n',
+    )
+    done = companion(
+        "reflect",
+        "--no-model",
+        STATEMENT,
+        home=companion_home,
+        env={"COMPANION_EMBED_MODEL": str(tiny_embed_model)},
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert b"Traceback" not in done.stderr and b"It sounds like" in done.stdout
     warnings = config_lines(done.stderr)
@@ -297,8 +354,31 @@ def test_a_bad_value_leaves_the_good_ones_in_force(tmp_path):
 # ---- item 16: a streamed model draft is printed once --------------------------------------------------------------
 
 # A draft wrapped in quotes, as small models often write one: the checks take the quotes off before showing it.
-QUOTED_DRAFT = ['"It', " sounds", " like", " you", " feel", " ignored", " when", " I", " work", " late,", " and",
-                " that", " time", " with", " me", " matters", " to", " you.", " Did", " I", " get", " that", ' right?"']
+QUOTED_DRAFT = [
+    '"It',
+    " sounds",
+    " like",
+    " you",
+    " feel",
+    " ignored",
+    " when",
+    " I",
+    " work",
+    " late,",
+    " and",
+    " that",
+    " time",
+    " with",
+    " me",
+    " matters",
+    " to",
+    " you.",
+    " Did",
+    " I",
+    " get",
+    " that",
+    ' right?"',
+]
 
 
 class ScriptedServer(BaseHTTPRequestHandler):
@@ -341,9 +421,17 @@ def scripted_server():
 
 
 def test_a_streamed_draft_that_passes_is_printed_once(companion_home, scripted_server, minilm_model):
-    done = companion("--model", scripted_server, "reflect", STATEMENT, home=companion_home,
-                     env={"COMPANION_EMBED_MODEL": str(minilm_model)})
+    done = companion(
+        "--model",
+        scripted_server,
+        "reflect",
+        STATEMENT,
+        home=companion_home,
+        env={"COMPANION_EMBED_MODEL": str(minilm_model)},
+    )
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
-    assert "model server: scripted-drafts" in out, out  # the model's draft answered, not the built-in reflector
+    assert "model server: scripted-drafts" in out, (
+        out
+    )  # the model's draft answered, not the built-in reflector
     assert out.count("It sounds like you feel ignored when I work late") == 1, out

@@ -103,7 +103,9 @@ def test_only_changed_and_new_sections_are_embedded_and_removed_ones_dropped(ind
     index.close()
 
 
-def test_search_on_a_reopened_index_rebuilds_sections_from_chroma(bundled_index_dir, embedder, bundled_sections):
+def test_search_on_a_reopened_index_rebuilds_sections_from_chroma(
+    bundled_index_dir, embedder, bundled_sections
+):
     reopened = GuidanceIndex(bundled_index_dir, embedder)
     hits = reopened.search("repair attempts", k=3)
     original = {s.id: s for s in bundled_sections}
@@ -113,7 +115,9 @@ def test_search_on_a_reopened_index_rebuilds_sections_from_chroma(bundled_index_
     reopened.close()
 
 
-def test_exact_words_and_headings_count_even_with_a_weak_embedder(bundled_index_dir, embedder, bundled_sections):
+def test_exact_words_and_headings_count_even_with_a_weak_embedder(
+    bundled_index_dir, embedder, bundled_sections
+):
     index = GuidanceIndex(bundled_index_dir, embedder)
     index.refresh(bundled_sections)
     hits = index.search("gentle start-up", k=3)
@@ -128,7 +132,9 @@ def test_exact_words_and_headings_count_even_with_a_weak_embedder(bundled_index_
 
 
 def test_a_deleted_index_folder_is_rebuilt_with_a_notice(index_dir, embedder, small_sections):
-    GuidanceIndex(index_dir, embedder).refresh(small_sections)  # left open on purpose: Chroma caches the folder
+    GuidanceIndex(index_dir, embedder).refresh(
+        small_sections
+    )  # left open on purpose: Chroma caches the folder
     shutil.rmtree(index_dir)
     index = GuidanceIndex(index_dir, embedder)
     report = index.refresh(small_sections)

@@ -22,8 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 _PLACES = ["the kitchen", "the car", "the porch", "the bedroom", "the park", "the station"]
 _MOMENTS = ["after dinner", "on Sunday mornings", "between meetings", "at bedtime", "during the school run"]
-_HABITS = ["we put our phones in a drawer", "one of us asks a real question", "we leave the chores for later",
-           "we sit side by side", "we take turns telling one good thing"]
+_HABITS = [
+    "we put our phones in a drawer",
+    "one of us asks a real question",
+    "we leave the chores for later",
+    "we sit side by side",
+    "we take turns telling one good thing",
+]
 
 
 def notes_document(chapters: int) -> str:
@@ -132,7 +137,9 @@ def _drain(fd: int) -> str:
     return out
 
 
-def test_ctrl_c_during_knowledge_add_keeps_neither_the_copy_nor_its_sections(tmp_path, companion_home, minilm_model):
+def test_ctrl_c_during_knowledge_add_keeps_neither_the_copy_nor_its_sections(
+    tmp_path, companion_home, minilm_model
+):
     home = companion_home
     first = _companion(["index"], home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = first.communicate(timeout=600)
@@ -142,8 +149,13 @@ def test_ctrl_c_during_knowledge_add_keeps_neither_the_copy_nor_its_sections(tmp
     document.write_text(notes_document(60), encoding="utf-8")
 
     primary, secondary = os.openpty()
-    proc = _companion(["knowledge", "add", str(document)], home, stdin=subprocess.DEVNULL, stdout=secondary,
-                      stderr=secondary)
+    proc = _companion(
+        ["knowledge", "add", str(document)],
+        home,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+    )
     os.close(secondary)
     try:
         # Wait until at least one batch of the document is in the index, then press Ctrl+C.
@@ -186,9 +198,13 @@ def test_the_thread_chooser_settles_on_the_faster_count_and_rechecks_the_slower_
 def test_the_real_embedder_gives_the_same_vectors_whichever_thread_count_it_chose(minilm_model):
     from companion.guidance.embed import MIN_TIMED_TOKENS
 
-    texts = [section.embedding_text() for section in split_document(notes_document(30), "documents/notes.txt")]
+    texts = [
+        section.embedding_text() for section in split_document(notes_document(30), "documents/notes.txt")
+    ]
     with Embedder(minilm_model, n_threads=1) as fixed, Embedder(minilm_model) as measured:
-        assert sum(fixed.count_tokens(t) for t in texts) > 2 * MIN_TIMED_TOKENS  # long enough to be timed in runs
+        assert (
+            sum(fixed.count_tokens(t) for t in texts) > 2 * MIN_TIMED_TOKENS
+        )  # long enough to be timed in runs
         first, again = measured.embed(texts), measured.embed(texts)
         reference = fixed.embed(texts)
     assert measured.threads.cost  # it timed at least one thread count

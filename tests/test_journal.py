@@ -56,7 +56,9 @@ def test_sessions_and_turns_round_trip_newest_first(journal):
     journal.end_session(first, "missing time together")
     second = journal.start_session("rehearse", scenario="housework")
     journal.add_turn(second, "partner", "I'm the only one who notices the dishes.")
-    journal.add_turn(second, "listener", "So you feel alone with the housework?", coach={"label": "reflection"})
+    journal.add_turn(
+        second, "listener", "So you feel alone with the housework?", coach={"label": "reflection"}
+    )
 
     listed = journal.list_sessions()
     assert [info.id for info in listed] == [second, first]
@@ -115,7 +117,12 @@ def test_delete_removes_the_session_and_its_text_from_the_file(journal, settings
 def test_export_markdown_and_json_carry_every_turn(journal):
     session_id = journal.start_session("rehearse", scenario="in-laws")
     journal.add_turn(session_id, "partner", "Your mother criticised my cooking again.")
-    journal.add_turn(session_id, "listener", "That sounds like it really stung.", coach={"label": "reflection", "tip": "Name the need next."})
+    journal.add_turn(
+        session_id,
+        "listener",
+        "That sounds like it really stung.",
+        coach={"label": "reflection", "tip": "Name the need next."},
+    )
     journal.end_session(session_id, {"reflections": 1, "questions": 0})
 
     markdown = journal.export(format="md")
@@ -176,7 +183,10 @@ def test_a_second_instance_gets_a_clear_message_not_a_lock_traceback(journal, se
     # A real second process gets the same message from the CLI, as one line and exit code 2.
     result = subprocess.run(
         [sys.executable, "-m", "companion", "journal", "list"],
-        capture_output=True, text=True, env=child_env(settings), cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=child_env(settings),
+        cwd=ROOT,
     )
     assert result.returncode == 2
     assert "already open in another window" in result.stderr
@@ -203,7 +213,9 @@ CHILD_WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(("kill_after", "passphrase"), [(1, None), (17, None), (60, None), (25, "crash pass")])
+@pytest.mark.parametrize(
+    ("kill_after", "passphrase"), [(1, None), (17, None), (60, None), (25, "crash pass")]
+)
 def test_sigkill_mid_session_loses_no_turn_that_was_shown(settings, tmp_path, kill_after, passphrase):
     if passphrase:
         from companion.store.crypto import KdfParams
@@ -214,7 +226,10 @@ def test_sigkill_mid_session_loses_no_turn_that_was_shown(settings, tmp_path, ki
     script.write_text(CHILD_WRITER)
     child = subprocess.Popen(
         [sys.executable, str(script), str(settings.journal_path), *([passphrase] if passphrase else [])],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=child_env(settings),
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=child_env(settings),
     )
     shown: list[int] = []
     session_id = None
@@ -275,7 +290,11 @@ def test_a_damaged_sqlite_file_is_moved_aside_too(settings):
     with Journal(settings.journal_path) as journal:
         assert journal.notices and "fresh journal" in journal.notices[-1]
         assert journal.list_sessions() == []
-    kept = [path for path in settings.home.glob("journal.sqlite3.unreadable-*") if not path.name.endswith(("-wal", "-shm"))]
+    kept = [
+        path
+        for path in settings.home.glob("journal.sqlite3.unreadable-*")
+        if not path.name.endswith(("-wal", "-shm"))
+    ]
     assert any(path.read_bytes() == bytes(damaged) for path in kept)
 
 

@@ -35,8 +35,13 @@ def home(tmp_path) -> Path:
     return folder
 
 
-def companion(home: Path, *args: str, passphrase: str | None = None, stdin: str | None = None,
-              new_passphrase: str | None = None) -> subprocess.CompletedProcess:
+def companion(
+    home: Path,
+    *args: str,
+    passphrase: str | None = None,
+    stdin: str | None = None,
+    new_passphrase: str | None = None,
+) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if not key.startswith("COMPANION_")}
     env.update(COMPANION_LISTENER="off", HF_HUB_OFFLINE="1")
     if passphrase is not None:
@@ -45,7 +50,12 @@ def companion(home: Path, *args: str, passphrase: str | None = None, stdin: str 
         env["COMPANION_NEW_PASSPHRASE"] = new_passphrase
     return subprocess.run(
         [sys.executable, "-m", "companion", "--home", str(home), *args],
-        cwd=ROOT, env=env, input=stdin if stdin is not None else "", capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -77,7 +87,9 @@ def seed(home: Path, count: int, *, passphrase: str | None = None, words: int = 
 
 
 def kept_copies(home: Path) -> list[Path]:
-    return sorted(path for path in home.glob("journal.sqlite3.unreadable-*") if not path.name.endswith(("-wal", "-shm")))
+    return sorted(
+        path for path in home.glob("journal.sqlite3.unreadable-*") if not path.name.endswith(("-wal", "-shm"))
+    )
 
 
 def listed(home: Path, passphrase: str | None = None) -> dict[int, int]:
@@ -103,7 +115,9 @@ def break_turn_index(path: Path) -> None:
 
     conn = sqlite3.connect(path)
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_turns_1'").fetchone()[0]
+    root = conn.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_turns_1'"
+    ).fetchone()[0]
     conn.close()
     data = bytearray(path.read_bytes())
     base = (root - 1) * page_size
@@ -175,7 +189,9 @@ def test_a_damaged_page_of_turns_costs_only_the_rows_on_it(home):
     texts = seed(home, 40, words=40)
     path = home / "journal.sqlite3"
     conn = sqlite3.connect(path)
-    leaves = [row[0] for row in conn.execute("SELECT pageno FROM dbstat WHERE name = 'turns' AND pagetype = 'leaf'")]
+    leaves = [
+        row[0] for row in conn.execute("SELECT pageno FROM dbstat WHERE name = 'turns' AND pagetype = 'leaf'")
+    ]
     conn.close()
     assert len(leaves) > 3
     victim = leaves[len(leaves) // 2]
@@ -200,7 +216,9 @@ def test_damage_that_shows_only_mid_query_is_recovered_and_said_in_one_line(home
     texts = seed(home, 5)
     break_turn_index(home / "journal.sqlite3")
     result = companion(home, "journal", "list")
-    line = assert_refused_in_one_line(result, "turned out to be damaged", "5 sessions could be read", "run the command again")
+    line = assert_refused_in_one_line(
+        result, "turned out to be damaged", "5 sessions could be read", "run the command again"
+    )
     (kept,) = kept_copies(home)
     assert kept.name in line
     assert listed(home) == {session_id: 2 for session_id in texts}
@@ -228,7 +246,9 @@ def test_a_damaged_encrypted_journal_recovers_sealed_and_leaves_no_plain_text(ho
 def test_a_folder_named_like_the_journal_is_refused_and_left_alone(home):
     from companion.config import write_home_marker
 
-    write_home_marker(home)  # companion's own folder, where something else made a folder of the journal's name
+    write_home_marker(
+        home
+    )  # companion's own folder, where something else made a folder of the journal's name
     folder = home / "journal.sqlite3"
     folder.mkdir(mode=0o700)
     (folder / "mine.txt").write_text("not companion's")
@@ -240,13 +260,18 @@ def test_a_folder_named_like_the_journal_is_refused_and_left_alone(home):
 
 @pytest.mark.parametrize(
     "command",
-    [("journal", "show", "99999999999999999999999"), ("journal", "delete", "99999999999999999999999"),
-     ("journal", "export", "--session", "99999999999999999999999")],
+    [
+        ("journal", "show", "99999999999999999999999"),
+        ("journal", "delete", "99999999999999999999999"),
+        ("journal", "export", "--session", "99999999999999999999999"),
+    ],
     ids=["show", "delete", "export"],
 )
 def test_a_session_id_past_sqlites_range_is_no_session(home, command):
     seed(home, 1)
-    assert_refused_in_one_line(companion(home, *command), "There is no journal session 99999999999999999999999")
+    assert_refused_in_one_line(
+        companion(home, *command), "There is no journal session 99999999999999999999999"
+    )
     assert listed(home) == {1: 2}
 
 
@@ -280,7 +305,9 @@ def test_encrypt_seals_the_copies_kept_aside_so_no_plain_text_is_left(home):
     assert open_sealed_file(sealed, "first words")[1] == junk
 
     # A new passphrase re-seals the copy too: the old one no longer opens it.
-    changed = companion(home, "journal", "change-passphrase", passphrase="first words", new_passphrase="second words")
+    changed = companion(
+        home, "journal", "change-passphrase", passphrase="first words", new_passphrase="second words"
+    )
     assert changed.returncode == 0, changed.stderr
     assert open_sealed_file(sealed, "second words")[1] == junk
     with pytest.raises(Exception, match="does not open"):
@@ -291,7 +318,9 @@ def test_encrypt_seals_the_copies_kept_aside_so_no_plain_text_is_left(home):
 
 
 @pytest.mark.parametrize(
-    "chosen, typed", [(NFC_PASSPHRASE, NFD_PASSPHRASE), (NFD_PASSPHRASE, NFC_PASSPHRASE)], ids=["nfc-nfd", "nfd-nfc"]
+    "chosen, typed",
+    [(NFC_PASSPHRASE, NFD_PASSPHRASE), (NFD_PASSPHRASE, NFC_PASSPHRASE)],
+    ids=["nfc-nfd", "nfd-nfc"],
 )
 def test_either_unicode_form_of_the_passphrase_opens_the_journal(home, chosen, typed):
     assert chosen != typed
@@ -317,11 +346,22 @@ def test_a_journal_keyed_with_the_raw_nfd_form_opens_and_is_rekeyed_to_nfc(home)
             "SELECT id, session_id, position, text, citations FROM turns"
         ).fetchall():
             context = f"turn:{session_id}:{position}"
-            conn.execute("UPDATE turns SET text = ?, citations = ? WHERE id = ?",
-                         (legacy.seal(text, f"{context}:text".encode()),
-                          legacy.seal(citations, f"{context}:citations".encode()), row_id))
-        meta = {"encryption": "aes-256-gcm/scrypt", "kdf_salt": params.salt, "kdf_n": params.n,
-                "kdf_r": params.r, "kdf_p": params.p, "verifier": legacy.make_verifier()}
+            conn.execute(
+                "UPDATE turns SET text = ?, citations = ? WHERE id = ?",
+                (
+                    legacy.seal(text, f"{context}:text".encode()),
+                    legacy.seal(citations, f"{context}:citations".encode()),
+                    row_id,
+                ),
+            )
+        meta = {
+            "encryption": "aes-256-gcm/scrypt",
+            "kdf_salt": params.salt,
+            "kdf_n": params.n,
+            "kdf_r": params.r,
+            "kdf_p": params.p,
+            "verifier": legacy.make_verifier(),
+        }
         conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
     conn.close()
     # The form it was keyed with opens it, and the journal is re-keyed under the NFC form.
@@ -342,8 +382,12 @@ def test_a_journal_keyed_with_the_raw_nfd_form_opens_and_is_rekeyed_to_nfc(home)
 
 @pytest.mark.parametrize(
     "command",
-    [("journal", "list", "--limit", "0"), ("journal", "list", "--limit", "-1"), ("search", "-k", "0", "listen"),
-     ("search", "-k", "-3", "listen")],
+    [
+        ("journal", "list", "--limit", "0"),
+        ("journal", "list", "--limit", "-1"),
+        ("search", "-k", "0", "listen"),
+        ("search", "-k", "-3", "listen"),
+    ],
     ids=["limit-0", "limit-minus-1", "k-0", "k-minus-3"],
 )
 def test_counts_below_one_are_refused_by_the_parser(home, command):

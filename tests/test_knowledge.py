@@ -93,7 +93,11 @@ def test_plain_text_article_splits_on_numbered_and_title_case_headings(shared_ar
 
 def test_label_colon_tips_are_each_their_own_section(shared_article):
     document = load_document(shared_article)
-    tips = {s.heading: s for s in document.sections if s.heading_path[1:2] == ("Cultivating Emotional Intimacy Over Time",)}
+    tips = {
+        s.heading: s
+        for s in document.sections
+        if s.heading_path[1:2] == ("Cultivating Emotional Intimacy Over Time",)
+    }
     for label in ("Make Time for Each Other", "Show Appreciation", "Be Patient and Compassionate"):
         assert label in tips, label
         assert not tips[label].text.startswith(label)  # the label is the heading, the text is the tip

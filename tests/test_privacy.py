@@ -88,7 +88,12 @@ def test_journal_wal_and_lock_files_are_created_private(settings):
             names = {path.name: _mode(path) for path in settings.home.iterdir()}
     finally:
         os.umask(old_umask)
-    assert set(names) >= {"journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm", privacy.LOCK_FILE_NAME}
+    assert set(names) >= {
+        "journal.sqlite3",
+        "journal.sqlite3-wal",
+        "journal.sqlite3-shm",
+        privacy.LOCK_FILE_NAME,
+    }
     assert all(mode == 0o600 for mode in names.values()), names
 
 
@@ -183,8 +188,12 @@ def test_commands_open_no_connection_outside_loopback(settings, tmp_path, argv):
     script = tmp_path / "guarded.py"
     script.write_text(GUARDED_CHILD)
     result = subprocess.run(
-        [sys.executable, str(script), *argv], capture_output=True, text=True,
-        env=_child_env(settings), cwd=ROOT, timeout=600,
+        [sys.executable, str(script), *argv],
+        capture_output=True,
+        text=True,
+        env=_child_env(settings),
+        cwd=ROOT,
+        timeout=600,
     )
     assert "ATTEMPTS []" in result.stderr, result.stderr[-2000:]
     assert result.returncode == 0, result.stderr[-2000:]
@@ -198,8 +207,12 @@ def test_the_guard_sees_the_one_command_that_does_use_the_network(settings, tmp_
     script = tmp_path / "guarded.py"
     script.write_text(GUARDED_CHILD)
     result = subprocess.run(
-        [sys.executable, str(script), "models", "pull", "qwen2.5-1.5b"], capture_output=True, text=True,
-        env=_child_env(settings), cwd=ROOT, timeout=600,
+        [sys.executable, str(script), "models", "pull", "qwen2.5-1.5b"],
+        capture_output=True,
+        text=True,
+        env=_child_env(settings),
+        cwd=ROOT,
+        timeout=600,
     )
     assert "ATTEMPTS []" not in result.stderr and "ATTEMPTS [" in result.stderr, result.stderr[-2000:]
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -279,7 +292,9 @@ def test_instance_lock_is_exclusive_and_released(settings):
 
 def _log_text(settings: Settings) -> str:
     return "".join(
-        path.read_text(encoding="utf-8", errors="replace") for path in settings.log_dir.rglob("*") if path.is_file()
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in settings.log_dir.rglob("*")
+        if path.is_file()
     )
 
 

@@ -20,10 +20,51 @@ from companion.listen.reflector import clean_statement as clean_for_analysis
 from companion.text import printable
 
 NASTY = [
-    "\x1b", "\x1b[2J", "\x1b]0;PWNED\x07", "\x1b]8;;http://x\x1b\\", "\x1bP1$r\x1b\\", "\x1bc", "\x1b(B", "\x07",
-    "\x00", "\r", "\x7f", "\x85", "\x9b31m", "\x9d0;t\x9c", "\u202e", "\u202a", "\u2066", "\u2069", "\u200b",
-    "\u200d", "\u200c", "\u2060", "\ufeff", "\u00ad", "\U000e0041", "\U000e007f", "\ud800", "\udfff", "\n", "\t",
-    " ", "\u2028", "\ufffd", "👨", "👩", "é", "e\u0301", "ی", "क्", "a", "Z", "[", "]", "0", ";",
+    "\x1b",
+    "\x1b[2J",
+    "\x1b]0;PWNED\x07",
+    "\x1b]8;;http://x\x1b\\",
+    "\x1bP1$r\x1b\\",
+    "\x1bc",
+    "\x1b(B",
+    "\x07",
+    "\x00",
+    "\r",
+    "\x7f",
+    "\x85",
+    "\x9b31m",
+    "\x9d0;t\x9c",
+    "\u202e",
+    "\u202a",
+    "\u2066",
+    "\u2069",
+    "\u200b",
+    "\u200d",
+    "\u200c",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\U000e0041",
+    "\U000e007f",
+    "\ud800",
+    "\udfff",
+    "\n",
+    "\t",
+    " ",
+    "\u2028",
+    "\ufffd",
+    "👨",
+    "👩",
+    "é",
+    "e\u0301",
+    "ی",
+    "क्",
+    "a",
+    "Z",
+    "[",
+    "]",
+    "0",
+    ";",
 ]
 hostile_text = st.lists(st.one_of(st.characters(), st.sampled_from(NASTY)), max_size=30).map("".join)
 JOINERS = "\u200c\u200d"
@@ -43,8 +84,9 @@ def assert_no_controls_or_format(text: str, *, allowed: str = "\n\t") -> None:
         assert category not in ("Cc", "Cs"), f"control U+{ord(ch):04X} at {i} in {text!r}"
         if category == "Cf":
             # A joiner may stay, but only between two visible characters (an emoji sequence, an Indic word).
-            assert ch in JOINERS and 0 < i < len(text) - 1 and _visible(text[i - 1]) and _visible(text[i + 1]), (
-                f"format character U+{ord(ch):04X} at {i} in {text!r}")
+            assert (
+                ch in JOINERS and 0 < i < len(text) - 1 and _visible(text[i - 1]) and _visible(text[i + 1])
+            ), f"format character U+{ord(ch):04X} at {i} in {text!r}"
 
 
 # ---- clean_statement ------------------------------------------------------------------------------------------
@@ -92,7 +134,9 @@ def test_printable_leaves_no_escape_or_control_and_is_idempotent(raw):
     assert printable(shown) == shown
 
 
-plain_text = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs")) | st.sampled_from("\n\t"), max_size=80)
+plain_text = st.text(
+    st.characters(blacklist_categories=("Cc", "Cf", "Cs")) | st.sampled_from("\n\t"), max_size=80
+)
 
 
 @FAST
@@ -143,13 +187,26 @@ def test_any_clean_statement_is_stored_and_read_back_unchanged(kind, raw):
 
 # ---- the config loader -------------------------------------------------------------------------------------------
 
-KNOWN_KEYS = ["chat_model", "server_model", "embed_model", "listener", "region", "n_gpu_layers", "n_threads", "theme"]
+KNOWN_KEYS = [
+    "chat_model",
+    "server_model",
+    "embed_model",
+    "listener",
+    "region",
+    "n_gpu_layers",
+    "n_threads",
+    "theme",
+]
 toml_scalars = st.one_of(
-    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans(), hostile_text,
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    hostile_text,
     st.floats(allow_nan=False, allow_infinity=False),
 )
 toml_values = st.recursive(toml_scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=5)
-toml_keys = st.one_of(st.sampled_from(KNOWN_KEYS), st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,12}", fullmatch=True))
+toml_keys = st.one_of(
+    st.sampled_from(KNOWN_KEYS), st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,12}", fullmatch=True)
+)
 
 
 def toml_literal(value) -> str:
@@ -161,8 +218,9 @@ def toml_literal(value) -> str:
         return "[" + ", ".join(toml_literal(item) for item in value) + "]"
     # A basic string: every character outside plain printable ASCII written as an escape TOML accepts.
     escaped = "".join(
-        ch if 0x20 <= ord(ch) < 0x7f and ch not in '"\\' else
-        ("\\" + ch if ch in '"\\' else f"\\U{ord(ch):08X}" if not 0xD800 <= ord(ch) <= 0xDFFF else "")
+        ch
+        if 0x20 <= ord(ch) < 0x7F and ch not in '"\\'
+        else ("\\" + ch if ch in '"\\' else f"\\U{ord(ch):08X}" if not 0xD800 <= ord(ch) <= 0xDFFF else "")
         for ch in value
     )
     return f'"{escaped}"'

@@ -16,7 +16,10 @@ from companion.guidance.knowledge import KnowledgeBase, load_document
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "training" / "retrieval"
 ARTICLE_SOURCE = "documents/emotional-intimacy-article.txt"
-SETS = {ARTICLE_SOURCE: QUERIES / "article_queries.jsonl", "conflict-resolution.md": QUERIES / "conflict_queries.jsonl"}
+SETS = {
+    ARTICLE_SOURCE: QUERIES / "article_queries.jsonl",
+    "conflict-resolution.md": QUERIES / "conflict_queries.jsonl",
+}
 
 
 def queries(path: Path) -> list[dict]:
@@ -59,7 +62,9 @@ def test_hybrid_ranking_is_not_worse_than_dense_at_the_top(article_beside_bundle
 
 
 def test_search_in_one_document_returns_only_its_sections(article_beside_bundled):
-    hits = article_beside_bundled.search("We never just sit and talk anymore.", k=50, within="emotional-intimacy-article.txt")
+    hits = article_beside_bundled.search(
+        "We never just sit and talk anymore.", k=50, within="emotional-intimacy-article.txt"
+    )
     assert hits and {hit.section.source for hit in hits} == {ARTICLE_SOURCE}
     assert len(hits) == len([s for s in article_beside_bundled.sections() if s.source == ARTICLE_SOURCE])
 
@@ -79,9 +84,13 @@ def test_the_guidance_screen_prefix_names_the_filter_and_leaves_other_queries_al
 
     assert split_within("in:mine we never talk") == ("we never talk", "mine")
     assert split_within("in:emotional-intimacy-article.txt ask about my day") == (
-        "ask about my day", "emotional-intimacy-article.txt")
+        "ask about my day",
+        "emotional-intimacy-article.txt",
+    )
     assert split_within("in: the evening") == ("in: the evening", None)
     assert split_within("in:mine") == ("in:mine", None)
     text, within = split_within("in:bundled we never talk")
-    assert all(not hit.section.source.startswith("documents/")
-               for hit in article_beside_bundled.search(text, k=8, within=within))
+    assert all(
+        not hit.section.source.startswith("documents/")
+        for hit in article_beside_bundled.search(text, k=8, within=within)
+    )

@@ -53,8 +53,13 @@ def kill_while_writing(path: Path) -> None:
         "journal.add_turn(journal.start_session('reflect'), 'partner', sys.argv[2])\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    killed = subprocess.run([sys.executable, "-c", script, str(path), LATER], cwd=ROOT, capture_output=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(path), LATER],
+        cwd=ROOT,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     wal = path.with_name(path.name + "-wal")
     assert wal.stat().st_size > 0 and LATER.encode() in wal.read_bytes()
@@ -101,7 +106,9 @@ def test_a_cleanly_closed_journal_is_read_and_nothing_in_the_folder_changes(tmp_
         before = tree(home)
         assert subprocess.run([*wrap, "touch", str(home / "probe")], capture_output=True).returncode != 0
         read_everything(home, env, wrap, SAID, REPLY)
-        assert_refused(companion(home, "journal", "delete", "1", env=env, wrap=wrap), "read-only", "chmod u+w")
+        assert_refused(
+            companion(home, "journal", "delete", "1", env=env, wrap=wrap), "read-only", "chmod u+w"
+        )
         assert tree(home) == before  # no -wal, no -shm, no lock file, not a byte or a mode changed
 
 
@@ -125,8 +132,12 @@ def test_a_wal_without_its_shm_file_is_refused_in_one_line(tmp_path, env):
     with read_only(home):
         before = tree(home)
         for argv in (("journal", "list"), ("journal", "export")):
-            assert_refused(companion(home, *argv, env=env, wrap=wrap), "journal.sqlite3-wal", "read-only",
-                           f"chmod u+w {home}")
+            assert_refused(
+                companion(home, *argv, env=env, wrap=wrap),
+                "journal.sqlite3-wal",
+                "read-only",
+                f"chmod u+w {home}",
+            )
         assert tree(home) == before
 
 
@@ -153,8 +164,10 @@ def test_an_encrypted_journal_is_read_with_its_passphrase_and_refused_without(tm
         before = tree(home)
         read_everything(home, env, wrap, SAID, REPLY, COMPANION_PASSPHRASE=PASSPHRASE)
         assert_refused(companion(home, "journal", "list", env=env, wrap=wrap), "passphrase")
-        assert_refused(companion(home, "journal", "list", env=env, wrap=wrap, COMPANION_PASSPHRASE="not it"),
-                       "passphrase")
+        assert_refused(
+            companion(home, "journal", "list", env=env, wrap=wrap, COMPANION_PASSPHRASE="not it"),
+            "passphrase",
+        )
         assert tree(home) == before
 
 
@@ -168,8 +181,13 @@ def test_a_damaged_journal_is_not_moved_aside_while_read_only(tmp_path, env):
     with read_only(home):
         before = tree(home)
         for argv in (("journal", "list"), ("journal", "show", "1"), ("journal", "export")):
-            assert_refused(companion(home, *argv, env=env, wrap=wrap), "damaged", "cannot be repaired while",
-                           "read-only", f"chmod u+w {home}")
+            assert_refused(
+                companion(home, *argv, env=env, wrap=wrap),
+                "damaged",
+                "cannot be repaired while",
+                "read-only",
+                f"chmod u+w {home}",
+            )
         assert tree(home) == before  # no journal.sqlite3.unreadable-* copy, no fresh journal
     # Writable again, the same command keeps the damaged file and starts afresh, as it always did.
     repaired = companion(home, "journal", "list", env=env)
@@ -185,7 +203,9 @@ def test_a_read_only_folder_with_no_journal_yet_lists_an_empty_journal(tmp_path,
     with read_only(home):
         before = tree(home)
         assert_read(companion(home, "journal", "list", env=env, wrap=wrap), "The journal is empty.")
-        assert_read(companion(home, "journal", "export", "--format", "json", env=env, wrap=wrap), '"sessions": []')
+        assert_read(
+            companion(home, "journal", "export", "--format", "json", env=env, wrap=wrap), '"sessions": []'
+        )
         assert tree(home) == before
 
 
@@ -212,8 +232,14 @@ def test_the_journal_library_reads_and_refuses_each_write_in_one_message(tmp_pat
     (home / "companion.lock").unlink(missing_ok=True)
     with read_only(home):
         before = tree(home)
-        result = subprocess.run([*wrap, sys.executable, "-c", script, str(path)], cwd=ROOT, capture_output=True,
-                                text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+        result = subprocess.run(
+            [*wrap, sys.executable, "-c", script, str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+        )
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
         lines = result.stdout.splitlines()
         assert lines[0] == f"True {[SAID, REPLY]!r}"
@@ -225,7 +251,9 @@ def test_the_journal_library_reads_and_refuses_each_write_in_one_message(tmp_pat
 
 
 @pytest.mark.parametrize("with_index", [True, False])
-def test_search_in_a_read_only_folder_says_in_one_line_that_it_needs_a_writable_one(tmp_path, env, with_index):
+def test_search_in_a_read_only_folder_says_in_one_line_that_it_needs_a_writable_one(
+    tmp_path, env, with_index
+):
     wrap = _read_only_runner()
     home = tmp_path / "home"
     if with_index:
@@ -235,6 +263,9 @@ def test_search_in_a_read_only_folder_says_in_one_line_that_it_needs_a_writable_
     with read_only(home):
         before = tree(home)
         for argv in (("search", "listening"), ("search", "listening", "--json")):
-            assert_refused(companion(home, *argv, env=env, wrap=wrap), "Searching needs a writable data folder",
-                           f"chmod -R u+w {home}")
+            assert_refused(
+                companion(home, *argv, env=env, wrap=wrap),
+                "Searching needs a writable data folder",
+                f"chmod -R u+w {home}",
+            )
         assert tree(home) == before

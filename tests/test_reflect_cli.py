@@ -42,7 +42,9 @@ def run_companion(*args: str, stdin: bytes | None = None, home: Path | None = No
 
 def check_json_shape(payload: dict) -> None:
     assert isinstance(payload["reflection"], str) and payload["reflection"]
-    assert isinstance(payload["alternatives"], list) and all(isinstance(a, str) for a in payload["alternatives"])
+    assert isinstance(payload["alternatives"], list) and all(
+        isinstance(a, str) for a in payload["alternatives"]
+    )
     assert isinstance(payload["feelings"], list) and isinstance(payload["needs"], list)
     assert all(set(c) == {"section", "source"} for c in payload["citations"])
     assert payload["engine"] in ("llama", "builtin")

@@ -70,7 +70,10 @@ def test_flip_twice_returns_the_original_for_simple_sentences():
         ("I'm always on my phone", "it's felt like I'm so often on my phone"),
         ("every time you bring it up I walk away", "so often when you bring it up I walk away"),
         ("I'm on my phone all the time", "it's felt like I'm on my phone so much of the time"),
-        ("you want to talk but I'm always working", "you want to talk but it's felt like I'm so often working"),
+        (
+            "you want to talk but I'm always working",
+            "you want to talk but it's felt like I'm so often working",
+        ),
         ("nobody notices how much you do", "it's felt like nobody notices how much you do"),
     ],
 )
@@ -80,9 +83,18 @@ def test_absolutes_are_softened_into_experience(clause, softened):
 
 @pytest.mark.parametrize(
     ("verb", "ing"),
-    [("forget", "forgetting"), ("forgets", "forgetting"), ("have", "having"), ("take", "taking"),
-     ("tries", "trying"), ("lie", "lying"), ("interrupt", "interrupting"), ("push", "pushing"),
-     ("see", "seeing"), ("watches", "watching")],
+    [
+        ("forget", "forgetting"),
+        ("forgets", "forgetting"),
+        ("have", "having"),
+        ("take", "taking"),
+        ("tries", "trying"),
+        ("lie", "lying"),
+        ("interrupt", "interrupting"),
+        ("push", "pushing"),
+        ("see", "seeing"),
+        ("watches", "watching"),
+    ],
 )
 def test_gerunds(verb, ing):
     assert gerund(verb) == ing
@@ -172,7 +184,14 @@ def test_every_reflection_is_tentative_checked_and_free_of_advice(statement):
     for text in [result.reflection, *result.alternatives]:
         assert text.endswith(CHECK_ENDINGS), text
         lowered = text.lower()
-        for marker in ("you should", "why don't you", "you need to", "you must", "have you tried", "i suggest"):
+        for marker in (
+            "you should",
+            "why don't you",
+            "you need to",
+            "you must",
+            "have you tried",
+            "i suggest",
+        ):
             assert marker not in lowered, text
         assert text[0].isupper()
         assert "  " not in text and " ," not in text and ",," not in text
@@ -224,8 +243,12 @@ def test_a_statement_about_someone_else_keeps_the_listener_out_of_it():
 
 def test_a_search_hit_becomes_a_separate_tip_never_part_of_the_reflection():
     section = Section(
-        id="s1", source="bundled/listening.md", heading="Name the feeling", heading_path=("Listening", "Name the "
-        "feeling"), position=0, text="Say the feeling you hear before anything else. Then check it.",
+        id="s1",
+        source="bundled/listening.md",
+        heading="Name the feeling",
+        heading_path=("Listening", "Name the feeling"),
+        position=0,
+        text="Say the feeling you hear before anything else. Then check it.",
         content_hash="abc",
     )
     hit = SearchHit(section=section, score=0.9, matched_terms=("feeling",))
@@ -242,8 +265,19 @@ def test_a_search_hit_becomes_a_separate_tip_never_part_of_the_reflection():
 
 @pytest.mark.parametrize(
     "odd",
-    ["", "   ", "😀😢💔", "我很想你，但是你总是不在家。", "\x1b[31mYou never\x1b[0m listen\x00 to me",
-     "?!?!", "a", "ok", b"you never call me \xff", "I " * 50_000, "You never listen. " * 12_000],
+    [
+        "",
+        "   ",
+        "😀😢💔",
+        "我很想你，但是你总是不在家。",
+        "\x1b[31mYou never\x1b[0m listen\x00 to me",
+        "?!?!",
+        "a",
+        "ok",
+        b"you never call me \xff",
+        "I " * 50_000,
+        "You never listen. " * 12_000,
+    ],
 )
 def test_odd_input_gets_a_graceful_reflection(odd):
     result = REFLECTOR.reflect(odd)

@@ -73,7 +73,9 @@ def test_a_critical_listener_gets_hurt_replies_and_repair_brings_the_temperature
     priya = scenario("money")
     rehearsal = Rehearsal(priya, coach, journal=journal)
     rehearsal.opening()
-    attack = rehearsal.reply("You always overreact about money. You're being ridiculous and totally controlling.")
+    attack = rehearsal.reply(
+        "You always overreact about money. You're being ridiculous and totally controlling."
+    )
     assert attack.reply_kind in HORSEMEN
     hurt_lines = {line for kind in HORSEMEN for line in priya.lines(kind)}
     assert attack.partner_reply in hurt_lines
@@ -98,7 +100,9 @@ def test_advice_too_soon_and_questions_get_their_own_replies(coach):
     daniel = scenario("housework")
     rehearsal = Rehearsal(daniel, coach)
     rehearsal.opening()
-    advice = rehearsal.reply("You should make a chore rota and stick it on the fridge, then we split it evenly.")
+    advice = rehearsal.reply(
+        "You should make a chore rota and stick it on the fridge, then we split it evenly."
+    )
     assert advice.reply_kind == "advice"
     assert advice.partner_reply == daniel.lines("advice")[0]
     open_q = rehearsal.reply("What has a normal day been like for you, carrying all of that?")
@@ -169,7 +173,9 @@ def test_every_scenario_runs_end_to_end(scenario_id, with_model, coach, journal,
     partner = scenario(scenario_id)
     rehearsal = Rehearsal(partner, coach, chat_model=chat_model, journal=journal)
     rehearsal.opening()
-    heard = rehearsal.reply("It sounds like this has been weighing on you, and you've felt quite alone with it.")
+    heard = rehearsal.reply(
+        "It sounds like this has been weighing on you, and you've felt quite alone with it."
+    )
     asked = rehearsal.reply("What has been the hardest part for you?")
     assert heard.partner_reply in partner.lines("heard")
     assert asked.partner_reply in partner.lines("open_question") + partner.lines("closed_question")
@@ -352,13 +358,21 @@ def test_summary_counts_ratio_and_complex_percent():
     records = [
         ("It sounds like you felt invisible.", Reading("reflection", "complex", ["validation"])),
         ("You're upset.", Reading("reflection", "simple")),
-        ("So it's the remembering that wears you down, more than the chores.", Reading("reflection", "complex")),
+        (
+            "So it's the remembering that wears you down, more than the chores.",
+            Reading("reflection", "complex"),
+        ),
         ("What was today like?", Reading("question", "open")),
         ("Did you ask me to help?", Reading("question", "closed")),
         ("You always exaggerate. Just make a list.", Reading("input", "advice", ["criticism"])),
     ]
     summary = summarise(scenario("housework"), records)
-    assert (summary.reflections, summary.complex_reflections, summary.questions, summary.inputs) == (3, 2, 2, 1)
+    assert (summary.reflections, summary.complex_reflections, summary.questions, summary.inputs) == (
+        3,
+        2,
+        2,
+        1,
+    )
     assert summary.rq_ratio == pytest.approx(1.5)
     assert summary.rq_rating == "fair"
     assert summary.complex_percent == pytest.approx(200 / 3)
@@ -374,10 +388,19 @@ def test_summary_counts_ratio_and_complex_percent():
 
 @pytest.mark.parametrize(
     ("reflections", "questions", "rating"),
-    [(2, 1, "good"), (4, 2, "good"), (1, 1, "fair"), (3, 2, "fair"), (1, 2, "below fair"), (0, 3, "below fair")],
+    [
+        (2, 1, "good"),
+        (4, 2, "good"),
+        (1, 1, "fair"),
+        (3, 2, "fair"),
+        (1, 2, "below fair"),
+        (0, 3, "below fair"),
+    ],
 )
 def test_rq_thresholds_are_mitis(reflections, questions, rating):
-    records = [("r", Reading("reflection", "simple"))] * reflections + [("q", Reading("question", "open"))] * questions
+    records = [("r", Reading("reflection", "simple"))] * reflections + [
+        ("q", Reading("question", "open"))
+    ] * questions
     summary = summarise(scenario("money"), records)
     assert summary.rq_ratio == pytest.approx(reflections / questions)
     assert summary.rq_rating == rating
@@ -385,7 +408,14 @@ def test_rq_thresholds_are_mitis(reflections, questions, rating):
 
 @pytest.mark.parametrize(
     ("complex_count", "total", "rating"),
-    [(1, 2, "good"), (2, 5, "fair"), (3, 5, "good"), (1, 3, "below fair"), (0, 1, "below fair"), (4, 10, "fair")],
+    [
+        (1, 2, "good"),
+        (2, 5, "fair"),
+        (3, 5, "good"),
+        (1, 3, "below fair"),
+        (0, 1, "below fair"),
+        (4, 10, "fair"),
+    ],
 )
 def test_complex_thresholds_are_mitis(complex_count, total, rating):
     records = [("c", Reading("reflection", "complex"))] * complex_count
@@ -465,7 +495,9 @@ def test_cli_rehearsal_with_piped_stdin(companion_home):
     assert [t.speaker for t in session.turns] == ["partner", "listener", "partner", "listener", "partner"]
     assert session.summary and session.summary["listener_turns"] == 2
     # The logs hold events only: neither side of the conversation is in them.
-    logged = "".join(p.read_text(encoding="utf-8", errors="replace") for p in (companion_home / "logs").glob("*.log"))
+    logged = "".join(
+        p.read_text(encoding="utf-8", errors="replace") for p in (companion_home / "logs").glob("*.log")
+    )
     assert "rehearsal" in logged
     assert "lonely" not in logged and "miss most" not in logged and "Maya" not in logged
 

@@ -129,7 +129,9 @@ def test_odd_input_never_raises(odd):
 
 
 def test_crisis_buried_in_a_long_text_is_still_found():
-    text = ("We talked about dinner plans and the weekend. " * 3000) + "Then she said she wants to end her life."
+    text = (
+        "We talked about dinner plans and the weekend. " * 3000
+    ) + "Then she said she wants to end her life."
     assert screen(text).category == "suicide_self_harm"
 
 

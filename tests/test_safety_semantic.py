@@ -58,7 +58,10 @@ def test_every_category_and_the_benign_list_have_exemplars():
 
 def test_a_statement_is_screened_whole_and_sentence_by_sentence():
     assert segments_of("One small thing. Another thing here!") == [
-        "One small thing. Another thing here!", "One small thing.", "Another thing here!"]
+        "One small thing. Another thing here!",
+        "One small thing.",
+        "Another thing here!",
+    ]
     # A one- or two-word sentence is read only within the whole text.
     assert segments_of("Honestly? I am fine with it.") == ["Honestly? I am fine with it."]
     assert segments_of("just one") == ["just one"]
@@ -91,7 +94,9 @@ def test_with_the_layer_the_dev_set_keeps_full_recall_and_a_bounded_false_positi
 
 @pytest.mark.embedder
 def test_everyday_partner_lines_the_layer_never_saw_are_rarely_flagged(layer):
-    lines = everyday_lines()[::4]  # a fixed quarter keeps the test short; scripts/eval_safety.py reads them all
+    lines = everyday_lines()[
+        ::4
+    ]  # a fixed quarter keeps the test short; scripts/eval_safety.py reads them all
     assert len(lines) >= 400
     flagged = [line for line in lines if not find_categories(line)[0] and layer.find_categories(line)]
     assert len(flagged) / len(lines) <= EVERYDAY_FLAG_BOUND, flagged[:20]
@@ -134,13 +139,17 @@ def test_reflect_keeps_the_reflection_and_adds_the_check_in_only_the_layer_finds
 def test_a_rules_crisis_still_replaces_the_reflection_with_the_layer_on(layer):
     from companion.listen.reflect import ReflectionEngine
 
-    reflection = ReflectionEngine(region="UK", semantic_safety=lambda: layer).reflect("She said she wants to die.")
+    reflection = ReflectionEngine(region="UK", semantic_safety=lambda: layer).reflect(
+        "She said she wants to die."
+    )
     assert reflection.safety["level"] == "crisis"
     assert reflection.reflection == reflection.safety["message"]
 
 
 @pytest.mark.embedder
-def test_a_rehearsal_reply_only_the_layer_flags_goes_on_with_the_check_in(check_in_only_layer, companion_home):
+def test_a_rehearsal_reply_only_the_layer_flags_goes_on_with_the_check_in(
+    check_in_only_layer, companion_home
+):
     from companion.rehearse.coach import Coach
     from companion.rehearse.rehearsal import Rehearsal, default_scenario_dirs, load_scenarios
 
@@ -172,6 +181,8 @@ def test_a_rehearsal_reply_the_layer_is_sure_of_stops_the_role_play(layer, compa
     rehearsal = Rehearsal(scenarios[0], Coach(None), region="UK", semantic_safety=layer)
     rehearsal.opening()
     # Screened sentence by sentence: the second sentence alone is the crisis.
-    turn = rehearsal.reply("I hear you about the bins. Also he keeps my wages and I have to beg him for bus money.")
+    turn = rehearsal.reply(
+        "I hear you about the bins. Also he keeps my wages and I have to beg him for bus money."
+    )
     assert turn.safety is not None and turn.safety.level == "crisis" and turn.reply_kind == "safety"
     assert turn.partner_reply == "" and turn.coaching is None

@@ -41,7 +41,9 @@ def test_the_fresh_held_out_set_is_large_covers_every_category_and_has_hard_beni
     benign = [r for r in rows if r["label"] == "benign"]
     assert len(crisis) >= 150 and len(benign) >= 150
     assert {r["category"] for r in crisis} == set(CATEGORIES)
-    assert {"idiom", "hyperbole", "media", "past", "venting", "medical", "hobby"} <= {r["category"] for r in benign}
+    assert {"idiom", "hyperbole", "media", "past", "venting", "medical", "hobby"} <= {
+        r["category"] for r in benign
+    }
     assert all(set(r) >= {"text", "label", "category"} for r in rows)
 
 
@@ -72,8 +74,14 @@ def test_the_shipped_head_loads_with_ordered_thresholds():
 
 def test_a_head_trained_for_other_classes_is_refused(tmp_path):
     path = tmp_path / "head.npz"
-    np.savez(path, classes=np.array(["benign", "other"]), w1=np.zeros((3, 2)), b1=np.zeros(2),
-             crisis_threshold=0.9, check_in_threshold=0.5)
+    np.savez(
+        path,
+        classes=np.array(["benign", "other"]),
+        w1=np.zeros((3, 2)),
+        b1=np.zeros(2),
+        crisis_threshold=0.9,
+        check_in_threshold=0.5,
+    )
     with pytest.raises(ValueError, match="classes"):
         SafetyHead.load(path)
 
@@ -117,7 +125,9 @@ def test_recall_on_the_fresh_held_out_set_does_not_fall(trained_layer):
 
 
 @pytest.mark.embedder
-@pytest.mark.parametrize("row", load_statements(SAFETY / "issue_examples.jsonl"), ids=lambda r: r["text"][:40])
+@pytest.mark.parametrize(
+    "row", load_statements(SAFETY / "issue_examples.jsonl"), ids=lambda r: r["text"][:40]
+)
 def test_the_issue_statements_get_the_message_or_a_check_in(trained_layer, row):
     assessment = screen(row["text"], "UK", semantic=trained_layer, log=False)
     assert assessment is not None and assessment.level in ("crisis", "check_in")
@@ -126,18 +136,28 @@ def test_the_issue_statements_get_the_message_or_a_check_in(trained_layer, row):
 
 @pytest.mark.embedder
 def test_a_crisis_in_one_sentence_of_many_is_found(trained_layer):
-    text = ("We had a lovely walk on Sunday. The kids loved the ducks. "
-            "I have been putting pills aside and I know how many would be enough.")
+    text = (
+        "We had a lovely walk on Sunday. The kids loved the ducks. "
+        "I have been putting pills aside and I know how many would be enough."
+    )
     assessment = screen(text, semantic=trained_layer, log=False)
     assert assessment is not None and assessment.category == "suicide_self_harm"
 
 
 @pytest.mark.parametrize(
     ("environ", "region"),
-    [({"LANG": "en_GB.UTF-8"}, "UK"), ({"LANG": "en_IE.UTF-8"}, "IE"), ({"LANG": "en_AU"}, "AU"),
-     ({"LANG": "en_NZ.UTF-8"}, "NZ"), ({"LANG": "fr_CA.UTF-8"}, "CA"), ({"LANG": "en_US.UTF-8"}, "US"),
-     ({"LC_ALL": "en_IE.UTF-8", "LANG": "en_US.UTF-8"}, "IE"), ({"LC_MESSAGES": "en_AU", "LANG": "en_GB"}, "AU"),
-     ({"LANG": "C.UTF-8"}, "US"), ({}, "US")],
+    [
+        ({"LANG": "en_GB.UTF-8"}, "UK"),
+        ({"LANG": "en_IE.UTF-8"}, "IE"),
+        ({"LANG": "en_AU"}, "AU"),
+        ({"LANG": "en_NZ.UTF-8"}, "NZ"),
+        ({"LANG": "fr_CA.UTF-8"}, "CA"),
+        ({"LANG": "en_US.UTF-8"}, "US"),
+        ({"LC_ALL": "en_IE.UTF-8", "LANG": "en_US.UTF-8"}, "IE"),
+        ({"LC_MESSAGES": "en_AU", "LANG": "en_GB"}, "AU"),
+        ({"LANG": "C.UTF-8"}, "US"),
+        ({}, "US"),
+    ],
 )
 def test_the_default_region_comes_from_the_locale(environ, region):
     assert default_region(environ) == region
@@ -148,7 +168,8 @@ def test_every_region_line_names_its_source():
         table = tomllib.load(handle)
     for code in ("US", "UK", "IE", "CA", "AU", "NZ", "INTERNATIONAL"):
         entry = table[code]
-        lines = [key for key in ("emergency", "crisis", "domestic_violence", "sexual", "child") if key in entry]
+        lines = [
+            key for key in ("emergency", "crisis", "domestic_violence", "sexual", "child") if key in entry
+        ]
         assert {"emergency", "crisis", "domestic_violence"} <= set(lines)
         assert all(entry["sources"].get(key, "").strip() for key in lines), code
-

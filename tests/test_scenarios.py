@@ -82,7 +82,9 @@ def test_advice_replies_ask_for_understanding_not_a_fix():
     scenarios, _ = load_scenarios([BUNDLED_SCENARIOS_DIR])
     for scenario in scenarios:
         said = " ".join(scenario.lines("advice")).lower()
-        assert any(word in said for word in ("don't need", "don't want", "not asking", "skip", "later")), scenario.id
+        assert any(word in said for word in ("don't need", "don't want", "not asking", "skip", "later")), (
+            scenario.id
+        )
 
 
 def test_a_syntax_error_is_named_and_the_rest_still_load(tmp_path):
@@ -141,7 +143,11 @@ def test_user_scenarios_in_home_are_found(tmp_path):
     settings = Settings(home=tmp_path / "home")
     folder = settings.home / "scenarios"
     folder.mkdir(parents=True)
-    text = (BUNDLED_SCENARIOS_DIR / "money.toml").read_text(encoding="utf-8").replace('id = "money"', 'id = "my-own"')
+    text = (
+        (BUNDLED_SCENARIOS_DIR / "money.toml")
+        .read_text(encoding="utf-8")
+        .replace('id = "money"', 'id = "my-own"')
+    )
     (folder / "mine.toml").write_text(text, encoding="utf-8")
     scenarios, errors = load_scenarios(default_scenario_dirs(settings))
     assert errors == []

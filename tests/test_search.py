@@ -123,7 +123,9 @@ def test_everyday_questions_find_the_matching_guidance_in_the_top_three(guidance
 
 
 @pytest.mark.embedder
-def test_an_added_article_is_found_for_its_own_topics(home_with_index, settings, minilm_embedder, shared_article):
+def test_an_added_article_is_found_for_its_own_topics(
+    home_with_index, settings, minilm_embedder, shared_article
+):
     knowledge = KnowledgeBase(settings)
     knowledge.add_document(shared_article)
     index = GuidanceIndex(settings.index_dir, minilm_embedder)
@@ -251,7 +253,9 @@ def test_no_user_text_reaches_the_log(use_minilm, companion_home, capsys):
     secret = "my partner Zanzibarine said the wedding plans hurt"
     main(["search", secret, "--json"])
     capsys.readouterr()
-    log_text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in (companion_home / "logs").glob("*"))
+    log_text = "".join(
+        p.read_text(encoding="utf-8", errors="replace") for p in (companion_home / "logs").glob("*")
+    )
     assert "Zanzibarine" not in log_text
 
 
@@ -263,6 +267,11 @@ def test_search_module_does_not_import_heavy_libraries():
         "import sys, companion.guidance.search, companion.guidance.knowledge, companion.guidance.index, companion.cli.knowledge_cmd;"
         "print([m for m in ('chromadb', 'llama_cpp', 'textual') if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout
     assert out.strip() == "[]"

@@ -70,20 +70,25 @@ def fresh_settings(companion_home, tiny_embed_model) -> Settings:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-async def test_first_start_shows_progress_and_a_reflection_meanwhile_is_ungrounded_and_says_so(fresh_settings,
-                                                                                                 size):
+async def test_first_start_shows_progress_and_a_reflection_meanwhile_is_ungrounded_and_says_so(
+    fresh_settings, size
+):
     app = HeldFirstStart(fresh_settings, use_model=False)
     try:
         async with app.run_test(size=size) as pilot:
             await wait_until(pilot, app.held.is_set, "the index build to report progress")
-            await wait_until(pilot, lambda: PROGRESS.search(app.services_status), "the progress on the status line")
+            await wait_until(
+                pilot, lambda: PROGRESS.search(app.services_status), "the progress on the status line"
+            )
             done, total = map(int, PROGRESS.search(app.services_status).groups())
             assert done < total
             assert f"Preparing the guidance for search: {done} of {total} sections" in status_text(app)
             assert "offline" in status_text(app)
             # Typing works while the guidance is prepared, and the reflection comes without it, saying so.
             screen = app.screen
-            await wait_until(pilot, lambda: screen.query("#statement TextArea, TextArea#statement"), "the box")
+            await wait_until(
+                pilot, lambda: screen.query("#statement TextArea, TextArea#statement"), "the box"
+            )
             await type_text(pilot, "You never make time for me anymore.")
             assert screen.query_one("#statement", TextArea).text == "You never make time for me anymore."
             await pilot.press("ctrl+j")
@@ -99,8 +104,11 @@ async def test_first_start_shows_progress_and_a_reflection_meanwhile_is_unground
             assert app.reports[-1] == (total, total)
             await type_text(pilot, "I feel like you never listen to me.")
             await pilot.press("ctrl+j")
-            await wait_until(pilot, lambda: screen.result is not None and screen.result is not first,
-                             "the grounded reflection")
+            await wait_until(
+                pilot,
+                lambda: screen.result is not None and screen.result is not first,
+                "the grounded reflection",
+            )
             assert screen.result.citations
             assert not (screen.result.notice and GUIDANCE_NOT_READY in screen.result.notice)
     finally:
@@ -161,7 +169,9 @@ async def test_the_region_list_opens_inside_the_screen_not_over_the_footer(compa
         overlay = region.query_one("SelectOverlay")
         footer = screen.query_one(Footer)
         top = screen.query_one("#top-bar")
-        await wait_until(pilot, lambda: overlay.region.bottom <= footer.region.y, "the list to scroll into view")
+        await wait_until(
+            pilot, lambda: overlay.region.bottom <= footer.region.y, "the list to scroll into view"
+        )
         assert overlay.region.y >= top.region.bottom
         assert overlay.region.height >= 3
 
@@ -175,12 +185,25 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
     columns, lines = 120, 40
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COMPANION_HOME=str(companion_home), TERM="xterm-256color",
-               COMPANION_EMBED_MODEL=str(tiny_embed_model), LANG="en_GB.UTF-8")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        COMPANION_HOME=str(companion_home),
+        TERM="xterm-256color",
+        COMPANION_EMBED_MODEL=str(tiny_embed_model),
+        LANG="en_GB.UTF-8",
+    )
     env.pop("LC_ALL", None)
     env.pop("LC_MESSAGES", None)
-    child = subprocess.Popen([sys.executable, "-m", "companion"], stdin=slave, stdout=slave, stderr=slave, env=env,
-                             cwd=ROOT, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "companion"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     os.close(slave)
     screen = pyte.Screen(columns, lines)
     stream = pyte.ByteStream(screen)
@@ -206,7 +229,9 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
         os.close(master)
     flat = " ".join(shown.replace("▌", " ").split())  # a toast wraps its text over lines, behind its edge
     assert "readable by others (mode 755); tightened to 700" in flat, shown
-    assert "Help lines for: UK (from your system's language settings; change on the Models screen)" in flat, shown
+    assert "Help lines for: UK (from your system's language settings; change on the Models screen)" in flat, (
+        shown
+    )
     assert child.returncode == 0
     # Nothing was printed behind the app, to appear only after it closed.
     assert b"tightened" not in after.split(b"\x1b[?1049l")[-1]

@@ -12,8 +12,15 @@ HEAVY = ("llama_cpp", "chromadb")
 
 
 def run_python(code: str, home: Path) -> dict:
-    env = {"PYTHONPATH": str(ROOT), "COMPANION_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "COMPANION_HOME": str(home),
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -51,13 +51,20 @@ def read_for(fd: int, rounds: int) -> bytes:
     return b"".join(chunks)
 
 
-def test_the_screen_stays_whole_while_the_model_loads_inside_the_app(companion_home, tiny_chat_model, tiny_embed_model):
+def test_the_screen_stays_whole_while_the_model_loads_inside_the_app(
+    companion_home, tiny_chat_model, tiny_embed_model
+):
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
     env = dict(os.environ, PYTHONPATH=str(ROOT), COMPANION_HOME=str(companion_home), TERM="xterm-256color")
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tiny_chat_model), str(tiny_embed_model)],
-        stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
     )
     os.close(slave)
     screen = pyte.Screen(COLUMNS, LINES)

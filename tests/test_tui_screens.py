@@ -29,7 +29,9 @@ def settings(companion_home, tiny_chat_model, tiny_embed_model, tiny_guidance_in
 @pytest.fixture
 def coached_settings(companion_home, tiny_chat_model, minilm_model) -> Settings:
     """The coach reads MiniLM's vectors; rehearsal needs no guidance index, so none is built."""
-    return Settings.load().with_changes(chat_model=tiny_chat_model, embed_model=minilm_model, knowledge_dirs=())
+    return Settings.load().with_changes(
+        chat_model=tiny_chat_model, embed_model=minilm_model, knowledge_dirs=()
+    )
 
 
 async def ready(pilot) -> None:
@@ -172,7 +174,9 @@ async def test_a_new_request_replaces_the_one_in_flight(settings):
         screen.query_one("#statement", TextArea).text = second
         await pilot.press("ctrl+j")
         assert held.cancel.is_set()
-        await wait_until(pilot, lambda: screen.result is not None and not screen.workers, "the second reflection")
+        await wait_until(
+            pilot, lambda: screen.result is not None and not screen.workers, "the second reflection"
+        )
         expected = BuiltinReflector().reflect(second, None)
         assert screen.statement == second
         assert screen.result.feelings == list(expected.feelings)
@@ -228,7 +232,9 @@ async def test_the_first_frame_draws_what_the_settled_screen_draws(companion_hom
     # The first paint has a stand-in for the statement box and no side panel yet; what it shows must match.
     def cells(screen):
         # The question, the box's first line with its cursor, and the idle hint, left of where the side panel goes.
-        return {(x, y): screen.get_style_at(x, y).clear_meta_and_links() for y in (3, 5, 11) for x in range(40)}
+        return {
+            (x, y): screen.get_style_at(x, y).clear_meta_and_links() for y in (3, 5, 11) for x in range(40)
+        }
 
     first: dict = {}
 
@@ -280,7 +286,10 @@ async def test_journal_lists_newest_first_searches_exports_and_deletes(settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         screen = app.screen
-        for statement in ("You never make time for me anymore.", "I feel like my family is always second to yours."):
+        for statement in (
+            "You never make time for me anymore.",
+            "I feel like my family is always second to yours.",
+        ):
             await reflect(pilot, statement)
             await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: screen.saved, "the save")
@@ -403,12 +412,16 @@ async def test_models_screen_shows_the_engine_and_saves_the_region(settings):
 
         await wait_until(pilot, lambda: table.row_count == len(load_catalog()), "the catalogue")
         region = screen.query_one("#region", Select)
-        other = next(value for _label, value in region._options if value not in (settings.region, Select.BLANK))
+        other = next(
+            value for _label, value in region._options if value not in (settings.region, Select.BLANK)
+        )
         region.value = other
         await pilot.press("ctrl+s")
         assert f'region = "{other}"' in settings.config_path.read_text(encoding="utf-8")
         assert app.settings.region == other
-        await wait_until(pilot, lambda: app.services_status == "ready" and app.services is not None, "the reload")
+        await wait_until(
+            pilot, lambda: app.services_status == "ready" and app.services is not None, "the reload"
+        )
         assert app.services.reflection.region == other
 
 
@@ -445,7 +458,9 @@ async def test_an_encrypted_journal_asks_for_its_passphrase_and_a_wrong_one_asks
         await open_screen(pilot, "f5", "PassphraseScreen")
         await pilot.press(*"wrong guess", "enter")
         await wait_until(
-            pilot, lambda: type(app.screen).__name__ == "PassphraseScreen" and app.screen.wrong, "a second prompt"
+            pilot,
+            lambda: type(app.screen).__name__ == "PassphraseScreen" and app.screen.wrong,
+            "a second prompt",
         )
         await pilot.press(*"correct horse", "enter")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")

@@ -45,8 +45,6 @@ def app(fixed_home, tiny_embed_model):
     return CompanionApp(settings, use_model=False)
 
 
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_reflect_screen_after_a_reflection(snap_compare, app, size):
     async def run_before(pilot) -> None:
@@ -77,7 +75,9 @@ def test_rehearse_screen_lists_the_scenarios(snap_compare, app, size):
         await settle(pilot)
         await open_screen(pilot, "f3", "RehearseScreen")
         screen = pilot.app.screen
-        await wait_until(pilot, lambda: screen.query_one("#scenarios").option_count > 0, "the state to snapshot")
+        await wait_until(
+            pilot, lambda: screen.query_one("#scenarios").option_count > 0, "the state to snapshot"
+        )
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -94,7 +94,9 @@ def test_journal_screen_with_a_saved_reflection(snap_compare, app, size):
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: screen.saved, "the state to snapshot")
         await open_screen(pilot, "f5", "JournalScreen")
-        await wait_until(pilot, lambda: pilot.app.screen.query_one("#sessions").option_count == 1, "the state to snapshot")
+        await wait_until(
+            pilot, lambda: pilot.app.screen.query_one("#sessions").option_count == 1, "the state to snapshot"
+        )
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

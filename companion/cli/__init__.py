@@ -30,11 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"companion {__version__}")
     parser.add_argument("--home", help="data folder (default: $COMPANION_HOME or your user data folder)")
-    parser.add_argument("--adopt-home", action="store_true",
-                        help="use --home even though it already holds files companion did not create "
-                        "(companion then touches only its own files there)")
-    parser.add_argument("--model", help="a chat model: a GGUF path, a catalogue name, or a model server's "
-                        "address (http://127.0.0.1:11434/v1)")
+    parser.add_argument(
+        "--adopt-home",
+        action="store_true",
+        help="use --home even though it already holds files companion did not create "
+        "(companion then touches only its own files there)",
+    )
+    parser.add_argument(
+        "--model",
+        help="a chat model: a GGUF path, a catalogue name, or a model server's "
+        "address (http://127.0.0.1:11434/v1)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:
@@ -50,9 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that only read the data folder (a shared lock); every other command writes (an exclusive one).
 # A reader that finds the index stale refreshes it only when no one else holds the folder.
 READING_COMMANDS = {
-    ("journal", None), ("journal", "list"), ("journal", "show"), ("journal", "export"),
-    ("knowledge", None), ("knowledge", "list"), ("search", None), ("reflect", None),
-    ("models", None), ("models", "list"), ("coach", None), ("coach", "label"), ("coach", "assess"),
+    ("journal", None),
+    ("journal", "list"),
+    ("journal", "show"),
+    ("journal", "export"),
+    ("knowledge", None),
+    ("knowledge", "list"),
+    ("search", None),
+    ("reflect", None),
+    ("models", None),
+    ("models", "list"),
+    ("coach", None),
+    ("coach", "label"),
+    ("coach", "assess"),
 }
 
 
@@ -83,14 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     from companion.store import (
         privacy,  # Before any library that could phone home is imported: offline, no telemetry (only `models pull` downloads).
     )
+
     privacy.prepare_process(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         # Held for the whole command: writers alone, readers together, and never in a folder that is not ours.
-        with privacy.use_data_folder(_home(args), data_access(args), adopt=args.adopt_home,
-                                     on_wait=_tell_waiting) as warnings:
-            if args.command is None:  # the app shows them as notifications: printed, they would hide behind it
+        with privacy.use_data_folder(
+            _home(args), data_access(args), adopt=args.adopt_home, on_wait=_tell_waiting
+        ) as warnings:
+            if (
+                args.command is None
+            ):  # the app shows them as notifications: printed, they would hide behind it
                 from companion.cli.common import run_app
 
                 return run_app(args, startup_messages=warnings)

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 
     label = commands.add_parser(
         "label",
-        help="batch: read JSON lines {\"text\", \"context\"} on stdin, write one JSON result per line",
+        help='batch: read JSON lines {"text", "context"} on stdin, write one JSON result per line',
         description='Reads JSON lines like {"text": "It sounds like you felt alone.", "context": "You left '
         'me at the party."} ("context", what the partner said just before, is optional) and writes one line '
         'per input: {"label", "subtype", "flags", "tip", "tip_section"}. A line that cannot be read gets '
@@ -58,8 +58,11 @@ def build_coach(args: argparse.Namespace):
     services = Services(settings_from_args(args), use_model=False)
     embedder = services.embedder
     if embedder is None:
-        print("companion: the embedder is not prepared; coaching from surface cues only. "
-              "Fix: companion models prepare-embedder", file=sys.stderr)
+        print(
+            "companion: the embedder is not prepared; coaching from surface cues only. "
+            "Fix: companion models prepare-embedder",
+            file=sys.stderr,
+        )
     return Coach(embedder)
 
 
@@ -118,8 +121,11 @@ def _open_input(path: str | None):
     try:
         return open(path, "rb")  # noqa: SIM115 - closed by run_label
     except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror}.", kept="Nothing was labelled.",
-                         fix="check the path, or pipe the JSON lines on stdin") from exc
+        raise InputError(
+            f"Cannot read {path}: {exc.strerror}.",
+            kept="Nothing was labelled.",
+            fix="check the path, or pipe the JSON lines on stdin",
+        ) from exc
 
 
 def run_label(args: argparse.Namespace) -> int:

@@ -41,11 +41,14 @@ def settings_from_args(args: argparse.Namespace, *, print_warnings: bool = True)
             print(printable(f"companion: {warning}"), file=sys.stderr)
     model = getattr(args, "model", None)
     if model:
-        if looks_like_server_url(model):  # a URL is a model server; server_model from the config still applies
+        if looks_like_server_url(
+            model
+        ):  # a URL is a model server; server_model from the config still applies
             settings = settings.with_changes(chat_model=None, chat_model_name=None, chat_server=model.strip())
         elif looks_like_model_path(model):
-            settings = settings.with_changes(chat_model=Path(model).expanduser(), chat_model_name=None,
-                                             chat_server=None)
+            settings = settings.with_changes(
+                chat_model=Path(model).expanduser(), chat_model_name=None, chat_server=None
+            )
         else:
             settings = settings.with_changes(chat_model=None, chat_model_name=model, chat_server=None)
     return settings
@@ -83,7 +86,7 @@ def read_text_argument(value: str, *, limit: int = MAX_STDIN_BYTES) -> str:
 
 def _json_escape(match: re.Match) -> str:
     units = match.group().encode("utf-16-be", "surrogatepass")
-    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}" for i in range(0, len(units), 2))
+    return "".join(f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2))
 
 
 def print_json(payload) -> None:
@@ -95,7 +98,10 @@ def print_json(payload) -> None:
 
 def require_text(text: str, *, what: str) -> str:
     if not text or not text.strip():
-        raise InputError(f"The {what} is empty: nothing to work with.", fix=f"type the {what} in quotes, or pass - to read stdin")
+        raise InputError(
+            f"The {what} is empty: nothing to work with.",
+            fix=f"type the {what} in quotes, or pass - to read stdin",
+        )
     return text
 
 

@@ -38,11 +38,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=cmd_show)
 
-    export = actions.add_parser("export", help="write sessions as Markdown or JSON (to PATH, or to the terminal)")
-    export.add_argument("path", nargs="?", help="file to write (created readable only by you); default: stdout")
+    export = actions.add_parser(
+        "export", help="write sessions as Markdown or JSON (to PATH, or to the terminal)"
+    )
+    export.add_argument(
+        "path", nargs="?", help="file to write (created readable only by you); default: stdout"
+    )
     export.add_argument("--format", choices=EXPORT_FORMATS, default="md")
-    export.add_argument("--session", type=int, action="append", dest="sessions", metavar="ID",
-                        help="export only this session (repeat for more); default: all")
+    export.add_argument(
+        "--session",
+        type=int,
+        action="append",
+        dest="sessions",
+        metavar="ID",
+        help="export only this session (repeat for more); default: all",
+    )
     export.set_defaults(func=cmd_export)
 
     delete = actions.add_parser("delete", help="delete one session and every turn in it, for good")
@@ -71,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Removes the journal, the search index, logs, settings and documents you added. "
         "Downloaded models stay unless you add --models.",
     )
-    forget.add_argument("--models", action="store_true", help="also remove models downloaded into the data folder")
+    forget.add_argument(
+        "--models", action="store_true", help="also remove models downloaded into the data folder"
+    )
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
     forget.set_defaults(func=cmd_forget)
 
@@ -100,9 +112,13 @@ def _choose_passphrase(env_name: str, what: str) -> str:
         return chosen
     first = _ask_passphrase(f"{what}: ")
     if not first:
-        raise JournalError("The passphrase is empty.", kept="Nothing was changed.", fix="choose a non-empty passphrase")
+        raise JournalError(
+            "The passphrase is empty.", kept="Nothing was changed.", fix="choose a non-empty passphrase"
+        )
     if _ask_passphrase("Type it again: ") != first:
-        raise JournalError("The two passphrases differ.", kept="Nothing was changed.", fix="run the command again")
+        raise JournalError(
+            "The two passphrases differ.", kept="Nothing was changed.", fix="run the command again"
+        )
     return first
 
 
@@ -131,8 +147,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for info in sessions:
         scenario = f" · {info.scenario}" if info.scenario else ""
-        print(f"{info.id:>4}  {when(info.started):<22}  {info.kind}{scenario}  "
-              f"({info.turn_count} turns)  {terminal_safe(info.preview)}")
+        print(
+            f"{info.id:>4}  {when(info.started):<22}  {info.kind}{scenario}  "
+            f"({info.turn_count} turns)  {terminal_safe(info.preview)}"
+        )
     return 0
 
 
@@ -171,7 +189,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         ) from None
     except OSError as exc:
         raise CompanionError(
-            f"Could not create {target}: {exc.strerror}.", kept="Nothing was written.",
+            f"Could not create {target}: {exc.strerror}.",
+            kept="Nothing was written.",
             fix="choose a folder you can write to",
         ) from None
     try:
@@ -180,7 +199,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as exc:
         target.unlink(missing_ok=True)
         raise CompanionError(
-            f"Could not write {target}: {exc.strerror}.", kept="The journal is unchanged.",
+            f"Could not write {target}: {exc.strerror}.",
+            kept="The journal is unchanged.",
             fix="free some disk space and export again",
         ) from None
     print(f"Exported to {target} (readable only by you).", file=sys.stderr)
@@ -191,7 +211,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     with open_journal(settings_from_args(args)) as journal:
         if not journal.delete_session(args.session_id):
             raise JournalError(
-                f"There is no journal session {args.session_id}.", kept="Nothing was deleted.",
+                f"There is no journal session {args.session_id}.",
+                kept="Nothing was deleted.",
                 fix="run `companion journal list` to see the sessions that exist",
             )
     print(f"Deleted session {args.session_id}.")
@@ -202,7 +223,8 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     with open_journal(settings_from_args(args)) as journal:
         if journal.encrypted:
             raise JournalError(
-                "The journal is already encrypted.", kept="Nothing was changed.",
+                "The journal is already encrypted.",
+                kept="Nothing was changed.",
                 fix="run `companion journal change-passphrase` to choose a new passphrase",
             )
         passphrase = _choose_passphrase(PASSPHRASE_ENV, "New journal passphrase")
@@ -210,8 +232,10 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     print("The journal is encrypted. Keep the passphrase safe: it cannot be recovered.")
     if sealed:
         # Copies moved aside earlier held plain text: say which were sealed in their place.
-        print(f"Also encrypted {len(sealed)} earlier journal cop{'ies' if len(sealed) != 1 else 'y'} kept aside: "
-              + ", ".join(path.name for path in sealed))
+        print(
+            f"Also encrypted {len(sealed)} earlier journal cop{'ies' if len(sealed) != 1 else 'y'} kept aside: "
+            + ", ".join(path.name for path in sealed)
+        )
     return 0
 
 
@@ -219,7 +243,8 @@ def cmd_change_passphrase(args: argparse.Namespace) -> int:
     with open_journal(settings_from_args(args)) as journal:
         if not journal.encrypted:
             raise JournalError(
-                "The journal is not encrypted, so it has no passphrase to change.", kept="Nothing was changed.",
+                "The journal is not encrypted, so it has no passphrase to change.",
+                kept="Nothing was changed.",
                 fix="run `companion journal encrypt` to set one",
             )
         journal.change_passphrase(_choose_passphrase(NEW_PASSPHRASE_ENV, "New journal passphrase"))
@@ -239,7 +264,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise CompanionError(
                 "`companion forget` needs a confirmation and there is no terminal to ask in.",
-                kept="Nothing was removed.", fix="run `companion forget --yes`",
+                kept="Nothing was removed.",
+                fix="run `companion forget --yes`",
             )
         print("This permanently removes:")
         for path in plan.remove:

@@ -26,20 +26,33 @@ def register(subparsers) -> None:
         "Added documents are copied into your data folder, so the index can always be rebuilt.",
     )
     actions = knowledge.add_subparsers(dest="knowledge_command", metavar="ACTION")
-    add = actions.add_parser("add", help="add a document or a folder of them (.pdf .docx .html .epub .md .txt)",
-                             description="Add a PDF, Word file (.docx), web page (.html), e-book (.epub), Markdown "
-                             "or text file, or every such file in a folder; each is copied into your data folder "
-                             "and indexed. Adding a changed file again updates only its changed sections.")
+    add = actions.add_parser(
+        "add",
+        help="add a document or a folder of them (.pdf .docx .html .epub .md .txt)",
+        description="Add a PDF, Word file (.docx), web page (.html), e-book (.epub), Markdown "
+        "or text file, or every such file in a folder; each is copied into your data folder "
+        "and indexed. Adding a changed file again updates only its changed sections.",
+    )
     add.add_argument("path", metavar="PATH", help="the document or folder to add")
-    add.add_argument("--watch", action="store_true",
-                     help="remember the folder: at each start its new, changed and removed files are followed")
+    add.add_argument(
+        "--watch",
+        action="store_true",
+        help="remember the folder: at each start its new, changed and removed files are followed",
+    )
     add.set_defaults(func=run_knowledge_add)
-    remove = actions.add_parser("remove", help="remove a document you added", description="Remove a document you "
-                                "added (its copy and its sections); NAME as `companion knowledge list` shows it.")
+    remove = actions.add_parser(
+        "remove",
+        help="remove a document you added",
+        description="Remove a document you "
+        "added (its copy and its sections); NAME as `companion knowledge list` shows it.",
+    )
     remove.add_argument("name", metavar="NAME", help="e.g. documents/handout.pdf (or just handout.pdf)")
     remove.set_defaults(func=run_knowledge_remove)
-    listing = actions.add_parser("list", help="list the guidance documents", description="List every guidance "
-                                 "document with its number of sections.")
+    listing = actions.add_parser(
+        "list",
+        help="list the guidance documents",
+        description="List every guidance document with its number of sections.",
+    )
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     listing.set_defaults(func=run_knowledge_list)
     knowledge.set_defaults(func=lambda args: knowledge.print_help() or 0)
@@ -50,7 +63,9 @@ def register(subparsers) -> None:
         description="Embed new or changed guidance sections and drop removed ones; unchanged sections are "
         "not embedded again. --rebuild starts from scratch.",
     )
-    index.add_argument("--rebuild", action="store_true", help="throw the index away and embed everything again")
+    index.add_argument(
+        "--rebuild", action="store_true", help="throw the index away and embed everything again"
+    )
     index.set_defaults(func=run_index)
 
     search = subparsers.add_parser(
@@ -60,12 +75,20 @@ def register(subparsers) -> None:
         "too. Matching words are shown in bold.",
     )
     search.add_argument("query", metavar="QUERY", help="what to look for, in quotes; - reads it from stdin")
-    search.add_argument("-k", type=positive_int, default=5, metavar="N", help="how many sections to show (default 5)")
-    search.add_argument("--json", action="store_true",
-                        help='print {"results": [{"section", "source", "text", "score"}]} instead')
-    search.add_argument("--in", dest="within", metavar="WHERE",
-                        help="only one document (its name in `knowledge list`), `mine` (what you added) "
-                        "or `bundled`")
+    search.add_argument(
+        "-k", type=positive_int, default=5, metavar="N", help="how many sections to show (default 5)"
+    )
+    search.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"results": [{"section", "source", "text", "score"}]} instead',
+    )
+    search.add_argument(
+        "--in",
+        dest="within",
+        metavar="WHERE",
+        help="only one document (its name in `knowledge list`), `mine` (what you added) or `bundled`",
+    )
     search.set_defaults(func=run_search)
 
 
@@ -155,7 +178,6 @@ class IndexProgress:
         self.stream.flush()
 
 
-
 # ---- commands ----------------------------------------------------------------------------------------
 
 
@@ -171,8 +193,11 @@ def run_knowledge_add(args: argparse.Namespace) -> int:
     before = {path.name for path in folder.iterdir()} if folder.is_dir() else set()
     document = knowledge.add_document(path)
     was_new = document.path.name not in before
-    print(printable(f"Added {document.path.name}: {len(document.sections)} sections "
-                    f"(kept in {document.path.parent})."))
+    print(
+        printable(
+            f"Added {document.path.name}: {len(document.sections)} sections (kept in {document.path.parent})."
+        )
+    )
     if settings.resolved_embed_model is None:
         _say("it will be searchable once the embedder is prepared. Fix: companion models prepare-embedder")
         return 0
@@ -200,13 +225,17 @@ def _add_folder(settings, knowledge, folder: Path, *, watch: bool) -> int:
 
 def _refresh_after_change(settings, knowledge) -> int:
     if settings.resolved_embed_model is None:
-        _say("documents will be searchable once the embedder is prepared. Fix: companion models prepare-embedder")
+        _say(
+            "documents will be searchable once the embedder is prepared. Fix: companion models prepare-embedder"
+        )
         return 0
     index = _open_index(settings)
     try:
         _refresh_shown(index, knowledge)
     except KeyboardInterrupt:
-        _say("stopped: the documents are kept and partly indexed; `companion index` finishes it (a search does too).")
+        _say(
+            "stopped: the documents are kept and partly indexed; `companion index` finishes it (a search does too)."
+        )
         return 130
     finally:
         index.close()
@@ -256,7 +285,9 @@ def _roll_back_add(index, document, was_new: bool) -> int:
         document.path.unlink(missing_ok=True)
         _say(f"stopped: {document.path.name} was not added (no copy and no sections were kept).")
     else:
-        _say("stopped: indexing was interrupted; run `companion index` to finish it (a search finishes it too).")
+        _say(
+            "stopped: indexing was interrupted; run `companion index` to finish it (a search finishes it too)."
+        )
     return 130
 
 

@@ -16,11 +16,19 @@ def register(subparsers) -> None:
         description="Type what your partner said; the companion answers with a tentative reflection of the "
         "feeling, what happened and the need underneath, and shows the guidance it leaned on.",
     )
-    parser.add_argument("text", metavar="TEXT", help="what your partner said, in quotes; - reads it from stdin")
+    parser.add_argument(
+        "text", metavar="TEXT", help="what your partner said, in quotes; - reads it from stdin"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
-    parser.add_argument("--no-model", action="store_true", help="use the built-in reflector, not a chat model")
-    parser.add_argument("--model", default=argparse.SUPPRESS, metavar="PATH",  # keeps a top-level --model
-                        help="a chat model: a GGUF path or a catalogue name")
+    parser.add_argument(
+        "--no-model", action="store_true", help="use the built-in reflector, not a chat model"
+    )
+    parser.add_argument(
+        "--model",
+        default=argparse.SUPPRESS,
+        metavar="PATH",  # keeps a top-level --model
+        help="a chat model: a GGUF path or a catalogue name",
+    )
     parser.set_defaults(func=run_reflect)
 
 
@@ -60,7 +68,7 @@ def _stream_to_terminal(engine, statement: str, services) -> int:
     if shown and result.engine != "builtin" and not crisis:
         # The model's draft is on the screen already: the checks only tidy it (quotes, a label, spacing), so it is
         # finished, never printed a second time; only words the stream did not carry are added.
-        rest = result.reflection[len(shown):] if result.reflection.startswith(shown) else ""
+        rest = result.reflection[len(shown) :] if result.reflection.startswith(shown) else ""
         out.write(printable(rest) + "\n")
     else:
         if shown:
@@ -104,7 +112,9 @@ def engine_description(model: dict | None) -> str:
     """'the listener: SmolLM2-135M-Instruct + …, 108 MB, Apache-2.0 …' or 'built-in reflector'."""
     if not model:
         return "built-in reflector"
-    if model.get("engine") == "server":  # a model server: where it is matters more than a size it does not tell
+    if (
+        model.get("engine") == "server"
+    ):  # a model server: where it is matters more than a size it does not tell
         return f"model server: {model['name']} at {model['server']}"
     kind = "the listener" if model.get("engine") == "listener" else "llama"
     details = [f"{model['size_mb']:.0f} MB"] if isinstance(model.get("size_mb"), int | float) else []

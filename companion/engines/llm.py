@@ -105,6 +105,7 @@ def _route_logs(log_file: Path | None) -> None:
     """llama.cpp writes to stderr by default, which would tear a running TUI; send it to the log file."""
     if log_file is not None:
         from companion.engines import runtime
+
         runtime.route_llama_logs(log_file)
 
 
@@ -138,11 +139,17 @@ class ChatModel:
         self._seed = seed
         # None means: every layer on the GPU when this build can offload, none otherwise.
         from companion.engines import runtime
+
         if n_gpu_layers is None:
             n_gpu_layers = -1 if runtime.gpu_offload_supported() else 0
         n_gpu_layers = runtime.effective_gpu_layers(n_gpu_layers)
         self.n_gpu_layers = n_gpu_layers
-        self._load_kwargs = {"n_ctx": n_ctx, "n_threads": n_threads, "n_gpu_layers": n_gpu_layers, "seed": seed}
+        self._load_kwargs = {
+            "n_ctx": n_ctx,
+            "n_threads": n_threads,
+            "n_gpu_layers": n_gpu_layers,
+            "seed": seed,
+        }
         if self.adapter_path is not None:
             self._load_kwargs["adapter_path"] = self.adapter_path
         self._prefix_cache_bytes = prefix_cache_bytes
@@ -205,9 +212,17 @@ class ChatModel:
         """What answered, for the reflection's JSON and the Models screen: name, engine, size and licence."""
         return {"name": self.name, "engine": self.engine, "size_mb": self._size_mb, "licence": self.licence}
 
-    def complete(self, messages: Messages, max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.7,
-                 cancel: threading.Event | None = None, **options) -> str:
-        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, **options))
+    def complete(
+        self,
+        messages: Messages,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = 0.7,
+        cancel: threading.Event | None = None,
+        **options,
+    ) -> str:
+        return "".join(
+            self.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, **options)
+        )
 
     def run_on_owner(self, fn: Callable[[Any], Any]) -> Any:
         """Run fn(llama) on the owner thread, between generations (benchmarks, tokenising)."""
@@ -270,12 +285,17 @@ class ChatModel:
         try:
             _route_logs(self._log_file)
             from companion.engines import runtime
+
             llm = runtime.load_llama(self.model_path, what="chat model", **self._load_kwargs)
             self._count_evaluated_tokens(llm)
         except BaseException as exc:  # handed to the constructor, which raises it in the caller's thread
-            self._load_error = exc if isinstance(exc, ModelError) else ModelError(
-                f"The chat model {self.model_path.name} could not be loaded ({type(exc).__name__}).",
-                fix="check the file with `companion models list`, or run without a model: --no-model",
+            self._load_error = (
+                exc
+                if isinstance(exc, ModelError)
+                else ModelError(
+                    f"The chat model {self.model_path.name} could not be loaded ({type(exc).__name__}).",
+                    fix="check the file with `companion models list`, or run without a model: --no-model",
+                )
             )
             self._loaded.set()
             return
@@ -343,8 +363,11 @@ class ChatModel:
     def _restore_saved_prefix(self, llm, prompt: list[int]) -> None:
         """If a saved state shares more of this prompt than the live KV cache does, load it."""
         live = _common_prefix(llm._input_ids.tolist(), prompt)
-        best = max(self._saved_prefixes.values(), key=lambda saved: _common_prefix(saved.tokens, prompt),
-                   default=None)
+        best = max(
+            self._saved_prefixes.values(),
+            key=lambda saved: _common_prefix(saved.tokens, prompt),
+            default=None,
+        )
         if best is None or _common_prefix(best.tokens, prompt) <= live:
             return
         import ctypes
@@ -405,7 +428,9 @@ class ChatModel:
         completion: list[int] = []
         try:
             formatted = self._chat_formatter(llm)(messages=job.messages)
-            prompt = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+            prompt = llm.tokenize(
+                formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+            )
             stats.prompt_tokens = len(prompt)
             room = llm.n_ctx() - len(prompt)
             if room <= 0:
@@ -418,8 +443,15 @@ class ChatModel:
             text = ""
             stop_found = False
             stats.finish_reason = "length"
-            for token in llm.generate(prompt, top_k=40, top_p=job.top_p, min_p=0.05, typical_p=1.0,
-                                      temp=job.temperature, repeat_penalty=job.repeat_penalty):
+            for token in llm.generate(
+                prompt,
+                top_k=40,
+                top_p=job.top_p,
+                min_p=0.05,
+                typical_p=1.0,
+                temp=job.temperature,
+                repeat_penalty=job.repeat_penalty,
+            ):
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     stats.finish_reason = "stop"
                     break
@@ -449,10 +481,12 @@ class ChatModel:
         except Exception as exc:
             stats.finish_reason = "error"
             log.warning("generation failed: %s", type(exc).__name__)
-            job.out.put(ModelError(
-                f"The chat model could not answer ({_short_reason(exc)}).",
-                fix="try a shorter text, or run without a model: --no-model",
-            ))
+            job.out.put(
+                ModelError(
+                    f"The chat model could not answer ({_short_reason(exc)}).",
+                    fix="try a shorter text, or run without a model: --no-model",
+                )
+            )
         finally:
             stats.seconds = time.perf_counter() - started
             if self._evals:
@@ -474,7 +508,7 @@ def _cut_at_stop(text: str, piece: str, stops: Sequence[str]) -> tuple[str, bool
     if not found:
         return piece, False
     cut = min(found)
-    return (joined[len(text):cut] if cut > len(text) else ""), True
+    return (joined[len(text) : cut] if cut > len(text) else ""), True
 
 
 def _short_reason(exc: Exception) -> str:

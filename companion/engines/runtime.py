@@ -207,7 +207,9 @@ def check_gguf(path: Path, *, what: str = "model") -> dict[str, object]:
     try:
         size = path.stat().st_size
         if size == 0:
-            raise ModelError(f"The {what} file {path} is empty.", fix=f"delete it and download or prepare it again; {fix}")
+            raise ModelError(
+                f"The {what} file {path} is empty.", fix=f"delete it and download or prepare it again; {fix}"
+            )
         with open(path, "rb") as handle:
             magic = handle.read(4)
             if magic != GGUF_MAGIC:
@@ -221,9 +223,13 @@ def check_gguf(path: Path, *, what: str = "model") -> dict[str, object]:
             fix="delete it and download or prepare it again (companion models pull NAME / prepare-embedder)",
         ) from None
     except PermissionError:
-        raise ModelError(f"The {what} file {path} cannot be read (permission denied).", fix=f"chmod u+r {path}") from None
+        raise ModelError(
+            f"The {what} file {path} cannot be read (permission denied).", fix=f"chmod u+r {path}"
+        ) from None
     except (OSError, ValueError, struct.error, OverflowError, UnicodeDecodeError) as exc:
-        raise ModelError(f"The {what} file {path} is damaged ({exc}).", fix="delete it and download or prepare it again") from None
+        raise ModelError(
+            f"The {what} file {path} is damaged ({exc}).", fix="delete it and download or prepare it again"
+        ) from None
     if facts["data_end"] > size:
         raise ModelError(
             f"The {what} file {path} is incomplete: {size:,} bytes of the {facts['data_end']:,} its header promises.",

@@ -41,7 +41,10 @@ CANCEL_POLL_SECONDS = 0.05
 # The usual port of each server, so "nothing answers" can say which program to start.
 KNOWN_PORTS = {
     11434: ("Is Ollama running?", "start it with `ollama serve`"),
-    1234: ("Is LM Studio's server running?", "start it in LM Studio (Developer tab) or with `lms server start`"),
+    1234: (
+        "Is LM Studio's server running?",
+        "start it in LM Studio (Developer tab) or with `lms server start`",
+    ),
     8080: ("Is the llama.cpp server running?", "start it with `llama-server -m MODEL.gguf --port 8080`"),
     8000: ("Is vLLM running?", "start it with `vllm serve MODEL`"),
 }
@@ -85,8 +88,10 @@ class ServerAddress:
         """Why this address is less private than it looks, in one line; None when there is nothing to say."""
         if self.loopback or self.scheme == "https":
             return None
-        return (f"The model server {self.where} is reached over plain http://: anyone on your local network can "
-                "read what you type and its answers. Fix: use https:// if the server offers it.")
+        return (
+            f"The model server {self.where} is reached over plain http://: anyone on your local network can "
+            "read what you type and its answers. Fix: use https:// if the server offers it."
+        )
 
 
 def parse_server_url(url: str) -> ServerAddress:
@@ -100,8 +105,11 @@ def parse_server_url(url: str) -> ServerAddress:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ModelError(f"'{url}' is not a server address.", fix=f"give one like {example}")
     if parts.username or parts.password:
-        raise ModelError("A server address must not hold a name or password.",
-                         kept="Nothing was sent.", fix=f"put the key in {API_KEY_ENV} instead")
+        raise ModelError(
+            "A server address must not hold a name or password.",
+            kept="Nothing was sent.",
+            fix=f"put the key in {API_KEY_ENV} instead",
+        )
     path = parts.path.rstrip("/")
     # A pasted endpoint is taken back to its base; a bare host gets the OpenAI prefix every such server has.
     for endpoint in ("/chat/completions", "/completions", "/models"):
@@ -156,8 +164,13 @@ class ServerChatModel:
             headers["Authorization"] = f"Bearer {self._api_key}"
         # trust_env=False: no proxy from the environment ever sees what the person types; https is verified.
         self._client = httpx.Client(
-            timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout),
-            headers=headers, trust_env=False, verify=True, follow_redirects=False,
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+            ),
+            headers=headers,
+            trust_env=False,
+            verify=True,
+            follow_redirects=False,
         )
         self.last_stats: GenerationStats | None = None
         try:
@@ -168,8 +181,10 @@ class ServerChatModel:
         if model is None:
             if not available:
                 self._client.close()
-                raise ModelError(f"The server at {self.address.where} has no model loaded.",
-                                 fix="load a model on the server, then set server_model in config.toml")
+                raise ModelError(
+                    f"The server at {self.address.where} has no model loaded.",
+                    fix="load a model on the server, then set server_model in config.toml",
+                )
             model = available[0]
         elif available and model not in available:
             self._client.close()
@@ -193,8 +208,15 @@ class ServerChatModel:
         return None if self.address.loopback else f"sent to {self.address.host} only"
 
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "engine": self.engine, "size_mb": None, "licence": None,
-                "server": self.base_url, "model": self.model, "loopback": self.address.loopback}
+        return {
+            "name": self.name,
+            "engine": self.engine,
+            "size_mb": None,
+            "licence": None,
+            "server": self.base_url,
+            "model": self.model,
+            "loopback": self.address.loopback,
+        }
 
     def list_models(self) -> list[str]:
         """The ids the server offers (GET {base}/models)."""
@@ -233,11 +255,21 @@ class ServerChatModel:
             body["stop"] = list(stop)
         if seed is not None:
             body["seed"] = seed
-        return self._pieces(body, cancel or threading.Event(), stats if stats is not None else GenerationStats())
+        return self._pieces(
+            body, cancel or threading.Event(), stats if stats is not None else GenerationStats()
+        )
 
-    def complete(self, messages: Messages, max_tokens: int = DEFAULT_MAX_TOKENS, temperature: float = 0.7,
-                 cancel: threading.Event | None = None, **options) -> str:
-        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, **options))
+    def complete(
+        self,
+        messages: Messages,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = 0.7,
+        cancel: threading.Event | None = None,
+        **options,
+    ) -> str:
+        return "".join(
+            self.stream(messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, **options)
+        )
 
     def close(self) -> None:
         if self._closed.is_set():
@@ -269,16 +301,23 @@ class ServerChatModel:
                 response.read()
                 raise self._status_error(response, model=self.model)
             # A watcher closes the socket when cancel is set, so even a server that has gone quiet lets go at once.
-            threading.Thread(target=self._close_on_cancel, args=(response, cancel, finished, started),
-                             name="companion-server-cancel", daemon=True).start()
-            if "json" in response.headers.get("content-type", "") and "event-stream" not in response.headers.get(
-                    "content-type", ""):
+            threading.Thread(
+                target=self._close_on_cancel,
+                args=(response, cancel, finished, started),
+                name="companion-server-cancel",
+                daemon=True,
+            ).start()
+            if "json" in response.headers.get(
+                "content-type", ""
+            ) and "event-stream" not in response.headers.get("content-type", ""):
                 # A server that ignored stream=true answered in one piece.
                 yield from self._whole_answer(response, stats, started)
                 return
             yield from self._events(response, cancel, stats, started)
         except GeneratorExit:
-            stats.finish_reason = stats.finish_reason or "cancelled"  # the caller stopped reading: so does the server
+            stats.finish_reason = (
+                stats.finish_reason or "cancelled"
+            )  # the caller stopped reading: so does the server
             raise
         except (httpx.HTTPError, OSError) as exc:
             if cancel.is_set() or self._closed.is_set():
@@ -293,7 +332,9 @@ class ServerChatModel:
             if response is not None:
                 response.close()
 
-    def _events(self, response, cancel: threading.Event, stats: GenerationStats, started: float) -> Iterator[str]:
+    def _events(
+        self, response, cancel: threading.Event, stats: GenerationStats, started: float
+    ) -> Iterator[str]:
         """Parse server-sent events: `data: {json chunk}` lines, ending with a finish_reason and/or `data: [DONE]`."""
         stats.finish_reason = ""
         saw_event = False
@@ -348,9 +389,11 @@ class ServerChatModel:
         if not stats.finish_reason and time.perf_counter() - started >= self.answer_timeout:
             raise self._timed_out()
         if not saw_event:
-            raise ModelError(f"The server at {self.address.where} closed the stream without answering.",
-                             fix="check the server's own log (a prompt longer than its context window is a common "
-                             "cause: start it with a larger context)")
+            raise ModelError(
+                f"The server at {self.address.where} closed the stream without answering.",
+                fix="check the server's own log (a prompt longer than its context window is a common "
+                "cause: start it with a larger context)",
+            )
         if not stats.finish_reason:
             raise self._ended_early("the stream stopped before the answer was finished")
 
@@ -366,10 +409,16 @@ class ServerChatModel:
         if text:
             yield text
 
-    def _close_on_cancel(self, response, cancel: threading.Event, finished: threading.Event, started: float) -> None:
+    def _close_on_cancel(
+        self, response, cancel: threading.Event, finished: threading.Event, started: float
+    ) -> None:
         """Wait for the stream to end; if cancel is set first (or the answer runs out of time), cut the socket."""
         while not finished.wait(CANCEL_POLL_SECONDS):
-            if cancel.is_set() or self._closed.is_set() or time.perf_counter() - started >= self.answer_timeout:
+            if (
+                cancel.is_set()
+                or self._closed.is_set()
+                or time.perf_counter() - started >= self.answer_timeout
+            ):
                 _shut_socket(response)
                 return
 
@@ -388,35 +437,56 @@ class ServerChatModel:
 
     def _check_open(self) -> None:
         if self._closed.is_set():
-            raise ModelError("The connection to the model server was closed.", fix="start the companion again")
+            raise ModelError(
+                "The connection to the model server was closed.", fix="start the companion again"
+            )
 
     def _transport_error(self, exc, *, mid_answer: bool = False) -> ModelError:
         import httpx
 
         where = self.address.where
         if isinstance(exc, httpx.ConnectTimeout):
-            return ModelError(f"{where} did not answer within {self._client.timeout.connect:g} s.",
-                              kept="Nothing was sent.", fix="check that the server is on and this is its address")
+            return ModelError(
+                f"{where} did not answer within {self._client.timeout.connect:g} s.",
+                kept="Nothing was sent.",
+                fix="check that the server is on and this is its address",
+            )
         if isinstance(exc, httpx.ConnectError):
             reason = str(exc).lower()
             if "certificate" in reason or "ssl" in reason:
-                return ModelError(f"The certificate of {where} could not be verified, so nothing was sent.",
-                                  fix="give the server a certificate this machine trusts, or use it on loopback")
+                return ModelError(
+                    f"The certificate of {where} could not be verified, so nothing was sent.",
+                    fix="give the server a certificate this machine trusts, or use it on loopback",
+                )
             if "name" in reason and ("resolution" in reason or "not known" in reason or "resolve" in reason):
-                return ModelError(f"The name {self.address.host} does not resolve to a machine.",
-                                  kept="Nothing was sent.", fix="use the server's IP address in chat_model")
-            question, start = KNOWN_PORTS.get(self.address.port, ("Is the model server running, and is this its "
-                                                                  "address?", "start the server"))
-            return ModelError(f"Nothing answers at {where}. {question}", kept="Nothing was sent.",
-                              fix=f"{start}, or run without it: --no-model")
+                return ModelError(
+                    f"The name {self.address.host} does not resolve to a machine.",
+                    kept="Nothing was sent.",
+                    fix="use the server's IP address in chat_model",
+                )
+            question, start = KNOWN_PORTS.get(
+                self.address.port,
+                ("Is the model server running, and is this its address?", "start the server"),
+            )
+            return ModelError(
+                f"Nothing answers at {where}. {question}",
+                kept="Nothing was sent.",
+                fix=f"{start}, or run without it: --no-model",
+            )
         if isinstance(exc, httpx.ReadTimeout):
-            return ModelError(f"The server at {where} went quiet for {self._read_timeout:g} s.",
-                              fix="check the server's own log; a first request may wait while it loads the model")
+            return ModelError(
+                f"The server at {where} went quiet for {self._read_timeout:g} s.",
+                fix="check the server's own log; a first request may wait while it loads the model",
+            )
         if mid_answer or isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return ModelError(f"The server at {where} went away in the middle of the answer.",
-                              fix="check that the server is still running (its own log says why it stopped)")
-        return ModelError(f"The server at {where} could not be reached ({type(exc).__name__}).",
-                          fix="check that the server is running and this is its address")
+            return ModelError(
+                f"The server at {where} went away in the middle of the answer.",
+                fix="check that the server is still running (its own log says why it stopped)",
+            )
+        return ModelError(
+            f"The server at {where} could not be reached ({type(exc).__name__}).",
+            fix="check that the server is running and this is its address",
+        )
 
     def _status_error(self, response, *, model: str | None = None) -> ModelError:
         where = self.address.where
@@ -424,21 +494,31 @@ class ServerChatModel:
         said = _server_message(response)
         if status in (401, 403):
             if self._api_key:
-                return ModelError(f"The server at {where} refused the key in {API_KEY_ENV} (HTTP {status}).",
-                                  kept="Nothing was sent.", fix=f"set {API_KEY_ENV} to the key this server expects")
-            return ModelError(f"The server at {where} wants a key (HTTP {status}).", kept="Nothing was sent.",
-                              fix=f"set {API_KEY_ENV} to the server's key (it is never written to disk)")
+                return ModelError(
+                    f"The server at {where} refused the key in {API_KEY_ENV} (HTTP {status}).",
+                    kept="Nothing was sent.",
+                    fix=f"set {API_KEY_ENV} to the key this server expects",
+                )
+            return ModelError(
+                f"The server at {where} wants a key (HTTP {status}).",
+                kept="Nothing was sent.",
+                fix=f"set {API_KEY_ENV} to the server's key (it is never written to disk)",
+            )
         if model is not None and status in (400, 404) and "model" in said.lower():
             return self._unknown_model(model, self._models_quietly())
         if status == 404:
             return self._not_openai(f"HTTP 404 for {response.request.url.path}")
         if status >= 500:
             detail = f": {said}" if said else ""
-            return ModelError(f"The server at {where} failed (HTTP {status}{detail}).",
-                              fix="check the server's own log; meanwhile run without it: --no-model")
+            return ModelError(
+                f"The server at {where} failed (HTTP {status}{detail}).",
+                fix="check the server's own log; meanwhile run without it: --no-model",
+            )
         detail = f": {said}" if said else ""
-        return ModelError(f"The server at {where} refused the request (HTTP {status}{detail}).",
-                          fix="check the server's own log, and server_model in config.toml")
+        return ModelError(
+            f"The server at {where} refused the request (HTTP {status}{detail}).",
+            fix="check the server's own log, and server_model in config.toml",
+        )
 
     def _models_quietly(self) -> list[str]:
         try:
@@ -448,26 +528,37 @@ class ServerChatModel:
 
     def _unknown_model(self, model: str, available: Sequence[str]) -> ModelError:
         known = ", ".join(available[:12]) if available else "none"
-        return ModelError(f"The server at {self.address.where} has no model called '{model}' (it has: {known}).",
-                          fix='set server_model = "NAME" in config.toml to one of those')
+        return ModelError(
+            f"The server at {self.address.where} has no model called '{model}' (it has: {known}).",
+            fix='set server_model = "NAME" in config.toml to one of those',
+        )
 
     def _not_openai(self, what: str) -> ModelError:
-        return ModelError(f"{self.address.where} does not answer like an OpenAI-compatible server ({what}).",
-                          fix="check the address: it usually ends in /v1, e.g. http://127.0.0.1:11434/v1")
+        return ModelError(
+            f"{self.address.where} does not answer like an OpenAI-compatible server ({what}).",
+            fix="check the address: it usually ends in /v1, e.g. http://127.0.0.1:11434/v1",
+        )
 
     def _ended_early(self, what: str) -> ModelError:
-        return ModelError(f"The server at {self.address.where} stopped in the middle of the answer ({what}).",
-                          fix="check the server's own log (llama-cpp-python's server cuts one request off when "
-                          "another arrives unless started with --interrupt_requests False)")
+        return ModelError(
+            f"The server at {self.address.where} stopped in the middle of the answer ({what}).",
+            fix="check the server's own log (llama-cpp-python's server cuts one request off when "
+            "another arrives unless started with --interrupt_requests False)",
+        )
 
     def _server_said(self, error) -> ModelError:
         message = error.get("message") if isinstance(error, dict) else error
-        return ModelError(f"The server at {self.address.where} failed while answering ({_one_line(str(message))}).",
-                          fix="check the server's own log; meanwhile run without it: --no-model")
+        return ModelError(
+            f"The server at {self.address.where} failed while answering ({_one_line(str(message))}).",
+            fix="check the server's own log; meanwhile run without it: --no-model",
+        )
 
     def _timed_out(self) -> ModelError:
-        return ModelError(f"The server at {self.address.where} was still answering after {self.answer_timeout:g} s.",
-                          kept="What it sent so far was discarded.", fix="ask for a shorter answer, or check the server")
+        return ModelError(
+            f"The server at {self.address.where} was still answering after {self.answer_timeout:g} s.",
+            kept="What it sent so far was discarded.",
+            fix="ask for a shorter answer, or check the server",
+        )
 
 
 def _server_message(response) -> str:

@@ -46,8 +46,11 @@ def read_document(path: Path) -> str:
     reader = {".pdf": _pdf_text, ".docx": _docx_text, ".epub": _epub_text}.get(suffix, _html_file_text)
     text = reader(path, raw)
     if not text.strip() or not _body(text).strip():
-        raise InputError(f"{path.name} has no text in it.", kept=_NOTHING_STORED,
-                         fix="add a file with written text (a scanned page needs OCR first)")
+        raise InputError(
+            f"{path.name} has no text in it.",
+            kept=_NOTHING_STORED,
+            fix="add a file with written text (a scanned page needs OCR first)",
+        )
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(
             f"{path.name} holds {len(text) // 1_000_000} million characters of text, more than guidance should be.",
@@ -71,17 +74,26 @@ def _read_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_CONTAINER_BYTES:
-            raise InputError(f"{path.name} is {size // 1_000_000} MB, larger than companion reads.",
-                             kept=_NOTHING_STORED, fix="save the chapters you need as a smaller file and add that")
+            raise InputError(
+                f"{path.name} is {size // 1_000_000} MB, larger than companion reads.",
+                kept=_NOTHING_STORED,
+                fix="save the chapters you need as a smaller file and add that",
+            )
         return path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path} could not be read ({exc.strerror or exc}).", kept=_NOTHING_STORED,
-                         fix="check its permissions") from None
+        raise InputError(
+            f"{path} could not be read ({exc.strerror or exc}).",
+            kept=_NOTHING_STORED,
+            fix="check its permissions",
+        ) from None
 
 
 def _corrupt(path: Path, kind: str) -> InputError:
-    return InputError(f"{path.name} is not a readable {kind} file (it may be damaged or misnamed).",
-                      kept=_NOTHING_STORED, fix=f"open it in a {kind} viewer and save a fresh copy (or its text as .md or .txt), then add that")
+    return InputError(
+        f"{path.name} is not a readable {kind} file (it may be damaged or misnamed).",
+        kept=_NOTHING_STORED,
+        fix=f"open it in a {kind} viewer and save a fresh copy (or its text as .md or .txt), then add that",
+    )
 
 
 def _with_title(title: str | None, body: str) -> str:
@@ -98,8 +110,12 @@ def _tidy(lines: list[str]) -> str:
 # ---- HTML and EPUB ------------------------------------------------------------------------------------------
 
 # Page furniture and code: never guidance.
-_DROPPED_TEXT = "script style nav header footer aside noscript template svg form button select iframe object canvas head"
-_BLOCK_TEXT = "p div section article main blockquote pre tr table ul ol dl dd dt figure figcaption address hr body html"
+_DROPPED_TEXT = (
+    "script style nav header footer aside noscript template svg form button select iframe object canvas head"
+)
+_BLOCK_TEXT = (
+    "p div section article main blockquote pre tr table ul ol dl dd dt figure figcaption address hr body html"
+)
 _VOID_TEXT = "br hr img input meta link area base col embed source track wbr"
 _DROPPED_TAGS = frozenset(_DROPPED_TEXT.split())
 _BLOCK_TAGS = frozenset(_BLOCK_TEXT.split())
@@ -214,8 +230,11 @@ def _epub_text(path: Path, raw: bytes) -> str:
         with zipfile.ZipFile(path) as book:
             names = set(book.namelist())
             if "META-INF/encryption.xml" in names and _drm_protected(book.read("META-INF/encryption.xml")):
-                raise InputError(f"{path.name} is a copy-protected e-book; its text cannot be read.",
-                                 kept=_NOTHING_STORED, fix="add a DRM-free copy, or the chapters as text")
+                raise InputError(
+                    f"{path.name} is a copy-protected e-book; its text cannot be read.",
+                    kept=_NOTHING_STORED,
+                    fix="add a DRM-free copy, or the chapters as text",
+                )
             container = ElementTree.fromstring(book.read("META-INF/container.xml"))
             rootfile = container.find(f".//{_CONTAINER}rootfile")
             if rootfile is None:
@@ -269,8 +288,11 @@ def _docx_text(path: Path, raw: bytes) -> str:
                 lines.append("")
         title = document.core_properties.title
     except ImportError:
-        raise InputError("Reading Word files needs python-docx, which is not installed.", kept=_NOTHING_STORED,
-                         fix="reinstall companion (pip install companion), or save the file as .txt") from None
+        raise InputError(
+            "Reading Word files needs python-docx, which is not installed.",
+            kept=_NOTHING_STORED,
+            fix="reinstall companion (pip install companion), or save the file as .txt",
+        ) from None
     except Exception:  # noqa: BLE001 - python-docx raises many types (zip, XML, key) for a damaged file
         raise _corrupt(path, "Word") from None
     return _with_title(title, _tidy(lines))
@@ -302,12 +324,17 @@ def _pdf_text(path: Path, raw: bytes) -> str:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
     except ImportError:
-        raise InputError("Reading PDFs needs pypdf, which is not installed.", kept=_NOTHING_STORED,
-                         fix="reinstall companion (pip install companion), or save the file as .txt") from None
+        raise InputError(
+            "Reading PDFs needs pypdf, which is not installed.",
+            kept=_NOTHING_STORED,
+            fix="reinstall companion (pip install companion), or save the file as .txt",
+        ) from None
     import io
     import logging
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns on every odd object; the person needs one line
+    logging.getLogger("pypdf").setLevel(
+        logging.ERROR
+    )  # pypdf warns on every odd object; the person needs one line
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:
@@ -317,8 +344,11 @@ def _pdf_text(path: Path, raw: bytes) -> str:
             except Exception:  # noqa: BLE001 - unsupported cipher, missing cryptography backend, ...
                 opened = 0
             if not opened:
-                raise InputError(f"{path.name} is a password-protected PDF.", kept=_NOTHING_STORED,
-                                 fix="open it with its password, save or print an unprotected copy, and add that")
+                raise InputError(
+                    f"{path.name} is a password-protected PDF.",
+                    kept=_NOTHING_STORED,
+                    fix="open it with its password, save or print an unprotected copy, and add that",
+                )
         lines: list[tuple[str, float, float]] = []  # (text, font size, gap above in font sizes)
         for page in reader.pages:
             lines.extend(_pdf_page_lines(page))
@@ -328,8 +358,11 @@ def _pdf_text(path: Path, raw: bytes) -> str:
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError):
         raise _corrupt(path, "PDF") from None
     if not any(text.strip() for text, _, _ in lines):
-        raise InputError(f"{path.name} has no text layer (a scanned PDF is a picture of the pages).",
-                         kept=_NOTHING_STORED, fix="run it through OCR (e.g. ocrmypdf) and add the result")
+        raise InputError(
+            f"{path.name} has no text layer (a scanned PDF is a picture of the pages).",
+            kept=_NOTHING_STORED,
+            fix="run it through OCR (e.g. ocrmypdf) and add the result",
+        )
     return _with_title(title, _pdf_lines_to_markdown(lines))
 
 
@@ -375,8 +408,14 @@ def _pdf_lines_to_markdown(lines: list[tuple[str, float, float]]) -> str:
     for text, size, _ in lines:
         body_sizes[size] += len(text)
     body = max(body_sizes, key=body_sizes.get)
-    heading_sizes = sorted({size for text, size, _ in lines
-                            if size >= body * HEADING_SIZE_RATIO and len(text) <= MAX_HEADING_CHARS}, reverse=True)
+    heading_sizes = sorted(
+        {
+            size
+            for text, size, _ in lines
+            if size >= body * HEADING_SIZE_RATIO and len(text) <= MAX_HEADING_CHARS
+        },
+        reverse=True,
+    )
     level_of = {size: min(n + 1, 6) for n, size in enumerate(heading_sizes[:6])}
     typical_gaps = sorted(gap for _, size, gap in lines if size == body and gap > 0)
     line_gap = typical_gaps[len(typical_gaps) // 2] if typical_gaps else 1.2

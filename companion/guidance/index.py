@@ -182,15 +182,19 @@ def sources_within(within: str, sources: set[str]) -> set[str]:
     if wanted == "mine":
         chosen = {s for s in sources if s.startswith(USER_SOURCE_PREFIX)}
         if not chosen:
-            raise InputError("You have not added any documents yet, so there is nothing of yours to search.",
-                             fix="add one with `companion knowledge add FILE`, or search without --in")
+            raise InputError(
+                "You have not added any documents yet, so there is nothing of yours to search.",
+                fix="add one with `companion knowledge add FILE`, or search without --in",
+            )
         return chosen
     if wanted == "bundled":
         return {s for s in sources if not s.startswith(USER_SOURCE_PREFIX)}
     chosen = {s for s in sources if wanted in (s, s.removeprefix(USER_SOURCE_PREFIX))}
     if not chosen:
-        raise InputError(f"No document called {wanted} is in the index.",
-                         fix="use a name from `companion knowledge list`, or `mine` or `bundled`")
+        raise InputError(
+            f"No document called {wanted} is in the index.",
+            fix="use a name from `companion knowledge list`, or `mine` or `bundled`",
+        )
     return chosen
 
 
@@ -216,7 +220,9 @@ class GuidanceIndex:
         self._lexical: LexicalIndex | None = None
         self._pending_notice: str | None = None
         self._needs_full_refresh = False
-        self.last_report: RefreshReport | None = None  # what the latest refresh did, for a UI to show its notice
+        self.last_report: RefreshReport | None = (
+            None  # what the latest refresh did, for a UI to show its notice
+        )
         self._open()
 
     # ---- opening, clearing ---------------------------------------------------------------------------
@@ -263,7 +269,9 @@ class GuidanceIndex:
         if self.index_dir.exists() and not self.index_dir.is_dir():
             raise NotADirectoryError(str(self.index_dir))
         if not self.index_dir.parent.exists():
-            ensure_private_dir(self.index_dir.parent)  # the data folder itself: only its owner may look inside
+            ensure_private_dir(
+                self.index_dir.parent
+            )  # the data folder itself: only its owner may look inside
         ensure_private_dir(self.index_dir)
         self._client = chromadb.PersistentClient(
             path=str(self.index_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=True)
@@ -289,7 +297,9 @@ class GuidanceIndex:
     def _release_client(self) -> None:
         client, self._client, self._collection = self._client, None, None
         if client is not None:
-            with contextlib.suppress(Exception):  # a broken client may fail to close; it is dropped either way
+            with contextlib.suppress(
+                Exception
+            ):  # a broken client may fail to close; it is dropped either way
                 client.close()
         self._drop_cached_system()
 
@@ -331,7 +341,9 @@ class GuidanceIndex:
             wanted.setdefault(section.id, section)
         with self._lock:
             if not self.index_dir.is_dir():
-                self._reopen("The search index folder was removed; it is being rebuilt from the knowledge files.")
+                self._reopen(
+                    "The search index folder was removed; it is being rebuilt from the knowledge files."
+                )
             try:
                 report = self._refresh(wanted, progress)
             except IndexError_:
@@ -391,7 +403,9 @@ class GuidanceIndex:
         }
         removed = [section_id for section_id in stored_hashes if section_id not in wanted]
         new = [s for s in wanted.values() if s.id not in stored_hashes]
-        changed = [s for s in wanted.values() if s.id in stored_hashes and stored_hashes[s.id] != s.content_hash]
+        changed = [
+            s for s in wanted.values() if s.id in stored_hashes and stored_hashes[s.id] != s.content_hash
+        ]
         to_embed = new + changed
         if removed or to_embed:
             marker.touch(mode=0o600)
@@ -418,7 +432,10 @@ class GuidanceIndex:
         notice, self._pending_notice = self._pending_notice, None
         if resumed:
             notice = " ".join(
-                filter(None, (notice, "An interrupted indexing run was completed (the sections it had not reached)."))
+                filter(
+                    None,
+                    (notice, "An interrupted indexing run was completed (the sections it had not reached)."),
+                )
             )
         rebuilt = self._needs_full_refresh
         self._needs_full_refresh = False
@@ -503,9 +520,7 @@ class GuidanceIndex:
         k = max(1, int(k))
         notice = None
         if len(query) > MAX_QUERY_CHARS:
-            notice = (
-                f"The query was {len(query):,} characters; only the first {MAX_QUERY_CHARS:,} were used for search."
-            )
+            notice = f"The query was {len(query):,} characters; only the first {MAX_QUERY_CHARS:,} were used for search."
             query = query[:MAX_QUERY_CHARS]
         with self._lock:
             if not self.index_dir.is_dir() and self._lexical is not None:

@@ -69,7 +69,9 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _NUMBERED_HEADING = re.compile(r"^\s*(\d{1,2})[.)]\s+(\S.*)$")
 _TIP_LINE = re.compile(r"^\W*?([A-Z][A-Za-z'’&,\- ]{1,60}?)\s*:\s+(\S.*)$")
 # Small words that stay lower case inside a title ("Be Consistent in Your Emotional Availability").
-_TITLE_SMALL_WORDS_TEXT = "a an and as at but by for from in into of on or over the to vs via with your our their its my"
+_TITLE_SMALL_WORDS_TEXT = (
+    "a an and as at but by for from in into of on or over the to vs via with your our their its my"
+)
 _TITLE_SMALL_WORDS = frozenset(_TITLE_SMALL_WORDS_TEXT.split())
 
 
@@ -189,7 +191,7 @@ def _split_plain_text(body: str, doc_title: str) -> list[tuple[tuple[str, ...], 
     for raw_line in body.splitlines():
         line = raw_line.strip()
         # A heading starts after a blank line or a finished sentence, never in the middle of a wrapped paragraph.
-        starts_block = not previous_line or previous_line[-1] in ".!?:;…\"”)"
+        starts_block = not previous_line or previous_line[-1] in '.!?:;…"”)'
         previous_line = line
         if not line:
             current.append("")
@@ -286,12 +288,16 @@ def read_document_text(path: Path) -> str:
     if not path.exists():
         raise InputError(f"{path} does not exist.", kept=_NOTHING_CHANGED, fix="check the path and try again")
     if not path.is_file():
-        raise InputError(f"{path} is not a file.", kept=_NOTHING_CHANGED, fix="give the path of a .md or .txt file")
+        raise InputError(
+            f"{path} is not a file.", kept=_NOTHING_CHANGED, fix="give the path of a .md or .txt file"
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(
-            f"{path} could not be read ({exc.strerror or exc}).", kept=_NOTHING_CHANGED, fix="check its permissions"
+            f"{path} could not be read ({exc.strerror or exc}).",
+            kept=_NOTHING_CHANGED,
+            fix="check its permissions",
         ) from None
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise InputError(
@@ -332,7 +338,9 @@ def load_document(path: Path, *, source: str | None = None, bundled: bool = Fals
     sections = split_document(text, source, title=title)
     if not sections:
         raise InputError(
-            f"{path} has headings but no text under them.", kept=_NOTHING_CHANGED, fix="add text under its headings"
+            f"{path} has headings but no text under them.",
+            kept=_NOTHING_CHANGED,
+            fix="add text under its headings",
         )
     return Document(path=path, source=source, title=title, bundled=bundled, sections=tuple(sections))
 

@@ -61,8 +61,12 @@ class FolderReport:
         return bool(self.added or self.updated or self.removed)
 
     def summary(self) -> str:
-        parts = [f"{len(self.added)} added", f"{len(self.updated)} changed", f"{len(self.removed)} removed",
-                 f"{len(self.unchanged)} unchanged"]
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} changed",
+            f"{len(self.removed)} removed",
+            f"{len(self.unchanged)} unchanged",
+        ]
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
         return ", ".join(parts)
@@ -88,8 +92,11 @@ def add_folder(knowledge, folder: Path, *, watch: bool = False) -> FolderReport:
     """Add every readable file under folder (recursively); a file that cannot be used is skipped with its reason."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise InputError(f"{folder} is not a folder.", kept="Nothing stored was changed.",
-                         fix="give the path of a folder of documents")
+        raise InputError(
+            f"{folder} is not a folder.",
+            kept="Nothing stored was changed.",
+            fix="give the path of a folder of documents",
+        )
     report = FolderReport()
     files, report.skipped = readable_files(folder)
     if watch:  # remembered first, so every copy below records where it came from
@@ -160,7 +167,8 @@ def remove_document(knowledge, name: str) -> Path:
         bundled = any(doc.source == name for doc in knowledge.documents() if doc.bundled)
         raise InputError(
             f"{name} is part of the bundled guidance; only documents you added can be removed."
-            if bundled else f"No added document is called {name}.",
+            if bundled
+            else f"No added document is called {name}.",
             kept="Nothing stored was changed.",
             fix="run `companion knowledge list` to see the names of the documents you added",
         )

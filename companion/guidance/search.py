@@ -133,7 +133,9 @@ class LexicalIndex:
             heading_stems = [root for _, root in content_terms(" ".join(section.heading_path))]
             text_stems = [root for _, root in content_terms(section.text)]
             counts = Counter(text_stems)
-            counts.update(heading_stems * 2)  # a word in the heading says more about the topic than one in passing
+            counts.update(
+                heading_stems * 2
+            )  # a word in the heading says more about the topic than one in passing
             for root, count in counts.items():
                 self._postings.setdefault(root, []).append((position, count))
             self._heading_stems.append(frozenset(heading_stems))
@@ -165,13 +167,17 @@ class LexicalIndex:
             idf = self._idf[root]
             for position, count in posting:
                 norm = 1 - BM25_B + BM25_B * self._lengths[position] / (self._average_length or 1)
-                scores[position] = scores.get(position, 0.0) + idf * count * (BM25_K1 + 1) / (count + BM25_K1 * norm)
+                scores[position] = scores.get(position, 0.0) + idf * count * (BM25_K1 + 1) / (
+                    count + BM25_K1 * norm
+                )
                 matched.setdefault(position, []).append(root)
         best_possible = sum(self._idf.get(root, 0.0) for root in query.stems) * (BM25_K1 + 1)
         query_weight = sum(self.idf(root) for root in query.stems)
         results = {}
         for position, score in scores.items():
-            heading_weight = sum(self.idf(root) for root in query.stems if root in self._heading_stems[position])
+            heading_weight = sum(
+                self.idf(root) for root in query.stems if root in self._heading_stems[position]
+            )
             results[position] = LexicalMatch(
                 bm25=score,
                 lexical=min(1.0, score / best_possible) if best_possible else 0.0,

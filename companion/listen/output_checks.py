@@ -91,15 +91,42 @@ _OPEN_QUESTION = re.compile(
 
 # Written-out numbers: a number the partner never said is an invented detail.
 _NUMBER_WORDS = {
-    "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
-    "hundred": "100", "thousand": "1000", "million": "1000000",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "twenty": "20",
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "hundred": "100",
+    "thousand": "1000",
+    "million": "1000000",
 }
-_NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b|\b(?<!cloud )(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"\b\d+(?:[.,:]\d+)*\b|\b(?<!cloud )(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE
+)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)(?<![\"“(‘'])\b[A-Z][a-z]+(?:['’][a-z]+)?\b")
-_DAY_ABBREVIATIONS = {"mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
-                      "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday", "sun": "sunday",
-                      "xma": "christma", "xmas": "christma"}
+_DAY_ABBREVIATIONS = {
+    "mon": "monday",
+    "tue": "tuesday",
+    "tues": "tuesday",
+    "wed": "wednesday",
+    "thu": "thursday",
+    "thur": "thursday",
+    "thurs": "thursday",
+    "fri": "friday",
+    "sat": "saturday",
+    "sun": "sunday",
+    "xma": "christma",
+    "xmas": "christma",
+}
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "oh", "mum", "mom", "dad", "god"})
 
 # "you want to know it's okay to lean on me" reflects a need; "it's okay to feel that" alone reassures.
@@ -114,8 +141,13 @@ _LABELS = re.compile(
 )
 
 # The model speaking as someone it is not: a chat role, an AI, or the partner.
-_ROLE_LABEL = re.compile(r"^\s*(?:partner|user|assistant|system|me|you|listener|human|ai)\s*:", re.IGNORECASE | re.MULTILINE)
-_AI_SELF = re.compile(r"\bas an? (?:ai|language model|assistant|chatbot)\b|\bi(?:'m| am) (?:an? )?(?:ai|language model|chatbot)\b", re.IGNORECASE)
+_ROLE_LABEL = re.compile(
+    r"^\s*(?:partner|user|assistant|system|me|you|listener|human|ai)\s*:", re.IGNORECASE | re.MULTILINE
+)
+_AI_SELF = re.compile(
+    r"\bas an? (?:ai|language model|assistant|chatbot)\b|\bi(?:'m| am) (?:an? )?(?:ai|language model|chatbot)\b",
+    re.IGNORECASE,
+)
 _TEMPLATE_TOKEN = re.compile(
     r"<\|[^|>]{1,30}\|>|\[/?INST\]|<</?SYS>>|</?s>|<start_of_turn>|<end_of_turn>|<\|?endoftext\|?>|###\s*(?:user|assistant|instruction)",
     re.IGNORECASE,
@@ -128,7 +160,9 @@ _LISTENER_FIRST_PERSON = re.compile(
     re.IGNORECASE,
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i['’]m|i['’]ve|i['’]d|i['’]ll|me|my|mine|myself)\b", re.IGNORECASE)
-_SECOND_PERSON = re.compile(r"\b(?:you|you['’]re|you['’]ve|you['’]d|you['’]ll|your|yours|yourself)\b", re.IGNORECASE)
+_SECOND_PERSON = re.compile(
+    r"\b(?:you|you['’]re|you['’]ve|you['’]d|you['’]ll|your|yours|yourself)\b", re.IGNORECASE
+)
 
 _TENTATIVE = re.compile(
     r"\b(?:it sounds|sounds like|sounds as if|it seems|seems like|seems as if|i['’]m hearing|i hear|i wonder|"
@@ -226,8 +260,10 @@ def _advice(text: str) -> str | None:
 
 def _first_unreported(pattern: re.Pattern, text: str, reported: re.Pattern) -> re.Match | None:
     """The first match of pattern whose 40 characters before it do not report the partner ("you wonder if...")."""
-    return next((m for m in pattern.finditer(text) if not reported.search(text[max(0, m.start() - 40) : m.start()])),
-                None)
+    return next(
+        (m for m in pattern.finditer(text) if not reported.search(text[max(0, m.start() - 40) : m.start()])),
+        None,
+    )
 
 
 def copied_share(text: str, source: str) -> float:
@@ -255,9 +291,12 @@ def invented_details(text: str, statement: str) -> list[str]:
     said_words = {_stem(w) for w in words(statement)}
     said_words |= {_DAY_ABBREVIATIONS[w] for w in said_words if w in _DAY_ABBREVIATIONS}
     said_numbers = {_NUMBER_WORDS.get(m.lower(), m) for m in _NUMBER.findall(statement)}
-    invented = [m.group(0) for m in _NUMBER.finditer(text)
-                if _NUMBER_WORDS.get(m.group(0).lower(), m.group(0)) not in said_numbers
-                and not re.match(r"\s+of (?:us|you|them)\b", text[m.end():])]  # "the two of us" counts nothing
+    invented = [
+        m.group(0)
+        for m in _NUMBER.finditer(text)
+        if _NUMBER_WORDS.get(m.group(0).lower(), m.group(0)) not in said_numbers
+        and not re.match(r"\s+of (?:us|you|them)\b", text[m.end() :])
+    ]  # "the two of us" counts nothing
     for sentence in _sentences(text):
         for match in _CAPITALISED.finditer(sentence):
             if match.start() == 0:
@@ -274,11 +313,54 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
 
 
-_CONTRACTIONS = {"you're": "you are", "you've": "you have", "you'd": "you would", "you'll": "you will",
-                 "i'm": "i am", "i've": "i have", "i'd": "i would", "i'll": "i will", "u": "you", "ur": "your",
-                 "im": "i am", "ive": "i have"}
+_CONTRACTIONS = {
+    "you're": "you are",
+    "you've": "you have",
+    "you'd": "you would",
+    "you'll": "you will",
+    "i'm": "i am",
+    "i've": "i have",
+    "i'd": "i would",
+    "i'll": "i will",
+    "u": "you",
+    "ur": "your",
+    "im": "i am",
+    "ive": "i have",
+}
 # Words between a pronoun and what the person did or felt, skipped so "are you still angry" meets "you're still angry".
-_BETWEEN = frozenset(["am", "are", "is", "was", "were", "have", "has", "had", "would", "will", "do", "did", "does", "can", "could", "might", "must", "should", "still", "just", "really", "always", "never", "even", "also", "actually", "not", "so", "too"])
+_BETWEEN = frozenset(
+    [
+        "am",
+        "are",
+        "is",
+        "was",
+        "were",
+        "have",
+        "has",
+        "had",
+        "would",
+        "will",
+        "do",
+        "did",
+        "does",
+        "can",
+        "could",
+        "might",
+        "must",
+        "should",
+        "still",
+        "just",
+        "really",
+        "always",
+        "never",
+        "even",
+        "also",
+        "actually",
+        "not",
+        "so",
+        "too",
+    ]
+)
 
 
 def _normalised(text: str) -> list[str]:
@@ -305,11 +387,16 @@ def perspective_reason(text: str, statement: str) -> str | None:
     said, answer = _normalised(statement), _normalised(text)
     if _pronoun_keys(said, "you") & _pronoun_keys(answer, "you"):
         return "perspective: keeps the partner's 'you' (who did it is turned round)"
-    kept_i = {key for key in _pronoun_keys(said, "i") & _pronoun_keys(answer, "i")
-              if key[0] not in ("hear", "wonder", "imagine", "guess", "sense", "get", "think")}
+    kept_i = {
+        key
+        for key in _pronoun_keys(said, "i") & _pronoun_keys(answer, "i")
+        if key[0] not in ("hear", "wonder", "imagine", "guess", "sense", "get", "think")
+    }
     if kept_i:
         return "perspective: keeps the partner's 'I' (speaks as the partner)"
-    owned = {owner: {b for a, b in zip(said, said[1:], strict=False) if a == owner} for owner in ("my", "your")}
+    owned = {
+        owner: {b for a, b in zip(said, said[1:], strict=False) if a == owner} for owner in ("my", "your")
+    }
     both = owned["my"] & owned["your"]  # "your family ... my family": either may stay
     for owner in ("my", "your"):
         kept = owned[owner] & {b for a, b in zip(answer, answer[1:], strict=False) if a == owner}

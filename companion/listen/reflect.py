@@ -86,7 +86,9 @@ def _citation(hit: Any) -> dict[str, str]:
 
 
 def _is_factory(value) -> bool:
-    return callable(value) and not any(hasattr(value, name) for name in ("search", "stream", "find_categories", "review"))
+    return callable(value) and not any(
+        hasattr(value, name) for name in ("search", "stream", "find_categories", "review")
+    )
 
 
 class _BuiltOnFirstUse:
@@ -116,8 +118,17 @@ class ReflectionEngine:
     semantic_safety = _BuiltOnFirstUse()
     review = _BuiltOnFirstUse()
 
-    def __init__(self, retriever=None, chat_model=None, region: str = DEFAULT_REGION, builtin=None, *,
-                 stop_early: bool = True, semantic_safety=None, review=None) -> None:
+    def __init__(
+        self,
+        retriever=None,
+        chat_model=None,
+        region: str = DEFAULT_REGION,
+        builtin=None,
+        *,
+        stop_early: bool = True,
+        semantic_safety=None,
+        review=None,
+    ) -> None:
         """retriever and chat_model may also be zero-argument factories (Services passes its accessors), so a
         crisis gets its safety message without waiting for a model to load. semantic_safety (a
         safety_semantic.SemanticScreen, or a factory for one, or None for the rules alone) screens what the rules
@@ -184,7 +195,11 @@ class ReflectionEngine:
             return analysed[0]
 
         def base() -> dict[str, Any]:
-            return {"feelings": list(analysis().feelings), "needs": list(analysis().needs), "citations": citations}
+            return {
+                "feelings": list(analysis().feelings),
+                "needs": list(analysis().needs),
+                "citations": citations,
+            }
 
         def builtin_answer(notice: str | None) -> Reflection:
             builtin = analysis()
@@ -207,27 +222,51 @@ class ReflectionEngine:
         reasons: tuple[str, ...] = ()
         for attempt in range(2):
             try:
-                draft, early_reason = self._model_draft(text, hits, firmer=attempt > 0, listener=engine == "listener",
-                                                        on_token=on_token, cancel=cancel)
+                draft, early_reason = self._model_draft(
+                    text,
+                    hits,
+                    firmer=attempt > 0,
+                    listener=engine == "listener",
+                    on_token=on_token,
+                    cancel=cancel,
+                )
             except CompanionError as exc:
                 log.warning("model failed, built-in reflector answers: %s", type(exc).__name__)
-                return builtin_answer(f"The model could not answer ({exc.message}); the built-in reflector answered.")
+                return builtin_answer(
+                    f"The model could not answer ({exc.message}); the built-in reflector answered."
+                )
             if cancel.is_set():
                 log.info("reflection cancelled")
-                return Reflection(reflection=draft.strip(), engine=engine, model=model, notice="Stopped.",
-                                  cancelled=True, **base())
+                return Reflection(
+                    reflection=draft.strip(),
+                    engine=engine,
+                    model=model,
+                    notice="Stopped.",
+                    cancelled=True,
+                    **base(),
+                )
             verdict = self.review.review(draft, text)
             if early_reason:
                 reasons = (early_reason,)
             elif verdict.ok:
                 builtin = analysis()
                 alternatives = [builtin.reflection, *builtin.alternatives][:2]
-                return Reflection(reflection=verdict.text, alternatives=alternatives, engine=engine, model=model,
-                                  notice=" ".join(notices) or None, **base())
+                return Reflection(
+                    reflection=verdict.text,
+                    alternatives=alternatives,
+                    engine=engine,
+                    model=model,
+                    notice=" ".join(notices) or None,
+                    **base(),
+                )
             else:
                 reasons = verdict.reasons
             # Log only the kind of failure, never the text.
-            log.info("model draft rejected (attempt %d): %s", attempt + 1, "; ".join(r.split(":")[0] for r in reasons))
+            log.info(
+                "model draft rejected (attempt %d): %s",
+                attempt + 1,
+                "; ".join(r.split(":")[0] for r in reasons),
+            )
             if on_discard is not None:
                 on_discard(reasons[0])
         return builtin_answer(
@@ -249,8 +288,9 @@ class ReflectionEngine:
             notices.append(results.notice)
         return list(results)
 
-    def _model_draft(self, text: str, hits: list[Any], *, firmer: bool, listener: bool, on_token,
-                     cancel) -> tuple[str, str | None]:
+    def _model_draft(
+        self, text: str, hits: list[Any], *, firmer: bool, listener: bool, on_token, cancel
+    ) -> tuple[str, str | None]:
         """Stream one model answer; stop early when the first words already show it cannot pass."""
         if listener:
             # Trained without the guidance in its prompt (scripts/eval_listener.py measured both ways).

@@ -33,16 +33,39 @@ class BuiltinReflection:
     feelings: list[str]
     needs: list[str]
     tip: str | None = None  # one guidance tip, named apart from the reflection so the person can leave it out
-    content: str | None = field(default=None, compare=False)  # the turned-around clause, for callers that show it
+    content: str | None = field(
+        default=None, compare=False
+    )  # the turned-around clause, for callers that show it
 
 
 # ---- cleaning --------------------------------------------------------------------------------------
 
 _TYPED_SHORT = {
-    "u": "you", "ur": "your", "youre": "you're", "im": "I'm", "ive": "I've", "dont": "don't", "doesnt": "doesn't",
-    "didnt": "didn't", "cant": "can't", "wont": "won't", "isnt": "isn't", "arent": "aren't", "wasnt": "wasn't",
-    "werent": "weren't", "havent": "haven't", "wouldnt": "wouldn't", "couldnt": "couldn't", "shouldnt": "shouldn't",
-    "id": "I'd", "ill": "I'll", "youve": "you've", "youll": "you'll", "youd": "you'd", "i": "I", "thats": "that's",
+    "u": "you",
+    "ur": "your",
+    "youre": "you're",
+    "im": "I'm",
+    "ive": "I've",
+    "dont": "don't",
+    "doesnt": "doesn't",
+    "didnt": "didn't",
+    "cant": "can't",
+    "wont": "won't",
+    "isnt": "isn't",
+    "arent": "aren't",
+    "wasnt": "wasn't",
+    "werent": "weren't",
+    "havent": "haven't",
+    "wouldnt": "wouldn't",
+    "couldnt": "couldn't",
+    "shouldnt": "shouldn't",
+    "id": "I'd",
+    "ill": "I'll",
+    "youve": "you've",
+    "youll": "you'll",
+    "youd": "you'd",
+    "i": "I",
+    "thats": "that's",
 }
 
 
@@ -74,36 +97,277 @@ def split_sentences(text: str) -> list[str]:
 # ---- turning the words around ---------------------------------------------------------------------------
 
 _SWAP = {
-    "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "your": "my", "yours": "mine",
-    "yourself": "myself", "i'm": "you're", "i've": "you've", "i'd": "you'd", "i'll": "you'll", "you're": "I'm",
-    "you've": "I've", "you'd": "I'd", "you'll": "I'll", "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "your": "my",
+    "yours": "mine",
+    "yourself": "myself",
+    "i'm": "you're",
+    "i've": "you've",
+    "i'd": "you'd",
+    "i'll": "you'll",
+    "you're": "I'm",
+    "you've": "I've",
+    "you'd": "I'd",
+    "you'll": "I'll",
+    "i": "you",
 }
 _CLAUSE_START = {
-    "and", "but", "or", "so", "because", "when", "whenever", "if", "that", "since", "until", "while", "though",
-    "although", "how", "what", "why", "where", "who", "like", "as", "then", "cause", "cuz", "once", "unless",
-    "do", "does", "did", "are", "were", "can", "will", "would", "could", "should", "have", "has", "had", "don't",
-    "didn't", "won't", "can't", "aren't", "weren't", "wouldn't", "couldn't", "before", "after", "even", "yet",
+    "and",
+    "but",
+    "or",
+    "so",
+    "because",
+    "when",
+    "whenever",
+    "if",
+    "that",
+    "since",
+    "until",
+    "while",
+    "though",
+    "although",
+    "how",
+    "what",
+    "why",
+    "where",
+    "who",
+    "like",
+    "as",
+    "then",
+    "cause",
+    "cuz",
+    "once",
+    "unless",
+    "do",
+    "does",
+    "did",
+    "are",
+    "were",
+    "can",
+    "will",
+    "would",
+    "could",
+    "should",
+    "have",
+    "has",
+    "had",
+    "don't",
+    "didn't",
+    "won't",
+    "can't",
+    "aren't",
+    "weren't",
+    "wouldn't",
+    "couldn't",
+    "before",
+    "after",
+    "even",
+    "yet",
 }
 _VERB_AFTER_SUBJECT = {
-    "never", "always", "just", "really", "even", "don't", "do", "did", "didn't", "does", "doesn't", "can", "can't",
-    "could", "couldn't", "will", "won't", "would", "wouldn't", "should", "shouldn't", "have", "haven't", "had",
-    "hadn't", "are", "aren't", "were", "weren't", "was", "get", "got", "make", "made", "keep", "kept", "say", "said",
-    "think", "thought", "know", "knew", "want", "wanted", "need", "needed", "care", "cared", "love", "loved", "let",
-    "left", "leave", "go", "went", "come", "came", "take", "took", "look", "looked", "seem", "seemed", "act",
-    "acted", "treat", "treated", "talk", "talked", "listen", "listened", "hear", "heard", "see", "saw", "feel",
-    "felt", "tell", "told", "ask", "asked", "forget", "forgot", "remember", "spend", "spent", "work", "worked", "try",
-    "tried", "ignore", "ignored", "interrupt", "put", "only", "still", "also", "probably", "constantly", "barely",
-    "hardly", "rarely", "ever", "clearly", "obviously", "expect", "mean", "meant", "like", "liked", "used",
-    "promised", "decided", "chose", "choose", "start", "started", "stop", "stopped", "call", "called", "text",
-    "texted", "help", "helped", "yell", "yelled", "blame", "blamed", "lie", "lied", "cheat", "cheated", "give",
-    "gave", "show", "showed", "walk", "walked", "pick", "prefer", "hate", "hated", "miss", "missed", "belittle",
-    "criticize", "criticise", "judge", "judged", "deserve", "already", "sometimes", "often", "simply",
-    "totally", "completely", "honestly", "literally", "wanna", "gotta", "gonna", "may", "might", "must", "shall",
-    "understand", "understood", "notice", "noticed", "pay", "paid", "buy", "bought", "run", "ran", "sit", "sat",
-    "stay", "stayed", "play", "played", "watch", "watched", "sleep", "slept", "eat", "ate", "drink", "drank",
+    "never",
+    "always",
+    "just",
+    "really",
+    "even",
+    "don't",
+    "do",
+    "did",
+    "didn't",
+    "does",
+    "doesn't",
+    "can",
+    "can't",
+    "could",
+    "couldn't",
+    "will",
+    "won't",
+    "would",
+    "wouldn't",
+    "should",
+    "shouldn't",
+    "have",
+    "haven't",
+    "had",
+    "hadn't",
+    "are",
+    "aren't",
+    "were",
+    "weren't",
+    "was",
+    "get",
+    "got",
+    "make",
+    "made",
+    "keep",
+    "kept",
+    "say",
+    "said",
+    "think",
+    "thought",
+    "know",
+    "knew",
+    "want",
+    "wanted",
+    "need",
+    "needed",
+    "care",
+    "cared",
+    "love",
+    "loved",
+    "let",
+    "left",
+    "leave",
+    "go",
+    "went",
+    "come",
+    "came",
+    "take",
+    "took",
+    "look",
+    "looked",
+    "seem",
+    "seemed",
+    "act",
+    "acted",
+    "treat",
+    "treated",
+    "talk",
+    "talked",
+    "listen",
+    "listened",
+    "hear",
+    "heard",
+    "see",
+    "saw",
+    "feel",
+    "felt",
+    "tell",
+    "told",
+    "ask",
+    "asked",
+    "forget",
+    "forgot",
+    "remember",
+    "spend",
+    "spent",
+    "work",
+    "worked",
+    "try",
+    "tried",
+    "ignore",
+    "ignored",
+    "interrupt",
+    "put",
+    "only",
+    "still",
+    "also",
+    "probably",
+    "constantly",
+    "barely",
+    "hardly",
+    "rarely",
+    "ever",
+    "clearly",
+    "obviously",
+    "expect",
+    "mean",
+    "meant",
+    "like",
+    "liked",
+    "used",
+    "promised",
+    "decided",
+    "chose",
+    "choose",
+    "start",
+    "started",
+    "stop",
+    "stopped",
+    "call",
+    "called",
+    "text",
+    "texted",
+    "help",
+    "helped",
+    "yell",
+    "yelled",
+    "blame",
+    "blamed",
+    "lie",
+    "lied",
+    "cheat",
+    "cheated",
+    "give",
+    "gave",
+    "show",
+    "showed",
+    "walk",
+    "walked",
+    "pick",
+    "prefer",
+    "hate",
+    "hated",
+    "miss",
+    "missed",
+    "belittle",
+    "criticize",
+    "criticise",
+    "judge",
+    "judged",
+    "deserve",
+    "already",
+    "sometimes",
+    "often",
+    "simply",
+    "totally",
+    "completely",
+    "honestly",
+    "literally",
+    "wanna",
+    "gotta",
+    "gonna",
+    "may",
+    "might",
+    "must",
+    "shall",
+    "understand",
+    "understood",
+    "notice",
+    "noticed",
+    "pay",
+    "paid",
+    "buy",
+    "bought",
+    "run",
+    "ran",
+    "sit",
+    "sat",
+    "stay",
+    "stayed",
+    "play",
+    "played",
+    "watch",
+    "watched",
+    "sleep",
+    "slept",
+    "eat",
+    "ate",
+    "drink",
+    "drank",
 }
-_BE_FLIP = {"am": "are", "was": "were", "are": "am", "were": "was", "wasn't": "weren't", "weren't": "wasn't",
-            "aren't": "aren't"}
+_BE_FLIP = {
+    "am": "are",
+    "was": "were",
+    "are": "am",
+    "were": "was",
+    "wasn't": "weren't",
+    "weren't": "wasn't",
+    "aren't": "aren't",
+}
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|[^A-Za-z\s]+|\s+")
 
 
@@ -118,18 +382,23 @@ def flip_perspective(text: str) -> str:
         prev = lowered[words[pos - 1]] if pos > 0 else None
         nxt = lowered[words[pos + 1]] if pos + 1 < len(words) else None
         # Punctuation between words starts a new clause ("..., you").
-        gap_before = "".join(tokens[words[pos - 1] + 1: i]) if pos > 0 else ""
+        gap_before = "".join(tokens[words[pos - 1] + 1 : i]) if pos > 0 else ""
         clause_start = prev is None or prev in _CLAUSE_START or bool(re.search(r"[,:;.!?\"(]", gap_before))
         if word == "you" and prev in ("thank", "bless"):
             continue  # "thank you" is a phrase, not a person
         if word == "you":
-            subject = (nxt in _VERB_AFTER_SUBJECT or (nxt is not None and nxt.endswith("ed"))
-                       or (clause_start and nxt is not None and prev not in {"to", "for", "with", "at", "about"}))
+            subject = (
+                nxt in _VERB_AFTER_SUBJECT
+                or (nxt is not None and nxt.endswith("ed"))
+                or (clause_start and nxt is not None and prev not in {"to", "for", "with", "at", "about"})
+            )
             out[i] = "I" if subject else "me"
             if subject and nxt in _BE_FLIP:
                 out[words[pos + 1]] = _BE_FLIP[nxt]
             if subject and prev in {"are", "were", "aren't", "weren't"}:
-                out[words[pos - 1]] = {"are": "am", "were": "was", "aren't": "aren't", "weren't": "wasn't"}[prev]
+                out[words[pos - 1]] = {"are": "am", "were": "was", "aren't": "aren't", "weren't": "wasn't"}[
+                    prev
+                ]
         elif word == "i":
             out[i] = "you"
             if nxt in ("am", "was", "wasn't"):
@@ -143,7 +412,12 @@ def flip_perspective(text: str) -> str:
             out[i] = _SWAP.get(expanded, expanded)
     for i in words:
         # Keep a capital where the partner had one ("Are you" -> "Am I"); "I" -> "you" stays lower-case.
-        if out[i] != tokens[i] and tokens[i][0].isupper() and not re.match(r"I(?:'|$)", tokens[i]) and out[i] != "I":
+        if (
+            out[i] != tokens[i]
+            and tokens[i][0].isupper()
+            and not re.match(r"I(?:'|$)", tokens[i])
+            and out[i] != "I"
+        ):
             out[i] = out[i][0].upper() + out[i][1:]
     flipped = "".join(out[i] for i in range(len(tokens)))
     flipped = re.sub(r"\bI and you\b", "you and I", flipped)
@@ -156,19 +430,86 @@ def flip_perspective(text: str) -> str:
 # ---- softening absolutes ---------------------------------------------------------------------------------
 
 _SUBJECTS = {"i", "you", "he", "she", "we", "they", "it"}
-_AUX = {"am", "are", "is", "was", "were", "i'm", "you're", "he's", "she's", "we're", "they're", "it's", "have",
-        "has", "had", "i've", "you've", "would", "will", "can", "could", "do", "does", "did", "i'd", "you'd"}
-_DOUBLE_FINAL = {"get", "put", "run", "sit", "stop", "shop", "plan", "forget", "hit", "cut", "let", "set", "begin",
-                 "drop", "chat", "nag", "hug", "beg", "snap", "tap", "drag", "slam", "skip", "swim", "win", "quit"}
-_ABSOLUTES = re.compile(r"\b(?:never|always|every ?time|every single time|all the time|constantly|nobody|no one|"
-                        r"nothing|everything|everyone|everybody|forever|any ?more|ever)\b", re.I)
+_AUX = {
+    "am",
+    "are",
+    "is",
+    "was",
+    "were",
+    "i'm",
+    "you're",
+    "he's",
+    "she's",
+    "we're",
+    "they're",
+    "it's",
+    "have",
+    "has",
+    "had",
+    "i've",
+    "you've",
+    "would",
+    "will",
+    "can",
+    "could",
+    "do",
+    "does",
+    "did",
+    "i'd",
+    "you'd",
+}
+_DOUBLE_FINAL = {
+    "get",
+    "put",
+    "run",
+    "sit",
+    "stop",
+    "shop",
+    "plan",
+    "forget",
+    "hit",
+    "cut",
+    "let",
+    "set",
+    "begin",
+    "drop",
+    "chat",
+    "nag",
+    "hug",
+    "beg",
+    "snap",
+    "tap",
+    "drag",
+    "slam",
+    "skip",
+    "swim",
+    "win",
+    "quit",
+}
+_ABSOLUTES = re.compile(
+    r"\b(?:never|always|every ?time|every single time|all the time|constantly|nobody|no one|"
+    r"nothing|everything|everyone|everybody|forever|any ?more|ever)\b",
+    re.I,
+)
 
 
 def gerund(verb: str) -> str:
     """forget -> forgetting, have -> having, take -> taking, forgets -> forgetting."""
     v = verb.lower()
-    irregular = {"is": "being", "be": "being", "has": "having", "have": "having", "does": "doing", "do": "doing",
-                 "goes": "going", "go": "going", "lie": "lying", "lies": "lying", "die": "dying", "see": "seeing"}
+    irregular = {
+        "is": "being",
+        "be": "being",
+        "has": "having",
+        "have": "having",
+        "does": "doing",
+        "do": "doing",
+        "goes": "going",
+        "go": "going",
+        "lie": "lying",
+        "lies": "lying",
+        "die": "dying",
+        "see": "seeing",
+    }
     if v in irregular:
         return irregular[v]
     if v.endswith("ies") and len(v) > 4:
@@ -186,8 +527,11 @@ def gerund(verb: str) -> str:
     return v + "ing"
 
 
-_STRONG_ABSOLUTE = re.compile(r"\b(?:never|always|every ?time|every single time|all the time|constantly|nobody|"
-                              r"no one|nothing|everything|forever)\b", re.I)
+_STRONG_ABSOLUTE = re.compile(
+    r"\b(?:never|always|every ?time|every single time|all the time|constantly|nobody|"
+    r"no one|nothing|everything|forever)\b",
+    re.I,
+)
 _BOUNDARY = re.compile(r"(?:,\s+|\s+(?:but|and|because|when|so|while|since)\s+)", re.I)
 
 
@@ -202,16 +546,23 @@ def soften(clause: str) -> tuple[str, bool]:
         cut = 0
         for boundary in _BOUNDARY.finditer(clause[: first.start()]):
             cut = boundary.end()
-        has_subject = re.match(r"(?:I|you|he|she|we|they|it|my|your|his|her|our|their|the|this|that|nobody|no one|"
-                               r"everyone|everybody|everything|nothing|people|things|[A-Z]\w+)\b", clause[cut:])
+        has_subject = re.match(
+            r"(?:I|you|he|she|we|they|it|my|your|his|her|our|their|the|this|that|nobody|no one|"
+            r"everyone|everybody|everything|nothing|people|things|[A-Z]\w+)\b",
+            clause[cut:],
+        )
         if cut and has_subject and not re.match(r"(?:every|each|whenever)", clause[cut:], re.I):
             text = clause[:cut] + "it's felt like " + clause[cut:]
         else:
             text = "it's felt like " + clause
     text = re.sub(r"\bnever (?:once|ever)\b", "hardly ever", text, flags=re.I)
     text = re.sub(r"\bnever\b", "hardly ever", text, flags=re.I)
-    text = re.sub(r"^(?:it's felt like )?(?:every ?time|every single time|each time|whenever)\b", "so often when",
-                  text, flags=re.I)
+    text = re.sub(
+        r"^(?:it's felt like )?(?:every ?time|every single time|each time|whenever)\b",
+        "so often when",
+        text,
+        flags=re.I,
+    )
     text = re.sub(r"\b(?:every ?time|every single time)\b", "so often", text, flags=re.I)
     text = re.sub(r"\ball the time\b", "so much of the time", text, flags=re.I)
     text = re.sub(r"\bconstantly\b", "so often", text, flags=re.I)
@@ -232,22 +583,57 @@ def soften(clause: str) -> tuple[str, bool]:
 
 # ---- reading the feelings ---------------------------------------------------------------------------------
 
-_INTENSIFIERS = (r"(?:(?:so|really|very|just|completely|totally|kind of|kinda|a bit|a little|pretty|super|"
-                 r"incredibly|extremely|too|quite|rather|absolutely|utterly|getting|becoming|starting to feel|"
-                 r"feeling|more and more|always|constantly|sometimes|often|honestly|truly|deeply|not) )*")
+_INTENSIFIERS = (
+    r"(?:(?:so|really|very|just|completely|totally|kind of|kinda|a bit|a little|pretty|super|"
+    r"incredibly|extremely|too|quite|rather|absolutely|utterly|getting|becoming|starting to feel|"
+    r"feeling|more and more|always|constantly|sometimes|often|honestly|truly|deeply|not) )*"
+)
 _FEELING_ALT = "|".join(sorted((re.escape(w) for w in lexicon.FEELING_WORDS), key=len, reverse=True))
 _EXPLICIT = re.compile(
     r"\b(?:i am|i feel|i felt|i have been|i had been|i was|i get|i got|i keep feeling|makes me|made me|making me|"
     r"make me|leaves me|left me|leaving me|i end up|i am left|i have felt|i have started feeling|i would be)"
     r" " + _INTENSIFIERS + r"(" + _FEELING_ALT + r")\b"
 )
-_NOT_FEELING = {"happy": "unhappy", "appreciated": "unappreciated", "loved": "unloved", "safe": "unsafe",
-                "connected": "disconnected", "good enough": "not good enough", "close to you": "distant",
-                "heard": "unheard", "calm": "on edge", "content": "unsettled", "glad": "unhappy"}
-_TIRED_OF = re.compile(r"\b(?:i am|i get|i have been|i am getting) (?:so |really |just )?(?:tired|sick|fed up) of\b")
-_VULNERABLE = ("hurt", "lonely", "scared", "afraid", "unimportant", "unseen", "insecure", "rejected", "alone",
-               "unloved", "unwanted", "sad", "uncared for", "alone with it", "let down", "worried", "anxious",
-               "discouraged", "misunderstood", "unheard", "unappreciated", "disconnected")
+_NOT_FEELING = {
+    "happy": "unhappy",
+    "appreciated": "unappreciated",
+    "loved": "unloved",
+    "safe": "unsafe",
+    "connected": "disconnected",
+    "good enough": "not good enough",
+    "close to you": "distant",
+    "heard": "unheard",
+    "calm": "on edge",
+    "content": "unsettled",
+    "glad": "unhappy",
+}
+_TIRED_OF = re.compile(
+    r"\b(?:i am|i get|i have been|i am getting) (?:so |really |just )?(?:tired|sick|fed up) of\b"
+)
+_VULNERABLE = (
+    "hurt",
+    "lonely",
+    "scared",
+    "afraid",
+    "unimportant",
+    "unseen",
+    "insecure",
+    "rejected",
+    "alone",
+    "unloved",
+    "unwanted",
+    "sad",
+    "uncared for",
+    "alone with it",
+    "let down",
+    "worried",
+    "anxious",
+    "discouraged",
+    "misunderstood",
+    "unheard",
+    "unappreciated",
+    "disconnected",
+)
 
 
 @dataclass
@@ -261,8 +647,11 @@ class _Reading:
 _COMPLEMENT = re.compile(
     r"\b(?:I'm|I am|I feel|I felt|I was|I've been|I have been|I get|I got|makes me|made me)\s+(?:(?:so|really|very|just|"
     r"kind of|a bit|a little|pretty|super|too|quite|absolutely|getting|feeling|more and more)\s+)*"
-    r"(" + _FEELING_ALT + r")(?:\s+to death)?\s+((?:about|of|that|because|when|with|by|for|to|at|since|after)\b[^.!?;]*)",
-    re.I)
+    r"("
+    + _FEELING_ALT
+    + r")(?:\s+to death)?\s+((?:about|of|that|because|when|with|by|for|to|at|since|after)\b[^.!?;]*)",
+    re.I,
+)
 
 
 def feeling_complements(text: str) -> dict[str, str]:
@@ -292,11 +681,12 @@ def read_feelings(text: str) -> _Reading:
             feeling = _NOT_FEELING.get(word)
             if feeling is None:
                 continue
-        if word in ("tired", "sick") and re.match(r" of\b", norm[match.end():]):
+        if word in ("tired", "sick") and re.match(r" of\b", norm[match.end() :]):
             feeling = "fed up"
         # "I was happy, but..." names a feeling that has passed.
         if match.group(0).startswith(("i was", "i had been", "i used to")) and re.search(
-                r"\b(?:but|any ?more|used to|no longer)\b", norm[match.end():match.end() + 80]):
+            r"\b(?:but|any ?more|used to|no longer)\b", norm[match.end() : match.end() + 80]
+        ):
             continue
         found.append((match.start(), feeling))
         spans.append((match.start(), match.end()))
@@ -322,10 +712,13 @@ def read_feelings(text: str) -> _Reading:
         if pos in explicit_positions:
             for need in lexicon.FEELING_NEEDS.get(feeling, ()):
                 needs_found.append((pos + 0.5, need))
-    feelings = _dedupe(f for _, f in sorted(found, key=lambda item: (item[0] not in explicit_positions, item[0])))
+    feelings = _dedupe(
+        f for _, f in sorted(found, key=lambda item: (item[0] not in explicit_positions, item[0]))
+    )
     needs = _dedupe(n for _, n in sorted(needs_found))
-    return _Reading(feelings[:4], [n for n in needs if n in lexicon.NEEDS][:3], [g for _, g in sorted(gists)],
-                    spans)
+    return _Reading(
+        feelings[:4], [n for n in needs if n in lexicon.NEEDS][:3], [g for _, g in sorted(gists)], spans
+    )
 
 
 def _dedupe(items) -> list[str]:
@@ -342,11 +735,15 @@ _LEAD_INS = re.compile(
     r"^(?:(?:honestly|look|listen|well|so|and|but|because|since|cause|cuz|though|although|however|um+|uh+|ugh+|"
     r"seriously|you know what|i mean|the thing is|it is just that|it's just that|anyway|whatever),?\s+|"
     r"(?:ok(?:ay)?|yeah|yes|no|oh|god|just|like|sorry|babe|honey|dude|man|of course|sure|right|fine|true|"
-    r"maybe|basically|i guess),\s+)+", re.I)
+    r"maybe|basically|i guess),\s+)+",
+    re.I,
+)
 _THOUGHT_FRAME = re.compile(
     r"^(?:i (?:just |really |honestly |sometimes |kind of |kinda )?(?:feel|felt|get the feeling|have the feeling|"
     r"am starting to feel|i'm starting to feel)(?: like| as if| that)?|i'm starting to feel(?: like)?|"
-    r"it (?:feels|seems|felt|seemed) (?:like|as if|that)?|it is like|it's like)\s+", re.I)
+    r"it (?:feels|seems|felt|seemed) (?:like|as if|that)?|it is like|it's like)\s+",
+    re.I,
+)
 
 
 def _score_sentence(sentence: str) -> float:
@@ -366,8 +763,12 @@ def _clauses(sentence: str) -> list[str]:
 
 def _question_to_statement(clause: str) -> tuple[str, bool]:
     """'Why don't you ever listen?' -> ('you don't ever listen', True): a complaint framed as a question."""
-    m = re.match(r"^why (?:do|does|did|can|can't|won't|don't|doesn't|didn't|are|aren't|is|isn't|would|wouldn't)\s+"
-                 r"(you|I|he|she|they|we)\s+(.*)$", clause, re.I)
+    m = re.match(
+        r"^why (?:do|does|did|can|can't|won't|don't|doesn't|didn't|are|aren't|is|isn't|would|wouldn't)\s+"
+        r"(you|I|he|she|they|we)\s+(.*)$",
+        clause,
+        re.I,
+    )
     if m:
         aux = clause.split()[1].lower()
         rest = m.group(2)
@@ -394,18 +795,28 @@ def _imperative_to_statement(clause: str) -> str:
     m = re.match(r"^(?:please |just )?(?:don't|do not) (\w+.*)$", clause, re.I)
     if m:
         return f"I don't want you to {m.group(1)}"
-    m = re.match(r"^(?:please |just )?(?:leave me alone|give me (?:some )?(?:space|room|time))(.*)$", clause, re.I)
+    m = re.match(
+        r"^(?:please |just )?(?:leave me alone|give me (?:some )?(?:space|room|time))(.*)$", clause, re.I
+    )
     if m:
         return "I'd like some space from you" + m.group(1)
-    if re.match(r"^(?:please |just )?(?:do|go|leave|let|tell|give|call|come|listen|look|help|talk|get|take|try|"
-                r"think|stay|put|keep|make)\b", clause, re.I):
-        return "I'm telling you to " + re.sub(r"^(?:please |just )", "", clause[0].lower() + clause[1:], flags=re.I)
+    if re.match(
+        r"^(?:please |just )?(?:do|go|leave|let|tell|give|call|come|listen|look|help|talk|get|take|try|"
+        r"think|stay|put|keep|make)\b",
+        clause,
+        re.I,
+    ):
+        return "I'm telling you to " + re.sub(
+            r"^(?:please |just )", "", clause[0].lower() + clause[1:], flags=re.I
+        )
     return clause
 
 
 _TWO_SIDED = re.compile(
     r"^(?:i know|i realize|i realise|i understand|i get that|i want to|i would like to|i'd like to|i wish i could|"
-    r"i should|i need to|i have to|i'm trying to|i am trying to|i try to)\b(.*?),?\s+but\s+(.+)$", re.I)
+    r"i should|i need to|i have to|i'm trying to|i am trying to|i try to)\b(.*?),?\s+but\s+(.+)$",
+    re.I,
+)
 
 
 def _two_sided(clause: str) -> str | None:
@@ -416,13 +827,22 @@ def _two_sided(clause: str) -> str | None:
     opener = clause[: m.start(1)].strip().lower()
     first = m.group(1).strip(" ,")
     second = m.group(2).strip(" ,")
-    if re.match(r"(?:don't|do not|can't|cannot|can not|am|have|feel|need|want|will|won't|never|get|keep|find|lose|"
-                r"just|really|still|also|hate|love|know)\b", second, re.I):
+    if re.match(
+        r"(?:don't|do not|can't|cannot|can not|am|have|feel|need|want|will|won't|never|get|keep|find|lose|"
+        r"just|really|still|also|hate|love|know)\b",
+        second,
+        re.I,
+    ):
         second = "I " + second  # "..., but don't know how" keeps its speaker
     if len(first.split()) < 1 or len(second.split()) < 2:
         return None
-    verb = {"i know": "knows", "i realize": "realizes", "i realise": "realises", "i understand": "understands",
-            "i get that": "gets that"}.get(opener)
+    verb = {
+        "i know": "knows",
+        "i realize": "realizes",
+        "i realise": "realises",
+        "i understand": "understands",
+        "i get that": "gets that",
+    }.get(opener)
     if verb:
         return f"part of me {verb} {first}, and at the same time {second}"
     wanting = opener.replace("i ", "", 1)
@@ -431,8 +851,18 @@ def _two_sided(clause: str) -> str | None:
 
 def _third_person(phrase: str) -> str:
     words = phrase.split()
-    head = {"want": "wants", "would": "would", "'d": "would", "wish": "wishes", "should": "feels it should",
-            "need": "feels it needs", "have": "feels it has", "am": "is", "try": "tries", "i'm": "is"}
+    head = {
+        "want": "wants",
+        "would": "would",
+        "'d": "would",
+        "wish": "wishes",
+        "should": "feels it should",
+        "need": "feels it needs",
+        "have": "feels it has",
+        "am": "is",
+        "try": "tries",
+        "i'm": "is",
+    }
     if words and words[0] in head:
         words[0] = head[words[0]]
     return " ".join(words)
@@ -481,8 +911,11 @@ def _shape_clause(sentence: str) -> tuple[str, bool] | None:
         best = re.sub(r"\s+(?:and|but|or|so|because|the|a|an|to|of|with|that|my|your|when|if)$", "", best)
     if len(best.split()) < 2:
         return None
-    if not re.search(r"\b(?:every|each|when|whenever|if|because|since|after|before|while|as soon as|once|until)\b",
-                     best.split(",")[0], re.I):
+    if not re.search(
+        r"\b(?:every|each|when|whenever|if|because|since|after|before|while|as soon as|once|until)\b",
+        best.split(",")[0],
+        re.I,
+    ):
         best = re.sub(r", (?=(?:I|I'm|you|you're|we|we're|he|she|they|it)\b)", " and ", best)
     first_word = best.split()[0] if best.split() else ""
     if first_word.lower() in _FUNCTION_WORDS:
@@ -493,17 +926,80 @@ def _shape_clause(sentence: str) -> tuple[str, bool] | None:
     if two_sided:
         softened = softened.replace("it's felt like ", "")  # both sides are already held tentatively
     framed = framed and "it's felt like" not in softened
-    softened = softened[0].lower() + softened[1:] if not softened.startswith("I ") and softened[:2] != "I'" \
+    softened = (
+        softened[0].lower() + softened[1:]
+        if not softened.startswith("I ") and softened[:2] != "I'"
         else softened
+    )
     return softened, framed
 
 
 _FUNCTION_WORDS = {
-    "he", "she", "they", "we", "it", "you", "your", "my", "the", "a", "an", "every", "each", "when", "if", "that",
-    "this", "there", "nobody", "no", "nothing", "everyone", "everybody", "someone", "all", "our", "his", "her",
-    "their", "so", "and", "but", "because", "since", "after", "before", "while", "whenever", "why", "what", "how",
-    "part", "it's", "that's", "there's", "he's", "she's", "we're", "they're", "you're", "you've", "we've", "work",
-    "sometimes", "people", "one", "some", "most", "life", "things", "everything", "money", "sex", "being", "having",
+    "he",
+    "she",
+    "they",
+    "we",
+    "it",
+    "you",
+    "your",
+    "my",
+    "the",
+    "a",
+    "an",
+    "every",
+    "each",
+    "when",
+    "if",
+    "that",
+    "this",
+    "there",
+    "nobody",
+    "no",
+    "nothing",
+    "everyone",
+    "everybody",
+    "someone",
+    "all",
+    "our",
+    "his",
+    "her",
+    "their",
+    "so",
+    "and",
+    "but",
+    "because",
+    "since",
+    "after",
+    "before",
+    "while",
+    "whenever",
+    "why",
+    "what",
+    "how",
+    "part",
+    "it's",
+    "that's",
+    "there's",
+    "he's",
+    "she's",
+    "we're",
+    "they're",
+    "you're",
+    "you've",
+    "we've",
+    "work",
+    "sometimes",
+    "people",
+    "one",
+    "some",
+    "most",
+    "life",
+    "things",
+    "everything",
+    "money",
+    "sex",
+    "being",
+    "having",
 }
 
 
@@ -512,7 +1008,7 @@ def _only_feeling(clause: str) -> bool:
     match = _EXPLICIT.search(norm)
     if not match:
         return False
-    rest = (norm[: match.start()] + norm[match.end():]).strip(" ,.!")
+    rest = (norm[: match.start()] + norm[match.end() :]).strip(" ,.!")
     return len(rest.split()) <= 2 and not re.search(r"\b(?:because|when|that|about|of|with|since)\b", rest)
 
 
@@ -549,8 +1045,14 @@ def _join(items: list[str]) -> str:
 
 
 def _durative(statement: str) -> bool:
-    return bool(re.search(r"\b(?:anymore|any more|lately|always|never|all the time|every|keeps?|kept|for (?:weeks|"
-                          r"months|years|ages)|since|these days|again|still|constantly)\b", statement, re.I))
+    return bool(
+        re.search(
+            r"\b(?:anymore|any more|lately|always|never|all the time|every|keeps?|kept|for (?:weeks|"
+            r"months|years|ages)|since|these days|again|still|constantly)\b",
+            statement,
+            re.I,
+        )
+    )
 
 
 def _frame(content: str, framed: bool) -> str:
@@ -570,7 +1072,7 @@ def _tip_note(tip) -> str | None:
     if not heading and not first:
         return None
     if heading and first:
-        return f"From the guidance, \"{heading}\": {first}"
+        return f'From the guidance, "{heading}": {first}'
     return f"From the guidance: {heading or first}"
 
 
@@ -616,7 +1118,11 @@ class BuiltinReflector:
             first = f"It sounds like {feel_verb} {named}" + (f", and {rest[0]} too" if rest else "")
             if content and complements[lead].split()[-1] in content:
                 # That clause is said already; another sentence may still carry more.
-                others = [x for x in split_sentences(text) if complements[lead].split()[-1] not in flip_perspective(x)]
+                others = [
+                    x
+                    for x in split_sentences(text)
+                    if complements[lead].split()[-1] not in flip_perspective(x)
+                ]
                 content, framed = pick_content(" ".join(others)) if others else (None, False)
                 if gist:
                     link = f", like {gist}"
@@ -630,8 +1136,10 @@ class BuiltinReflector:
             sentence = first + link
             if need_objs and len(sentence.split()) > 24:
                 # A long first sentence ends there; the need gets its own.
-                sentence += f". {need_objs[0].matters[0].upper()}{need_objs[0].matters[1:]} seems to matter a lot " \
-                            f"to you."
+                sentence += (
+                    f". {need_objs[0].matters[0].upper()}{need_objs[0].matters[1:]} seems to matter a lot "
+                    f"to you."
+                )
             elif need_objs:
                 sentence += f", and that {need_objs[0].matters} matters a lot to you."
             else:
@@ -639,8 +1147,11 @@ class BuiltinReflector:
             versions.append(f"{sentence} {checks[0]}")
         elif content or gist:
             body = _frame(content, framed) if content else gist
-            tail = f", and that {need_objs[0].matters} really matters to you." if need_objs else \
-                ", and that this is important to you."
+            tail = (
+                f", and that {need_objs[0].matters} really matters to you."
+                if need_objs
+                else ", and that this is important to you."
+            )
             opener = "From what you're saying," if body.startswith("it's felt like") else "It sounds like"
             versions.append(f"{opener} {body}{tail} {checks[0]}")
 
@@ -660,11 +1171,16 @@ class BuiltinReflector:
             versions.append(f"{sentence} {checks[1]}")
 
         # C: the softer feeling underneath + the longing.
-        deeper = next((f for f in feelings if f in _VULNERABLE and f not in feelings[:1]), None) or \
-            next((f for f in feelings if f in _VULNERABLE), None) or (feelings[-1] if feelings else None)
+        deeper = (
+            next((f for f in feelings if f in _VULNERABLE and f not in feelings[:1]), None)
+            or next((f for f in feelings if f in _VULNERABLE), None)
+            or (feelings[-1] if feelings else None)
+        )
         if deeper or need_objs:
             sentence = "I wonder if underneath this"
-            sentence += f" you're feeling {deeper}" if deeper else " there's something that really matters to you"
+            sentence += (
+                f" you're feeling {deeper}" if deeper else " there's something that really matters to you"
+            )
             if need_objs:
                 sentence += f", and wishing for {need_objs[-1].longing}"
             versions.append(f"{sentence}. {checks[2]}")
@@ -677,8 +1193,12 @@ class BuiltinReflector:
         if not versions:
             return self._open_reflection(tip_note)
         while len(versions) < 2:
-            versions.append(_polish(f"It sounds like this really matters to you, and I want to understand it "
-                                    f"better. {checks[3]}"))
+            versions.append(
+                _polish(
+                    f"It sounds like this really matters to you, and I want to understand it "
+                    f"better. {checks[3]}"
+                )
+            )
             versions = _dedupe(versions)
         return BuiltinReflection(versions[0], versions[1:], feelings, needs, tip_note, content)
 
@@ -714,8 +1234,9 @@ def _passing_first(versions: list[str], statement: str) -> list[str]:
         passing = [check_reflection(v, statement).ok for v in versions]
     except Exception:  # another module's checker must never break the fallback answer
         return versions
-    return [v for v, ok in zip(versions, passing, strict=True) if ok] + \
-        [v for v, ok in zip(versions, passing, strict=True) if not ok]
+    return [v for v, ok in zip(versions, passing, strict=True) if ok] + [
+        v for v, ok in zip(versions, passing, strict=True) if not ok
+    ]
 
 
 def _safe_output(text: str) -> bool:

@@ -29,8 +29,14 @@ def _without_check(text: str) -> str:
 class DraftReview:
     """`review(draft, statement)` -> CheckResult; embedder and coach are optional (the text checks always run)."""
 
-    def __init__(self, embedder=None, coach=None, *, drift_threshold: float = DRIFT_THRESHOLD,
-                 coach_veto: float = COACH_VETO) -> None:
+    def __init__(
+        self,
+        embedder=None,
+        coach=None,
+        *,
+        drift_threshold: float = DRIFT_THRESHOLD,
+        coach_veto: float = COACH_VETO,
+    ) -> None:
         self.embedder = embedder
         self.coach = coach
         self.drift_threshold = drift_threshold

@@ -52,7 +52,6 @@ COMPLEX_FAIR, COMPLEX_GOOD = 40.0, 50.0
 MAX_MODEL_TOKENS = 120
 
 
-
 # Everyday English function words and conversational fillers: a reply with none of them is probably in another
 # language, and model output with too few of them is not language at all.
 _ENGLISH_WORDS = word_set(
@@ -158,7 +157,9 @@ class RehearsalTurn:
     reply_kind: str  # which scripted reaction the listener's move called for (see scenarios.REPLY_KINDS)
     notice: str | None = None  # something about the reply to show the person (one word, another language...)
     fallback_reason: str | None = None  # why the model's line was not used, when it was tried
-    safety: Any = None  # a safety.SafetyAssessment: the role-play pauses, show its message and resources instead
+    safety: Any = (
+        None  # a safety.SafetyAssessment: the role-play pauses, show its message and resources instead
+    )
 
 
 @dataclass(frozen=True)
@@ -227,24 +228,37 @@ class RehearsalSummary:
         elif not self.questions:
             balance = f"You reflected {reflected} and asked no questions: you stayed with what they said."
         elif self.reflections > self.questions:
-            balance = (f"You reflected {reflected} and asked {asked}: more reflecting than asking, "
-                       "which is what good listeners do.")
+            balance = (
+                f"You reflected {reflected} and asked {asked}: more reflecting than asking, "
+                "which is what good listeners do."
+            )
         elif self.reflections == self.questions:
-            balance = (f"You reflected {reflected} and asked {asked}: as much asking as reflecting; "
-                       "good listeners reflect about twice for every question.")
+            balance = (
+                f"You reflected {reflected} and asked {asked}: as much asking as reflecting; "
+                "good listeners reflect about twice for every question."
+            )
         else:
-            balance = (f"You reflected {reflected} and asked {asked}: more asking than reflecting; "
-                       "try saying back what you heard before the next question.")
+            balance = (
+                f"You reflected {reflected} and asked {asked}: more asking than reflecting; "
+                "try saying back what you heard before the next question."
+            )
         lines = [balance]
         if self.reflections:
             deeper = self.complex_reflections
-            which = "Your reflection" if self.reflections == 1 else f"{deeper} of your {self.reflections} reflections"
+            which = (
+                "Your reflection"
+                if self.reflections == 1
+                else f"{deeper} of your {self.reflections} reflections"
+            )
             lines.append(
-                f"{which} went past their words to the feeling or need underneath." if deeper else
-                "Your reflections kept to their words; next time add the feeling or need you hear under them."
+                f"{which} went past their words to the feeling or need underneath."
+                if deeper
+                else "Your reflections kept to their words; next time add the feeling or need you hear under them."
             )
         if self.inputs:
-            lines.append(f"You offered advice or a fix {_times(self.inputs)}; it lands better once they feel heard.")
+            lines.append(
+                f"You offered advice or a fix {_times(self.inputs)}; it lands better once they feel heard."
+            )
         return lines
 
     def as_text(self) -> str:
@@ -263,7 +277,9 @@ class RehearsalSummary:
             lines.append("What went well:")
             lines += [f'  "{m.quote}" — {m.why}' for m in self.went_well]
         else:
-            lines.append("What went well: no reply stood out yet; a reflection of their feeling is a good first step.")
+            lines.append(
+                "What went well: no reply stood out yet; a reflection of their feeling is a good first step."
+            )
         if self.try_again is not None:
             lines.append(f'Try again: "{self.try_again.quote}" — {self.try_again.why}')
             if self.try_again.try_instead:
@@ -297,7 +313,11 @@ class RehearsalSummary:
             "went_well": [{"quote": m.quote, "why": m.why} for m in self.went_well],
             "try_again": None
             if self.try_again is None
-            else {"quote": self.try_again.quote, "why": self.try_again.why, "next_time": self.try_again.try_instead},
+            else {
+                "quote": self.try_again.quote,
+                "why": self.try_again.why,
+                "next_time": self.try_again.try_instead,
+            },
             "text": self.as_text(),
         }
 
@@ -352,7 +372,7 @@ def check_in_character(text: str, scenario: Scenario) -> tuple[str | None, list[
     raw = text.strip()
     # A leading "Maya:" or quotes around the line are harmless: remove them rather than reject.
     raw = re.sub(rf"^\s*\**{re.escape(scenario.partner_name)}\**\s*:\s*", "", raw, flags=re.IGNORECASE)
-    if len(raw) >= 2 and raw[0] in "\"“" and raw[-1] in "\"”":
+    if len(raw) >= 2 and raw[0] in '"“' and raw[-1] in '"”':
         raw = raw[1:-1].strip()
     reasons: list[str] = []
     if not raw:
@@ -446,7 +466,11 @@ def _weakness(coaching: Any) -> tuple[int, str, str]:
     if label == "reflection" and subtype != "complex":
         return 1, "a simple reflection: accurate, and there is room to go deeper", _TRY_INSTEAD["simple"]
     if label == "question":
-        return 1, "an open question: good, and a reflection first would land even better", _TRY_INSTEAD["open"]
+        return (
+            1,
+            "an open question: good, and a reflection first would land even better",
+            _TRY_INSTEAD["open"],
+        )
     return 0, "", ""
 
 
@@ -519,7 +543,13 @@ class Rehearsal:
     """
 
     def __init__(
-        self, scenario: Scenario, coach: Any, chat_model: Any = None, journal: Any = None, *, region: str = "US",
+        self,
+        scenario: Scenario,
+        coach: Any,
+        chat_model: Any = None,
+        journal: Any = None,
+        *,
+        region: str = "US",
         semantic_safety: Any = None,
     ) -> None:
         self.scenario = scenario
@@ -532,7 +562,9 @@ class Rehearsal:
         self.session_id: int | None = None
         self.history: list[tuple[str, str]] = []  # (speaker, text): "partner" | "listener"
         self.turns: list[RehearsalTurn] = []
-        self.tension = 0  # rises with each horseman, falls with repair: a tense partner needs repair before depth
+        self.tension = (
+            0  # rises with each horseman, falls with repair: a tense partner needs repair before depth
+        )
         self._used: Counter[str] = Counter()
         self._opened = False
         self._summary: RehearsalSummary | None = None
@@ -615,7 +647,9 @@ class Rehearsal:
             )
         if check_in is not None:
             # Only the semantic layer noticed something: the rehearsal goes on, with the note and resources shown.
-            notice = "\n".join(filter(None, [notice, check_in.message, *(f"• {r}" for r in check_in.resources)]))
+            notice = "\n".join(
+                filter(None, [notice, check_in.message, *(f"• {r}" for r in check_in.resources)])
+            )
         kind = choose_reply_kind(coaching, self.tension) if english else "neutral"
         if kind == "heard" and self.tension > 0:
             kind = "repair"  # a hurt partner needs to feel the temperature drop before opening up further
@@ -697,7 +731,9 @@ class Rehearsal:
         """The model's line when it stays in character, else (None, why it fell back to the script)."""
         messages = self.persona_messages(listener_text, line_kind, scripted)
         try:
-            raw = self.chat_model.complete(messages, max_tokens=MAX_MODEL_TOKENS, temperature=0.7, cancel=cancel)
+            raw = self.chat_model.complete(
+                messages, max_tokens=MAX_MODEL_TOKENS, temperature=0.7, cancel=cancel
+            )
         except CompanionError as exc:
             log.warning("partner model failed (%s); scripted reply used", type(exc).__name__)
             return None, "the model could not answer"

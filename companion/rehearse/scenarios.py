@@ -144,12 +144,16 @@ def load_scenario_file(path: Path) -> Scenario:
             continue
         too_long = [i for i, line in enumerate(lines) if len(line) > MAX_LINE_CHARS]
         if too_long:
-            problems.append(f"'replies.{kind}' line {too_long[0] + 1} is longer than {MAX_LINE_CHARS} characters")
+            problems.append(
+                f"'replies.{kind}' line {too_long[0] + 1} is longer than {MAX_LINE_CHARS} characters"
+            )
             continue
         replies[kind] = tuple(line.strip() for line in lines)
     unknown = sorted(set(replies_table) - set(REPLY_KINDS))
     if unknown:
-        problems.append(f"unknown reply kind(s) {', '.join(repr(k) for k in unknown)} (known: {', '.join(REPLY_KINDS)})")
+        problems.append(
+            f"unknown reply kind(s) {', '.join(repr(k) for k in unknown)} (known: {', '.join(REPLY_KINDS)})"
+        )
 
     tags = data.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
@@ -190,4 +194,6 @@ def find_scenario(scenarios: list[Scenario], key: str) -> Scenario:
             f"'{key}' matches several scenarios: {', '.join(s.id for s in matches)}.",
             fix="companion rehearse --list, then give the full id",
         )
-    raise CompanionError(f"No scenario called '{key}'. Known scenarios: {known}.", fix="companion rehearse --list")
+    raise CompanionError(
+        f"No scenario called '{key}'. Known scenarios: {known}.", fix="companion rehearse --list"
+    )

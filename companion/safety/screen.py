@@ -69,14 +69,35 @@ class SafetyAssessment:
 
 # Contractions spelled out so every pattern is written once ("won't" and "will not" alike).
 _CONTRACTIONS = [
-    (r"\bwon't\b", "will not"), (r"\bcan't\b", "can not"), (r"\bcannot\b", "can not"), (r"\bain't\b", "is not"),
-    (r"\bshan't\b", "shall not"), (r"n't\b", " not"), (r"'ll\b", " will"), (r"'d\b", " would"), (r"'m\b", " am"),
-    (r"'re\b", " are"), (r"'ve\b", " have"), (r"\b(he|she|it|that|there|who|what)'s\b", r"\1 is"),
+    (r"\bwon't\b", "will not"),
+    (r"\bcan't\b", "can not"),
+    (r"\bcannot\b", "can not"),
+    (r"\bain't\b", "is not"),
+    (r"\bshan't\b", "shall not"),
+    (r"n't\b", " not"),
+    (r"'ll\b", " will"),
+    (r"'d\b", " would"),
+    (r"'m\b", " am"),
+    (r"'re\b", " are"),
+    (r"'ve\b", " have"),
+    (r"\b(he|she|it|that|there|who|what)'s\b", r"\1 is"),
     # The same words typed without apostrophes, as people often do on a phone.
-    (r"\bwont\b", "will not"), (r"\bdont\b", "do not"), (r"\bdoesnt\b", "does not"), (r"\bdidnt\b", "did not"),
-    (r"\bcant\b", "can not"), (r"\bisnt\b", "is not"), (r"\bwouldnt\b", "would not"), (r"\bim\b", "i am"),
-    (r"\bive\b", "i have"), (r"\bhes\b", "he is"), (r"\bshes\b", "she is"), (r"\bgonna\b", "going to"),
-    (r"\bwanna\b", "want to"), (r"\bgotta\b", "got to"), (r"\bkms\b", "kill myself"), (r"\bkys\b", "kill yourself"),
+    (r"\bwont\b", "will not"),
+    (r"\bdont\b", "do not"),
+    (r"\bdoesnt\b", "does not"),
+    (r"\bdidnt\b", "did not"),
+    (r"\bcant\b", "can not"),
+    (r"\bisnt\b", "is not"),
+    (r"\bwouldnt\b", "would not"),
+    (r"\bim\b", "i am"),
+    (r"\bive\b", "i have"),
+    (r"\bhes\b", "he is"),
+    (r"\bshes\b", "she is"),
+    (r"\bgonna\b", "going to"),
+    (r"\bwanna\b", "want to"),
+    (r"\bgotta\b", "got to"),
+    (r"\bkms\b", "kill myself"),
+    (r"\bkys\b", "kill yourself"),
     (r"\bunaliv(e|ed|ing)\b", r"kill"),
 ]
 _CONTRACTION_RES = [(re.compile(p), r) for p, r in _CONTRACTIONS]
@@ -115,11 +136,16 @@ _IDIOMS = [
     r"\b(?:dying|dyin) (?:to|for)\b",
     r"\bdie (?:of|from) (?:embarrassment|shame|laughter|laughing|boredom|curiosity|happiness|cuteness|jealousy|envy|"
     r"old age|thirst|hunger|excitement)\b",
-    r"\bto die for\b", r"\bdie laughing\b", r"\bdied laughing\b", r"\bdying (?:of|from) laughter\b",
-    r"\b(?:nearly|almost|could have|would have|could've|would've) died\b", r"\bi could (?:just |have )?die\b",
+    r"\bto die for\b",
+    r"\bdie laughing\b",
+    r"\bdied laughing\b",
+    r"\bdying (?:of|from) laughter\b",
+    r"\b(?:nearly|almost|could have|would have|could've|would've) died\b",
+    r"\bi could (?:just |have )?die\b",
     r"\b(?:bored|scared|scares|scaring|frightened|worried|sick|tired|freezing|loved|love|worked|work|talked)"
     r" (?:me |him |her |us )?to death\b",
-    r"\b(?:the )?death of (?:me|us)\b", r"\bdead (?:tired|on my feet|serious|set|end|wrong|last|center|heat)\b",
+    r"\b(?:the )?death of (?:me|us)\b",
+    r"\bdead (?:tired|on my feet|serious|set|end|wrong|last|center|heat)\b",
     r"\bi am (?:so |literally |actually )?dead\b(?! (?:serious|set))",
     r"\b(?:phone|battery|car|laptop|plants?|conversation|party|engine|tv|remote|charger|mood)(?: \w+)?"
     r" (?:died|is dead|was dead|is dying|has died)\b",
@@ -138,18 +164,26 @@ _IDIOMS = [
     r"\b(?:blow|blowing|blew) off steam\b",
     r"\b(?:career|social|political|financial|commercial|fashion|relationship) suicide\b",
     r"\bsuicide (?:squad|mission|run|doors|lane|prevention|awareness|hotline|watch)\b",
-    r"\bdrop dead gorgeous\b", r"\bdead inside\b",
+    r"\bdrop dead gorgeous\b",
+    r"\bdead inside\b",
     r"\bbeat (?:me|him|her|us|them|you) (?:to it|at|in|to the|by)\b",
     r"\bbeat (?:the|my|his|her) (?:traffic|record|deadline|odds|heat|eggs|rush|clock|high score)\b",
     r"\bpunch(?:ed|ing)? (?:a |the )?(?:clock|card|numbers|line|in)\b",
-    r"\bhit (?:me|us|him|her) up\b", r"\bhit (?:me|us) with\b", r"\bhit it off\b",
+    r"\bhit (?:me|us|him|her) up\b",
+    r"\bhit (?:me|us) with\b",
+    r"\bhit it off\b",
     r"\bhit the (?:gym|road|sack|hay|bar|spot|jackpot|nail|roof|ceiling|books|brakes|wall|ground|snooze|shops)\b",
     r"\b(?:it|that|this|reality|realization|realisation|the (?:news|realization|reality|thought|fact|truth))"
     r"(?: (?:will|would|just|finally|really|suddenly|has|had|all|kind of|sort of|then))* (?:hit|hits|hitting) "
     r"(?:me|him|her|us)\b",
-    r"\bchoked (?:up|on)\b", r"\bchoke (?:up|on)\b", r"\bbaby (?:\w+ )?kick(?:s|ed|ing)?\b",
-    r"\bkick(?:s|ed)? (?:me|him|her|us) out\b", r"\bpush(?:es|ed)? (?:me|him|her|us) (?:away|to|too)\b",
-    r"\bsmash(?:ed)? it\b", r"\bcrushing it\b", r"\bslay(?:ed|ing)? it\b",
+    r"\bchoked (?:up|on)\b",
+    r"\bchoke (?:up|on)\b",
+    r"\bbaby (?:\w+ )?kick(?:s|ed|ing)?\b",
+    r"\bkick(?:s|ed)? (?:me|him|her|us) out\b",
+    r"\bpush(?:es|ed)? (?:me|him|her|us) (?:away|to|too)\b",
+    r"\bsmash(?:ed)? it\b",
+    r"\bcrushing it\b",
+    r"\bslay(?:ed|ing)? it\b",
     r"\b(?:hurt|hurts|hurting) (?:my|his|her|your|our|their) (?:feelings|pride|ego|chances|back|knee|ankle|wrist|"
     r"shoulder|neck|foot|leg|arm|hand|head)\b",
     # Accidental injuries and overwork, not self-harm.
@@ -159,7 +193,8 @@ _IDIOMS = [
     r"\b(?:nearly|almost) (?:killed|kill) (?:my|him|her)self\b",
     r"\b(?:am|are|is|been|keep|kept|keeps|was|were) killing (?:my|him|her)self (?:to|at|for|over|trying|working|"
     r"with work|at work|at the gym|in the gym)\b",
-    r"\bcut (?:my|him|her)self off\b", r"\boverdos\w* on (?:netflix|tv|chocolate|sugar|caffeine|coffee|candy|"
+    r"\bcut (?:my|him|her)self off\b",
+    r"\boverdos\w* on (?:netflix|tv|chocolate|sugar|caffeine|coffee|candy|"
     r"cake|work|shows|news|screen time)\b",
     r"\bcan not go on (?:like|with|this|pretending|doing|fighting|arguing|the way|any longer like|being)\b",
     r"\b(?:it|this|that|the divorce|divorce|our divorce|fighting|our fighting|arguing|our arguing|yelling|all this|"
@@ -176,7 +211,8 @@ _IDIOMS = [
     rf"\bif (?:you|he|she|they|anyone|anybody) (?:\w+ ){{0,2}}(?:{_TRIVIAL})\b(?: [\w']+){{0,6}},? (?:i|she|he|they|mum|"
     rf"mom|dad) (?:will|would|am going to|is going to|swear i will) (?:{_JOKE_THREAT}) (?:you|me|him|her|them)\b",
     r"\b(?:touch|eat|finish|drink|steal|take) (?:my|the last|our|her|his) (?:\w+ ){0,2}and (?:you are|you will be) "
-    r"(?:dead|toast|dead meat|history)\b", r"\bdead meat\b",
+    r"(?:dead|toast|dead meat|history)\b",
+    r"\bdead meat\b",
     # "I'd rather die than sit through that meeting": dying preferred to a chore, not to living.
     r"\b(?:rather|sooner) die than (?!(?:live|living|go on|going on|go through|be\b|being\b|stay|keep|carry|"
     r"face|wake|spend|have to|put up|come back|see|let|lose|feel|deal|exist|stay))",
@@ -256,169 +292,352 @@ _RULES: list[_Rule] = [
     _rule("suicide_self_harm", r"\bkill(?:s|ed|ing)? (?:my|your|him|her|them|our|one)sel(?:f|ves)\b"),
     _rule("suicide_self_harm", r"\bend(?:s|ed|ing)? (?:it all|(?:my|his|her|their|your) (?:own )?life)\b"),
     _rule("suicide_self_harm", r"\b(?:take|took|taking|takes) (?:my|his|her|their|your) (?:own )?life\b"),
-    _rule("suicide_self_harm", r"\b(?:want(?:s|ed)?|wanting|wish(?:es|ed)?|going|plan(?:s|ned|ning)?|ready|"
-          r"deserve(?:s|d)?|need(?:s|ed)?|prefer|like) to (?:just )?(?:die|be dead|not exist|stop existing|"
-          r"not be alive|not wake up)\b"),
-    _rule("suicide_self_harm", r"\bwish(?:es|ed)? (?:i|he|she|they) (?:was|were|had been|would be) (?:dead|never born|"
-          r"not alive|gone for good)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:want(?:s|ed)?|wanting|wish(?:es|ed)?|going|plan(?:s|ned|ning)?|ready|"
+        r"deserve(?:s|d)?|need(?:s|ed)?|prefer|like) to (?:just )?(?:die|be dead|not exist|stop existing|"
+        r"not be alive|not wake up)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\bwish(?:es|ed)? (?:i|he|she|they) (?:was|were|had been|would be) (?:dead|never born|"
+        r"not alive|gone for good)\b",
+    ),
     _rule("suicide_self_harm", r"\bwish(?:es|ed)? (?:i|he|she) had never been born\b"),
     _rule("suicide_self_harm", r"\b(?:would|'d) (?:rather|sooner) (?:be dead|die|not be alive|not exist)\b"),
-    _rule("suicide_self_harm", r"\bbetter off (?:dead|without (?:me|him|her) (?:around|alive|here)|without me|if i "
-          r"(?:was|were) (?:dead|gone|not here|not around))\b"),
-    _rule("suicide_self_harm", r"\b(?:no one|nobody|no-one) would (?:even )?(?:miss|notice|care if|care when) "
-          r"(?:me|i)\b"),
-    _rule("suicide_self_harm", r"\b(?:do|does|did) not want to (?:live|be alive|exist|wake up|be around|go on)"
-          r"(?: any ?more)?(?= *(?:[.,!?;:]|$|and\b|but\b|because\b|or\b|anymore\b))"),
-    _rule("suicide_self_harm", r"\b(?:no|any|what is the|there is no) (?:reason|point) (?:in |to |of )?(?:living|live|"
-          r"going on|go on|keep going|being alive|being here|staying alive|stay alive)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\bbetter off (?:dead|without (?:me|him|her) (?:around|alive|here)|without me|if i "
+        r"(?:was|were) (?:dead|gone|not here|not around))\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:no one|nobody|no-one) would (?:even )?(?:miss|notice|care if|care when) "
+        r"(?:me|i)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:do|does|did) not want to (?:live|be alive|exist|wake up|be around|go on)"
+        r"(?: any ?more)?(?= *(?:[.,!?;:]|$|and\b|but\b|because\b|or\b|anymore\b))",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:no|any|what is the|there is no) (?:reason|point) (?:in |to |of )?(?:living|live|"
+        r"going on|go on|keep going|being alive|being here|staying alive|stay alive)\b",
+    ),
     _rule("suicide_self_harm", r"\bnothing (?:left )?to live for\b"),
     _rule("suicide_self_harm", r"\b(?:life|living) (?:is|was) not worth (?:living|it)\b"),
     _rule("suicide_self_harm", r"\bcan not go on(?: any ?more| anymore)?(?= *(?:[.,!?;:]|$|and\b|but\b))"),
-    _rule("suicide_self_harm", r"\b(?:hurt|hurts|hurting|harm|harms|harming|cut|cuts|cutting|burn|burns|burning|"
-          r"starve|starving|starves|punish|punishing) (?:my|him|her|them|your)sel(?:f|ves)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:hurt|hurts|hurting|harm|harms|harming|cut|cuts|cutting|burn|burns|burning|"
+        r"starve|starving|starves|punish|punishing) (?:my|him|her|them|your)sel(?:f|ves)\b",
+    ),
     _rule("suicide_self_harm", r"\bself[- ]?(?:harm|harming|injury|injure|injuring|mutilat\w*)\b"),
-    _rule("suicide_self_harm", r"\b(?:started|start|been|is|was|caught (?:her|him) ?) ?cutting (?:again|herself|"
-          r"himself|her arms|his arms|her wrists|his wrists)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:started|start|been|is|was|caught (?:her|him) ?) ?cutting (?:again|herself|"
+        r"himself|her arms|his arms|her wrists|his wrists)\b",
+    ),
     _rule("suicide_self_harm", r"\b(?:cut|cuts|slit|slash(?:ed)?) (?:my|his|her|their) wrists\b"),
     _rule("suicide_self_harm", r"\boverdos\w*\b"),
-    _rule("suicide_self_harm", r"\b(?:take|took|taking|swallow|swallowed|swallowing) (?:all|a bunch|a handful|a "
-          r"whole bottle|too many|the whole bottle|every one)(?: of)? (?:my |his |her |the |those |these )?"
-          r"(?:pills|sleeping pills|tablets|meds|medication|painkillers)\b"),
-    _rule("suicide_self_harm", r"\b(?:saving|stockpiling|hoarding|collecting) (?:up )?(?:my |his |her )?(?:pills|"
-          r"sleeping pills|tablets|meds|painkillers)\b"),
-    _rule("suicide_self_harm", r"\b(?:jump|jumping|jumped|throw (?:my|him|her)self|step|stepping) (?:off|from|in "
-          r"front of|under) (?:a|the) (?:bridge|building|roof|cliff|balcony|train|bus|car|truck|lorry)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:take|took|taking|swallow|swallowed|swallowing) (?:all|a bunch|a handful|a "
+        r"whole bottle|too many|the whole bottle|every one)(?: of)? (?:my |his |her |the |those |these )?"
+        r"(?:pills|sleeping pills|tablets|meds|medication|painkillers)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:saving|stockpiling|hoarding|collecting) (?:up )?(?:my |his |her )?(?:pills|"
+        r"sleeping pills|tablets|meds|painkillers)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:jump|jumping|jumped|throw (?:my|him|her)self|step|stepping) (?:off|from|in "
+        r"front of|under) (?:a|the) (?:bridge|building|roof|cliff|balcony|train|bus|car|truck|lorry)\b",
+    ),
     _rule("suicide_self_harm", r"\bhang(?:ing|ed)? (?:my|him|her|them)sel(?:f|ves)\b"),
-    _rule("suicide_self_harm", r"\b(?:gave|giving|gives|give) away (?:all )?(?:my|his|her|their) (?:things|stuff|"
-          r"belongings|possessions|guitar|prized)\b"),
-    _rule("suicide_self_harm", r"\b(?:wrote|writing|written|left|leaving) (?:a |me a |us a )?(?:goodbye|suicide|"
-          r"farewell) (?:note|letter|message)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:gave|giving|gives|give) away (?:all )?(?:my|his|her|their) (?:things|stuff|"
+        r"belongings|possessions|guitar|prized)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:wrote|writing|written|left|leaving) (?:a |me a |us a )?(?:goodbye|suicide|"
+        r"farewell) (?:note|letter|message)\b",
+    ),
     _rule("suicide_self_harm", r"\b(?:go to sleep|fall asleep|sleep) and (?:never|not) wake up\b"),
-    _rule("suicide_self_harm", r"\bdisappear(?:s|ed|ing)? (?:forever|for good|and never come back|permanently)\b"),
-    _rule("suicide_self_harm", r"\b(?:be|being) (?:around|here|alive) (?:much|for much|for very much|a lot) longer\b"),
-    _rule("suicide_self_harm", r"\b(?:think|thinks|thinking|thought|thoughts) (?:about|of) (?:just )?(?:dying|death|ending "
-          r"it|ending things|not being (?:here|alive|around)|not waking up|killing)\b"),
-    _rule("suicide_self_harm", r"\b(?:no|not see the|not see any|what is the) point (?:of|in) (?:waking up|getting up "
-          r"any ?more|tomorrow)\b"),
-    _rule("suicide_self_harm", r"\bwill not (?:be around|be here|be a (?:problem|burden)) (?:much longer|for much "
-          r"longer|anymore|soon)\b"),
-    _rule("suicide_self_harm", r"\b(?:ways|how|methods|the best way|easiest way) to (?:die|kill (?:my|him|her|them)"
-          r"sel(?:f|ves)|end (?:it all|my life|his life|her life)|overdose|not wake up)\b"),
-    _rule("suicide_self_harm", r"\b(?:world|everyone|everybody|family|you|they|all of you|things|life)(?: \w+){0,4} "
-          r"(?:better|easier|happier|lighter)(?: \w+){0,3} (?:if|when) (?:i|he|she) (?:just )?(?:was|were|am|is) not "
-          r"(?:here|around|alive|in it|in the world|breathing)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\bdisappear(?:s|ed|ing)? (?:forever|for good|and never come back|permanently)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:be|being) (?:around|here|alive) (?:much|for much|for very much|a lot) longer\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:think|thinks|thinking|thought|thoughts) (?:about|of) (?:just )?(?:dying|death|ending "
+        r"it|ending things|not being (?:here|alive|around)|not waking up|killing)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:no|not see the|not see any|what is the) point (?:of|in) (?:waking up|getting up "
+        r"any ?more|tomorrow)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\bwill not (?:be around|be here|be a (?:problem|burden)) (?:much longer|for much "
+        r"longer|anymore|soon)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:ways|how|methods|the best way|easiest way) to (?:die|kill (?:my|him|her|them)"
+        r"sel(?:f|ves)|end (?:it all|my life|his life|her life)|overdose|not wake up)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:world|everyone|everybody|family|you|they|all of you|things|life)(?: \w+){0,4} "
+        r"(?:better|easier|happier|lighter)(?: \w+){0,3} (?:if|when) (?:i|he|she) (?:just )?(?:was|were|am|is) not "
+        r"(?:here|around|alive|in it|in the world|breathing)\b",
+    ),
     _rule("suicide_self_harm", r"\bnoose\b"),
     # Means worked out, belongings given away, farewells written, a car aimed at something hard.
-    _rule("suicide_self_harm", r"\bhow many (?:of )?(?:my |his |her |the |those |these )?(?:pills|tablets|sleeping pills|"
-          r"painkillers|meds)\b(?: [\w']+){0,4} (?:it would take|would (?:do it|be enough|kill)|to (?:take|die|not wake))"),
-    _rule("suicide_self_harm", r"\b(?:giv\w+|gave) (?:all )?(?:of )?(?:my|his|her|their) (?:things|stuff|belongings|"
-          r"possessions) away\b"),
-    _rule("suicide_self_harm", r"\b(?:steer|steering|swerve|swerving|veer|veering|crash|crashing|drive|driving)"
-          r"(?: \w+){0,2} into (?:the|a|oncoming) (?:barrier|barriers|wall|tree|bridge|pillar|lorry|truck|traffic|"
-          r"central reservation|river|sea|bus)\b"),
-    _rule("suicide_self_harm", r"\b(?:written|wrote|writing|write|left|leaving) (?:letters|notes|a letter|a note) "
-          r"(?:to|for) (?:everyone|everybody|each of (?:you|them|the kids)|all of (?:you|them)|my family|the kids)\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\bhow many (?:of )?(?:my |his |her |the |those |these )?(?:pills|tablets|sleeping pills|"
+        r"painkillers|meds)\b(?: [\w']+){0,4} (?:it would take|would (?:do it|be enough|kill)|to (?:take|die|not wake))",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:giv\w+|gave) (?:all )?(?:of )?(?:my|his|her|their) (?:things|stuff|belongings|"
+        r"possessions) away\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:steer|steering|swerve|swerving|veer|veering|crash|crashing|drive|driving)"
+        r"(?: \w+){0,2} into (?:the|a|oncoming) (?:barrier|barriers|wall|tree|bridge|pillar|lorry|truck|traffic|"
+        r"central reservation|river|sea|bus)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:written|wrote|writing|write|left|leaving) (?:letters|notes|a letter|a note) "
+        r"(?:to|for) (?:everyone|everybody|each of (?:you|them|the kids)|all of (?:you|them)|my family|the kids)\b",
+    ),
     _rule("suicide_self_harm", r"\b(?:tired|sick) of (?:being alive|living|life|existing|being here)\b"),
-    _rule("suicide_self_harm", r"\bno (?:way out|escape) (?:for (?:me|him|her|them)|except|but)\b|\bthe only way out\b"),
+    _rule(
+        "suicide_self_harm",
+        r"\bno (?:way out|escape) (?:for (?:me|him|her|them)|except|but)\b|\bthe only way out\b",
+    ),
     _rule("suicide_self_harm", r"\b(?:do|does|did) not (?:want|wanna) to wake up\b"),
-    _rule("suicide_self_harm", r"\b(?:covered in|fresh|new|hiding (?:the|her|his)) (?:cuts|scars|burns)\b|\b(?:cuts|"
-          r"scars|burns) (?:on|all over) (?:my|her|his|their) (?:arms|wrists|thighs|legs|stomach|body)\b"),
-    _rule("suicide_self_harm", r"\b(?:drive|driving|crash|crashing|steer|steering) (?:my|his|her|the|their) car "
-          r"(?:into|off) (?:a|the) (?:wall|tree|bridge|river|cliff|oncoming traffic|traffic|truck)\b"),
-    _rule("suicide_self_harm", r"\b(?:bought|buying|got|getting|has|hid|hiding|hides|keeps) (?:a |some |a lot of )?"
-          r"(?:rope|gun|pills|razor blades)\b(?: \w+){0,6}(?: (?:and )?(?:i|we) (?:do|does|did) not know (?:why|what "
-          r"for)| for no reason| and (?:will|would) not (?:say|tell me) (?:why|what for))"),
-    _rule("suicide_self_harm", r"\b(?:i am|i feel like|i feel|i have become|i am just) (?:such )?a burden (?:to|on) "
-          r"(?:everyone|you|all of you|my family|this family)\b"),
-
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:covered in|fresh|new|hiding (?:the|her|his)) (?:cuts|scars|burns)\b|\b(?:cuts|"
+        r"scars|burns) (?:on|all over) (?:my|her|his|their) (?:arms|wrists|thighs|legs|stomach|body)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:drive|driving|crash|crashing|steer|steering) (?:my|his|her|the|their) car "
+        r"(?:into|off) (?:a|the) (?:wall|tree|bridge|river|cliff|oncoming traffic|traffic|truck)\b",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:bought|buying|got|getting|has|hid|hiding|hides|keeps) (?:a |some |a lot of )?"
+        r"(?:rope|gun|pills|razor blades)\b(?: \w+){0,6}(?: (?:and )?(?:i|we) (?:do|does|did) not know (?:why|what "
+        r"for)| for no reason| and (?:will|would) not (?:say|tell me) (?:why|what for))",
+    ),
+    _rule(
+        "suicide_self_harm",
+        r"\b(?:i am|i feel like|i feel|i have become|i am just) (?:such )?a burden (?:to|on) "
+        r"(?:everyone|you|all of you|my family|this family)\b",
+    ),
     # --- danger to children (before violence, so a threat to the kids reads as that) ---
-    _rule("child_danger", rf"\b{_INTENT} (?:\w+ )?(?P<v>{_HARM}|take (?:off|away) with) {_CHILD}\b", negatable=True),
-    _rule("child_danger", rf"\b(?P<v>{_PAST_BLOW}|shook|shakes|shaking|threw|throws|abused|abuses|abusing|burned|"
-          rf"burns|hurt|hurts|hurting|harmed|harms|harming|molested|molests|molesting|whipped|whips|bruised|starves|"
-          rf"starved|locks up|locked up) {_CHILD}\b", negatable=True),
-    _rule("child_danger", rf"\b(?P<v>touch(?:es|ed|ing)?|fondl\w+) {_CHILD} (?:inappropriately|sexually|down "
-          r"there|in (?:a|the) wrong way|in private places|under (?:her|his|their) clothes)\b", negatable=True),
+    _rule(
+        "child_danger",
+        rf"\b{_INTENT} (?:\w+ )?(?P<v>{_HARM}|take (?:off|away) with) {_CHILD}\b",
+        negatable=True,
+    ),
+    _rule(
+        "child_danger",
+        rf"\b(?P<v>{_PAST_BLOW}|shook|shakes|shaking|threw|throws|abused|abuses|abusing|burned|"
+        rf"burns|hurt|hurts|hurting|harmed|harms|harming|molested|molests|molesting|whipped|whips|bruised|starves|"
+        rf"starved|locks up|locked up) {_CHILD}\b",
+        negatable=True,
+    ),
+    _rule(
+        "child_danger",
+        rf"\b(?P<v>touch(?:es|ed|ing)?|fondl\w+) {_CHILD} (?:inappropriately|sexually|down "
+        r"there|in (?:a|the) wrong way|in private places|under (?:her|his|their) clothes)\b",
+        negatable=True,
+    ),
     _rule("child_danger", rf"\b(?:locks|locked|lock|locking) {_CHILD} (?:in|inside|up|out)\b"),
     _rule("child_danger", r"\bmolest\w*\b"),
-    _rule("child_danger", r"\b(?:hits?|hitting|spanks?|spanking|spanked|beats?|beating|whips?|whipped|whipping) "
-          r"(?:[\w-]+ ){0,3}(?:with (?:a|his|her|the) (?:belt|stick|cord|wooden spoon|shoe|hanger|paddle)|until (?:she|he|"
-          r"they) (?:bruises?|bleeds?|cries|can not))\b"),
+    _rule(
+        "child_danger",
+        r"\b(?:hits?|hitting|spanks?|spanking|spanked|beats?|beating|whips?|whipped|whipping) "
+        r"(?:[\w-]+ ){0,3}(?:with (?:a|his|her|the) (?:belt|stick|cord|wooden spoon|shoe|hanger|paddle)|until (?:she|he|"
+        r"they) (?:bruises?|bleeds?|cries|can not))\b",
+    ),
     _rule("child_danger", r"\b(?:child|kid) (?:abuse|porn\w*|sexual abuse)\b"),
-    _rule("child_danger", r"\b(?P<v>leaves|left|leaving|leave|forgets|forgot|forgetting|forget) (?:the |my |our |"
-          r"his |her )?(?:\w+ )?(?:kids?|children|baby|toddler|son|daughter|\w+-year-old|little ones?)(?: \w+)? "
-          r"(?:alone (?:all|for|overnight|at night|in the|while)|home alone|in the (?:car|bath|bathtub|tub|pool)|in a "
-          r"hot car|unattended|by (?:them|him|her)sel(?:f|ves) all)\b",
-          negatable=True),
-    _rule("child_danger", r"\b(?:drunk|high|wasted|drinking|intoxicated|stoned|blackout)\b(?: \w+){0,6} (?:with|while "
-          r"(?:watching|driving|looking after|caring for|minding)) (?:the |my |our |his |her )?(?:kids|children|baby|"
-          r"son|daughter|toddler)\b"),
-    _rule("child_danger", r"\bdrives? (?:the |my |our )?(?:kids|children|baby|son|daughter)(?: \w+){0,4} (?:drunk|"
-          r"high|after drinking|wasted)\b"),
-    _rule("child_danger", r"\b(?:kids|children|baby|son|daughter|they) (?:are|is) not safe (?:with|around) "
-          r"(?:him|her|them|my \w+|his \w+)\b"),
-    _rule("child_danger", r"\b(?:scared|afraid|terrified|worried) (?:of )?what (?:he|she|they) (?:will|would|might|"
-          rf"could) do to {_CHILD}\b"),
-
+    _rule(
+        "child_danger",
+        r"\b(?P<v>leaves|left|leaving|leave|forgets|forgot|forgetting|forget) (?:the |my |our |"
+        r"his |her )?(?:\w+ )?(?:kids?|children|baby|toddler|son|daughter|\w+-year-old|little ones?)(?: \w+)? "
+        r"(?:alone (?:all|for|overnight|at night|in the|while)|home alone|in the (?:car|bath|bathtub|tub|pool)|in a "
+        r"hot car|unattended|by (?:them|him|her)sel(?:f|ves) all)\b",
+        negatable=True,
+    ),
+    _rule(
+        "child_danger",
+        r"\b(?:drunk|high|wasted|drinking|intoxicated|stoned|blackout)\b(?: \w+){0,6} (?:with|while "
+        r"(?:watching|driving|looking after|caring for|minding)) (?:the |my |our |his |her )?(?:kids|children|baby|"
+        r"son|daughter|toddler)\b",
+    ),
+    _rule(
+        "child_danger",
+        r"\bdrives? (?:the |my |our )?(?:kids|children|baby|son|daughter)(?: \w+){0,4} (?:drunk|"
+        r"high|after drinking|wasted)\b",
+    ),
+    _rule(
+        "child_danger",
+        r"\b(?:kids|children|baby|son|daughter|they) (?:are|is) not safe (?:with|around) "
+        r"(?:him|her|them|my \w+|his \w+)\b",
+    ),
+    _rule(
+        "child_danger",
+        r"\b(?:scared|afraid|terrified|worried) (?:of )?what (?:he|she|they) (?:will|would|might|"
+        rf"could) do to {_CHILD}\b",
+    ),
     # --- violence and threats ---
     _rule("violence", rf"\b{_INTENT} (?:\w+ )?(?P<v>{_HARM}) {_PERSON}\b", negatable=True),
     _rule("violence", rf"\b(?P<v>{_PAST_BLOW}) (?:\w+ )?{_PERSON}\b", negatable=True),
-    _rule("violence", r"\b(?P<v>pushed|pushes|shoved|shoves|threw|throws|slammed|slams|pinned|pins|dragged|drags) "
-          r"(?:me|her|him|us) (?:down|into|against|onto|across|over|out of|off|to the (?:floor|ground|wall))\b",
-          negatable=True),
-    _rule("violence", r"\b(?P<v>grabbed|grabs|grabbing|held|holds) (?:me|her|him) by the (?:arm|arms|throat|hair|neck|"
-          r"wrist|wrists|shoulders|face|jaw)\b", negatable=True),
-    _rule("violence", r"\b(?P<v>threw|throws|threw things|hurled|hurls|flung) (?:a |the |his |her |my )?(?:\w+ ){0,2}"
-          r"at (?:me|her|him|us|my head|her head|his head)\b", negatable=True),
-    _rule("violence", r"\b(?P<v>threat(?:en|ens|ened|ening)) (?:me|her|him|us|my life|to kill|to hurt|to harm|to "
-          r"shoot|to stab|to beat|to burn|to break)\b", negatable=True),
-    _rule("violence", r"\b(?:scared|afraid|terrified|frightened) (?:to go home|of going home|to be (?:at )?home|to "
-          r"be alone with (?:him|her)|to sleep at home|for my safety)\b"),
-    _rule("violence", r"\bwhat (?:he|she|they) (?:said|says|threatened|swore) (?:he|she|they) (?:would|will) do\b"),
+    _rule(
+        "violence",
+        r"\b(?P<v>pushed|pushes|shoved|shoves|threw|throws|slammed|slams|pinned|pins|dragged|drags) "
+        r"(?:me|her|him|us) (?:down|into|against|onto|across|over|out of|off|to the (?:floor|ground|wall))\b",
+        negatable=True,
+    ),
+    _rule(
+        "violence",
+        r"\b(?P<v>grabbed|grabs|grabbing|held|holds) (?:me|her|him) by the (?:arm|arms|throat|hair|neck|"
+        r"wrist|wrists|shoulders|face|jaw)\b",
+        negatable=True,
+    ),
+    _rule(
+        "violence",
+        r"\b(?P<v>threw|throws|threw things|hurled|hurls|flung) (?:a |the |his |her |my )?(?:\w+ ){0,2}"
+        r"at (?:me|her|him|us|my head|her head|his head)\b",
+        negatable=True,
+    ),
+    _rule(
+        "violence",
+        r"\b(?P<v>threat(?:en|ens|ened|ening)) (?:me|her|him|us|my life|to kill|to hurt|to harm|to "
+        r"shoot|to stab|to beat|to burn|to break)\b",
+        negatable=True,
+    ),
+    _rule(
+        "violence",
+        r"\b(?:scared|afraid|terrified|frightened) (?:to go home|of going home|to be (?:at )?home|to "
+        r"be alone with (?:him|her)|to sleep at home|for my safety)\b",
+    ),
+    _rule(
+        "violence",
+        r"\bwhat (?:he|she|they) (?:said|says|threatened|swore) (?:he|she|they) (?:would|will) do\b",
+    ),
     _rule("violence", r"\bdeath threats?\b"),
-    _rule("violence", r"\b(?:put|puts|putting|had|wrapped|wraps|squeezed) (?:his|her|their|both) hands? (?:around|on|"
-          r"over) (?:my|her|his|your) (?:neck|throat|mouth)\b"),
-    _rule("violence", r"\b(?:burn|set fire to|torch) (?:the|our|my|your|his|her) (?:house|home|place|apartment|flat|"
-          r"car)(?: down)?\b(?: \w+){0,3} (?:with (?:me|us|her|him|you|the kids) (?:in|inside)|if|while)\b"),
-    _rule("violence", r"\b(?:punched|punches|kicked|kicks|smashed|smashes|broke|breaks|hit|hits) (?:a hole in |"
-          r"holes in )?(?:the|a) (?:wall|door|window|table|mirror)(?: \w+){0,4} (?:next to|near|beside|by|behind|"
-          r"above|inches from) (?:my|her|his|your) (?:head|face)\b"),
-    _rule("violence", r"\bnext time (?:it is|it will be|it would be) (?:me|you|her|him|your face|your head|my face)\b"),
-    _rule("violence", r"\b(?:held|put|pressed|holds|puts|presses) (?:a|the|his|her) (?:knife|gun|blade|pistol|"
-          r"razor) (?:to|against|at) (?:my|her|his|your|their|our) (?:throat|head|neck|chest|face|side)\b"),
-    _rule("violence", r"\b(?:pointed|points|pointing|aimed|aims|waved|waves|waving|pulled|pulls|brandished|"
-          r"brandishes|came at (?:me|her|him) with) (?:a|the|his|her|my) (?:gun|knife|rifle|pistol|weapon|shotgun|"
-          r"machete|blade|bat|hammer)\b"),
+    _rule(
+        "violence",
+        r"\b(?:put|puts|putting|had|wrapped|wraps|squeezed) (?:his|her|their|both) hands? (?:around|on|"
+        r"over) (?:my|her|his|your) (?:neck|throat|mouth)\b",
+    ),
+    _rule(
+        "violence",
+        r"\b(?:burn|set fire to|torch) (?:the|our|my|your|his|her) (?:house|home|place|apartment|flat|"
+        r"car)(?: down)?\b(?: \w+){0,3} (?:with (?:me|us|her|him|you|the kids) (?:in|inside)|if|while)\b",
+    ),
+    _rule(
+        "violence",
+        r"\b(?:punched|punches|kicked|kicks|smashed|smashes|broke|breaks|hit|hits) (?:a hole in |"
+        r"holes in )?(?:the|a) (?:wall|door|window|table|mirror)(?: \w+){0,4} (?:next to|near|beside|by|behind|"
+        r"above|inches from) (?:my|her|his|your) (?:head|face)\b",
+    ),
+    _rule(
+        "violence",
+        r"\bnext time (?:it is|it will be|it would be) (?:me|you|her|him|your face|your head|my face)\b",
+    ),
+    _rule(
+        "violence",
+        r"\b(?:held|put|pressed|holds|puts|presses) (?:a|the|his|her) (?:knife|gun|blade|pistol|"
+        r"razor) (?:to|against|at) (?:my|her|his|your|their|our) (?:throat|head|neck|chest|face|side)\b",
+    ),
+    _rule(
+        "violence",
+        r"\b(?:pointed|points|pointing|aimed|aims|waved|waves|waving|pulled|pulls|brandished|"
+        r"brandishes|came at (?:me|her|him) with) (?:a|the|his|her|my) (?:gun|knife|rifle|pistol|weapon|shotgun|"
+        r"machete|blade|bat|hammer)\b",
+    ),
     # A loaded gun kept at hand in the home is one of the strongest warning signs there is, whoever says it.
-    _rule("violence", r"\b(?:keep|keeps|kept|keeping|has|have|had|got|leaves|left|sleeps with|hides|hid)\b(?: [\w']+){0,4} "
-          r"(?:gun|rifle|shotgun|pistol|revolver|handgun) loaded\b|\bloaded (?:gun|rifle|shotgun|pistol|revolver|handgun)\b"),
-    _rule("violence", r"\bthreat\w* (?:me |her |him |us )?with (?:a|the|his|her) (?:gun|knife|weapon|rifle|pistol|"
-          r"shotgun|blade|bat|hammer)\b"),
+    _rule(
+        "violence",
+        r"\b(?:keep|keeps|kept|keeping|has|have|had|got|leaves|left|sleeps with|hides|hid)\b(?: [\w']+){0,4} "
+        r"(?:gun|rifle|shotgun|pistol|revolver|handgun) loaded\b|\bloaded (?:gun|rifle|shotgun|pistol|revolver|handgun)\b",
+    ),
+    _rule(
+        "violence",
+        r"\bthreat\w* (?:me |her |him |us )?with (?:a|the|his|her) (?:gun|knife|weapon|rifle|pistol|"
+        r"shotgun|blade|bat|hammer)\b",
+    ),
     _rule("violence", r"\b(?:showed|shows) (?:me|her|him) (?:his|her|the|a) (?:gun|knife|rifle|pistol)\b"),
-    _rule("violence", r"\b(?:afraid|scared|terrified|fear|fearing|fears) (?:for (?:my|our|her|his) (?:life|lives|"
-          r"safety)|(?:of )?what (?:he|she|they) (?:will|would|might|could) do(?! to (?:the|my|our) (?:career|"
-          r"business|reputation)))\b"),
-    _rule("violence", r"\b(?:he|she|they|my (?:husband|wife|partner|boyfriend|girlfriend)) (?:is|are|was|were|has "
-          r"been|have been|gets|got|get|can be) (?:\w+ )?(?:violent|abusive|physical with (?:me|her|him|us))\b",
-          ),
-    _rule("violence", r"\b(?:domestic (?:violence|abuse)|abus(?:es|ed|ing) me|beats? me up|beat (?:me|her|him) up)\b"),
+    _rule(
+        "violence",
+        r"\b(?:afraid|scared|terrified|fear|fearing|fears) (?:for (?:my|our|her|his) (?:life|lives|"
+        r"safety)|(?:of )?what (?:he|she|they) (?:will|would|might|could) do(?! to (?:the|my|our) (?:career|"
+        r"business|reputation)))\b",
+    ),
+    _rule(
+        "violence",
+        r"\b(?:he|she|they|my (?:husband|wife|partner|boyfriend|girlfriend)) (?:is|are|was|were|has "
+        r"been|have been|gets|got|get|can be) (?:\w+ )?(?:violent|abusive|physical with (?:me|her|him|us))\b",
+    ),
+    _rule(
+        "violence",
+        r"\b(?:domestic (?:violence|abuse)|abus(?:es|ed|ing) me|beats? me up|beat (?:me|her|him) up)\b",
+    ),
     _rule("violence", r"\b(?:strangl\w+|chok(?:ed|ing) (?:me|her|him) (?:out|until|till))\b"),
-    _rule("violence", r"\b(?:bruises?|black eye|broken (?:rib|nose|arm|wrist)|split lip)\b(?: \w+){0,6} "
-          r"(?:from (?:him|her|when (?:he|she))|he (?:gave|did)|she (?:gave|did))\b"),
+    _rule(
+        "violence",
+        r"\b(?:bruises?|black eye|broken (?:rib|nose|arm|wrist)|split lip)\b(?: \w+){0,6} "
+        r"(?:from (?:him|her|when (?:he|she))|he (?:gave|did)|she (?:gave|did))\b",
+    ),
     _rule("violence", r"\b(?:make|made|makes) (?:me|her|him) (?:afraid|scared) for (?:my|her|his) life\b"),
-
     # --- sexual coercion ---
     _rule("sexual_coercion", r"\b(?:rape|raped|raping|rapes|rapist)\b"),
     _rule("sexual_coercion", r"\bsexual(?:ly)? (?:assault\w*|abus\w*|coerc\w*|forc\w*)\b"),
-    _rule("sexual_coercion", r"\b(?P<v>forc\w*|pressur\w*|guilt\w*|coerc\w*|made|makes|make|bully|bullies|bullied)"
-          r" (?:me|her|him) (?:into |to )?(?:have |having |do |doing |perform |performing )?(?:sex|sexual|oral|"
-          r"sleep(?:ing)? with|things in bed|stuff in bed|things sexually|(?:send|sending) nudes)\b", negatable=True),
-    _rule("sexual_coercion", r"\bthreat\w* to (?:post|share|send|leak|show|publish|put up) (?:my|her|his|our|the|"
-          r"those|some) (?:nudes|nude|naked|intimate|private|sex) ?(?:photos|pictures|pics|videos|tape|images)?\b"),
-    _rule("sexual_coercion", r"\b(?:demands|demanded|insists on|insisted on|expects|expected) sex (?:even|when|"
-          r"whenever|every|or else|or (?:he|she) will)\b"),
-    _rule("sexual_coercion", r"\b(?:touch\w*|grope\w*|groping|undress\w*|sex with) (?:me|her|him) (?:\w+ ){0,3}"
-          r"(?:while|when) (?:i|she|he) (?:was|am|is|were) (?:asleep|sleeping|passed out|unconscious|too drunk|"
-          r"drunk|out of it)\b"),
+    _rule(
+        "sexual_coercion",
+        r"\b(?P<v>forc\w*|pressur\w*|guilt\w*|coerc\w*|made|makes|make|bully|bullies|bullied)"
+        r" (?:me|her|him) (?:into |to )?(?:have |having |do |doing |perform |performing )?(?:sex|sexual|oral|"
+        r"sleep(?:ing)? with|things in bed|stuff in bed|things sexually|(?:send|sending) nudes)\b",
+        negatable=True,
+    ),
+    _rule(
+        "sexual_coercion",
+        r"\bthreat\w* to (?:post|share|send|leak|show|publish|put up) (?:my|her|his|our|the|"
+        r"those|some) (?:nudes|nude|naked|intimate|private|sex) ?(?:photos|pictures|pics|videos|tape|images)?\b",
+    ),
+    _rule(
+        "sexual_coercion",
+        r"\b(?:demands|demanded|insists on|insisted on|expects|expected) sex (?:even|when|"
+        r"whenever|every|or else|or (?:he|she) will)\b",
+    ),
+    _rule(
+        "sexual_coercion",
+        r"\b(?:touch\w*|grope\w*|groping|undress\w*|sex with) (?:me|her|him) (?:\w+ ){0,3}"
+        r"(?:while|when) (?:i|she|he) (?:was|am|is|were) (?:asleep|sleeping|passed out|unconscious|too drunk|"
+        r"drunk|out of it)\b",
+    ),
 ]
 
 # Sexual coercion is often said across a sentence ("he doesn't stop when I say no ... in bed"): a consent breach and
@@ -437,67 +656,127 @@ _SEXUAL_WORD = re.compile(
 )
 
 _CONTROL_RULES: list[_Rule] = [
-    _rule("coercive_control", r"\b(?P<v>takes?|took|taking|grabs?|grabbed|smash(?:es|ed)?|broke|breaks|hides?|hid|"
-          r"confiscat\w+|keeps? (?:hold of)?|kept) (?:away )?my (?:phone|keys|car keys|passport|id|wallet|bank cards?|"
-          r"credit cards?|cards|money|paycheck|paycheque|wages|documents|papers|medication|meds|laptop)"
-          r"(?! (?:charger|cable|case|to charge|to play))\b", negatable=True),
-    _rule("coercive_control", r"\b(?:will not|does not|did not|would not|never|not) (?:let|lets|allow|allows|"
-          r"permit|permits) (?:me|her|him) (?:to )?(?:see|visit|talk to|speak to|call|phone|text|meet|go out with|"
-          r"hang out with|spend time with|have) (?:my |her |his |any(?:one|body)? ?|friends|family|people|mom|mum|"
-          r"parents|sister|brother|a friend|other people|other men|other women|coworkers|colleagues)"),
-    _rule("coercive_control", r"\b(?:will not|does not|did not|would not|never|not) (?:let|lets|allow|allows|permit|"
-          r"permits) (?:me|her|him) (?:to )?(?:leave(?! (?:the dishes|it|them|my|a|the room|early))|go (?:out|anywhere|"
-          r"outside|to work|to church|to the doctor|to school|to class|home|alone)|work|get a job|keep (?:my|a|her|his) "
-          r"job|have (?:a|my own|her own|his own|any|my|a single) (?:phone|money|bank account|job|friends|car|"
-          r"cash|card)|drive|use (?:the|my|her|his) (?:car|phone)|see a doctor|leave the house|out of (?:his|her|"
-          r"their) sight)"),
-    _rule("coercive_control", r"\b(?:am|is|are|was|were) not allowed to (?:see|visit|leave|go (?:out|anywhere|"
-          r"outside|to work|home)|talk to|speak to|have (?:a|my own|friends|money|a phone)|work|call|text|drive|"
-          r"spend (?:money|time)|use the (?:car|phone)|wear)\b"),
-    _rule("coercive_control", r"\b(?P<v>checks|checking|goes through|going through|went through|reads|reading|"
-          r"monitors|monitoring|monitored|tracks|tracking|tracked|track|monitor|check) (?:all of |all |every one of )?"
-          r"(?:my|her|his) (?:phone|texts|messages|emails?|e-mails?|location|calls|call log|browser history|every "
-          r"move|social media|dms|whereabouts|bank statements|receipts|mileage|odometer)\b(?! (?:for me|because i "
-          r"asked))", negatable=True),
-    _rule("coercive_control", r"\b(?:installed|put|hid|placed|secretly put) (?:a |an )?(?:tracker|tracking app|"
-          r"tracking device|gps tracker|gps|spyware|spy app|hidden camera|camera|airtag|keylogger) (?:on|in|under) "
-          r"(?:my|her|his) (?:phone|car|laptop|computer|bag|purse)\b"),
-    _rule("coercive_control", r"\b(?P<v>controls|controlled|control|takes|took) (?:all )?(?:of )?(?:the|my|our|her|"
-          r"his) (?:money|finances|bank account|paycheck|paycheque|wages|accounts|salary)\b", negatable=True),
+    _rule(
+        "coercive_control",
+        r"\b(?P<v>takes?|took|taking|grabs?|grabbed|smash(?:es|ed)?|broke|breaks|hides?|hid|"
+        r"confiscat\w+|keeps? (?:hold of)?|kept) (?:away )?my (?:phone|keys|car keys|passport|id|wallet|bank cards?|"
+        r"credit cards?|cards|money|paycheck|paycheque|wages|documents|papers|medication|meds|laptop)"
+        r"(?! (?:charger|cable|case|to charge|to play))\b",
+        negatable=True,
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:will not|does not|did not|would not|never|not) (?:let|lets|allow|allows|"
+        r"permit|permits) (?:me|her|him) (?:to )?(?:see|visit|talk to|speak to|call|phone|text|meet|go out with|"
+        r"hang out with|spend time with|have) (?:my |her |his |any(?:one|body)? ?|friends|family|people|mom|mum|"
+        r"parents|sister|brother|a friend|other people|other men|other women|coworkers|colleagues)",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:will not|does not|did not|would not|never|not) (?:let|lets|allow|allows|permit|"
+        r"permits) (?:me|her|him) (?:to )?(?:leave(?! (?:the dishes|it|them|my|a|the room|early))|go (?:out|anywhere|"
+        r"outside|to work|to church|to the doctor|to school|to class|home|alone)|work|get a job|keep (?:my|a|her|his) "
+        r"job|have (?:a|my own|her own|his own|any|my|a single) (?:phone|money|bank account|job|friends|car|"
+        r"cash|card)|drive|use (?:the|my|her|his) (?:car|phone)|see a doctor|leave the house|out of (?:his|her|"
+        r"their) sight)",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:am|is|are|was|were) not allowed to (?:see|visit|leave|go (?:out|anywhere|"
+        r"outside|to work|home)|talk to|speak to|have (?:a|my own|friends|money|a phone)|work|call|text|drive|"
+        r"spend (?:money|time)|use the (?:car|phone)|wear)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?P<v>checks|checking|goes through|going through|went through|reads|reading|"
+        r"monitors|monitoring|monitored|tracks|tracking|tracked|track|monitor|check) (?:all of |all |every one of )?"
+        r"(?:my|her|his) (?:phone|texts|messages|emails?|e-mails?|location|calls|call log|browser history|every "
+        r"move|social media|dms|whereabouts|bank statements|receipts|mileage|odometer)\b(?! (?:for me|because i "
+        r"asked))",
+        negatable=True,
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:installed|put|hid|placed|secretly put) (?:a |an )?(?:tracker|tracking app|"
+        r"tracking device|gps tracker|gps|spyware|spy app|hidden camera|camera|airtag|keylogger) (?:on|in|under) "
+        r"(?:my|her|his) (?:phone|car|laptop|computer|bag|purse)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?P<v>controls|controlled|control|takes|took) (?:all )?(?:of )?(?:the|my|our|her|"
+        r"his) (?:money|finances|bank account|paycheck|paycheque|wages|accounts|salary)\b",
+        negatable=True,
+    ),
     _rule("coercive_control", r"\b(?:gives|gave) (?:me|her|him) an allowance\b"),
-    _rule("coercive_control", r"\b(?:locks|locked|lock|locking) (?:me|her|him|us) (?:in|inside|up|out of the "
-          r"(?:house|home|flat|apartment)|outside)\b"),
-    _rule("coercive_control", r"\b(?:cut|cuts|cutting) (?:me|her|him) off from (?:my |her |his )?(?:friends|family|"
-          r"everyone|people|money|the )"),
+    _rule(
+        "coercive_control",
+        r"\b(?:locks|locked|lock|locking) (?:me|her|him|us) (?:in|inside|up|out of the "
+        r"(?:house|home|flat|apartment)|outside)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:cut|cuts|cutting) (?:me|her|him) off from (?:my |her |his )?(?:friends|family|"
+        r"everyone|people|money|the )",
+    ),
     _rule("coercive_control", r"\bisolat(?:es|ed|ing|e) (?:me|her|him)\b"),
-    _rule("coercive_control", r"\bkeeps? (?:me|her|him) (?:away )?from (?:seeing |talking to )?(?:my |her |his )?"
-          r"(?:friends|family|parents|mom|mum|sister|brother|everyone|people|leaving|working)\b"),
-    _rule("coercive_control", r"\b(?:have|has|had) to (?:ask|get) (?:his|her|their) permission (?:to|before|for) "
-          r"(?:leave|leaving|go|going|see|seeing|spend|spending|buy|buying|use|using|talk|talking|eat|wear)\b"),
-    _rule("coercive_control", r"\bmakes? (?:me|her|him) account for every (?:dollar|penny|cent|pound|minute|hour)\b"),
-    _rule("coercive_control", r"\b(?:follows|followed|follow) (?:me|her|him) (?:everywhere|to work|around|to the "
-          r"(?:store|gym|shops))\b"),
+    _rule(
+        "coercive_control",
+        r"\bkeeps? (?:me|her|him) (?:away )?from (?:seeing |talking to )?(?:my |her |his )?"
+        r"(?:friends|family|parents|mom|mum|sister|brother|everyone|people|leaving|working)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:have|has|had) to (?:ask|get) (?:his|her|their) permission (?:to|before|for) "
+        r"(?:leave|leaving|go|going|see|seeing|spend|spending|buy|buying|use|using|talk|talking|eat|wear)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\bmakes? (?:me|her|him) account for every (?:dollar|penny|cent|pound|minute|hour)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:follows|followed|follow) (?:me|her|him) (?:everywhere|to work|around|to the "
+        r"(?:store|gym|shops))\b",
+    ),
     _rule("coercive_control", r"\bstalk(?:s|ed|ing)? (?:me|her|him)\b"),
-    _rule("coercive_control", r"\b(?:changed|changes|changing|reset|knows) (?:all )?(?:of )?my passwords?\b|\b(?:will "
-          r"not|does not|would not|did not) (?:give|let) me (?:have )?access to (?:my|our) (?:own )?(?:email|e-mail|"
-          r"accounts?|money|phone|bank|car|documents)\b"),
-    _rule("coercive_control", r"\b(?:tells|told|decides|decided) (?:me|her|him) (?:who|what|where|when) (?:i|she|he) "
-          r"(?:can|could|am allowed to|is allowed to|may) (?:talk|speak|see|go|wear|eat|text|call|spend|visit)\b"),
-    _rule("coercive_control", r"\bthreat(?:en|ens|ened|ening) to (?:take|take away|keep) (?:the|my|our|her|his) "
-          r"(?:kids|children|baby|son|daughter|dog|cat|pets?)\b"),
-    _rule("coercive_control", r"\bif (?:i|she|he) (?:ever )?(?:leave|leaves|left|try to leave|tries to leave)"
-          r"(?: (?:him|her|them))?,? (?:he|she|they) (?:will|would|is going to|says|said|swears|swore) (?:\w+ )?"
-          r"(?:make sure|take|hurt|kill|ruin|find|never let|come after)\b"),
-    _rule("coercive_control", r"\b(?:kept|keeps|held|holds|trapped|traps) (?:me|her|him) (?:\w+ ){0,3}"
-          r"(?:against (?:my|her|his) will|hostage)\b"),
-    _rule("coercive_control", r"\b(?:will not|does not|did not|would not) (?:let|lets) (?:me|her|him) (?:leave|out)"
-          r"(?= *(?:[.,!?;:]|$|and\b|but\b|until\b|unless\b|when\b))"),
+    _rule(
+        "coercive_control",
+        r"\b(?:changed|changes|changing|reset|knows) (?:all )?(?:of )?my passwords?\b|\b(?:will "
+        r"not|does not|would not|did not) (?:give|let) me (?:have )?access to (?:my|our) (?:own )?(?:email|e-mail|"
+        r"accounts?|money|phone|bank|car|documents)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:tells|told|decides|decided) (?:me|her|him) (?:who|what|where|when) (?:i|she|he) "
+        r"(?:can|could|am allowed to|is allowed to|may) (?:talk|speak|see|go|wear|eat|text|call|spend|visit)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\bthreat(?:en|ens|ened|ening) to (?:take|take away|keep) (?:the|my|our|her|his) "
+        r"(?:kids|children|baby|son|daughter|dog|cat|pets?)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\bif (?:i|she|he) (?:ever )?(?:leave|leaves|left|try to leave|tries to leave)"
+        r"(?: (?:him|her|them))?,? (?:he|she|they) (?:will|would|is going to|says|said|swears|swore) (?:\w+ )?"
+        r"(?:make sure|take|hurt|kill|ruin|find|never let|come after)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:kept|keeps|held|holds|trapped|traps) (?:me|her|him) (?:\w+ ){0,3}"
+        r"(?:against (?:my|her|his) will|hostage)\b",
+    ),
+    _rule(
+        "coercive_control",
+        r"\b(?:will not|does not|did not|would not) (?:let|lets) (?:me|her|him) (?:leave|out)"
+        r"(?= *(?:[.,!?;:]|$|and\b|but\b|until\b|unless\b|when\b))",
+    ),
 ]
 
 
 def _negated_before(text: str, index: int, words: int = 2) -> bool:
     """A negation among the few words right before the act ("would never hit", "did not hurt")."""
-    before = re.findall(r"[a-z']+", text[max(0, index - 60):index])[-words:]
+    before = re.findall(r"[a-z']+", text[max(0, index - 60) : index])[-words:]
     return any(word in _NEGATORS for word in before)
 
 
@@ -563,7 +842,7 @@ _MESSAGES = {
         "anyone is in danger right now, call the emergency number."
     ),
 }
-_NEGATED_NOTE = " Even when it is said as \"I'm not going to\", it is worth taking gently and seriously."
+_NEGATED_NOTE = ' Even when it is said as "I\'m not going to", it is worth taking gently and seriously.'
 # Said under a reflection when only the semantic layer noticed something: a question, not a verdict.
 _CHECK_IN = (
     "Some of what was said here may be heavier than an ordinary hard day. If you or they might not be safe, "
@@ -585,7 +864,15 @@ def available_regions() -> tuple[str, ...]:
 def region_code(region: str | None) -> str:
     """The region's table key; unknown or missing regions get the international fallback, never an error."""
     code = (region or "").strip().upper()
-    aliases = {"GB": "UK", "USA": "US", "AUS": "AU", "NZL": "NZ", "CAN": "CA", "IRL": "IE", "INTL": FALLBACK_REGION}
+    aliases = {
+        "GB": "UK",
+        "USA": "US",
+        "AUS": "AU",
+        "NZL": "NZ",
+        "CAN": "CA",
+        "IRL": "IE",
+        "INTL": FALLBACK_REGION,
+    }
     code = aliases.get(code, code)
     return code if code in _resource_table() else FALLBACK_REGION
 
@@ -627,9 +914,13 @@ def screen(text: str, region: str = "US", *, log: bool = True, semantic=None) ->
                 categories, layer_level = tuple(verdict.categories), verdict.level or "check_in"
             else:
                 categories = tuple(semantic.find_categories(text))
-        except Exception as exc:  # the rules have already run; a broken embedder must not stop the conversation
-            _log.warning("semantic safety layer failed (%s); the rules alone screened this statement",
-                         type(exc).__name__)
+        except (
+            Exception
+        ) as exc:  # the rules have already run; a broken embedder must not stop the conversation
+            _log.warning(
+                "semantic safety layer failed (%s); the rules alone screened this statement",
+                type(exc).__name__,
+            )
             categories = ()
         layer = "semantic"
     if not categories:

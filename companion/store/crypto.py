@@ -46,7 +46,9 @@ class KdfParams:
     p: int = DEFAULT_SCRYPT_P
 
     @classmethod
-    def fresh(cls, n: int = DEFAULT_SCRYPT_N, r: int = DEFAULT_SCRYPT_R, p: int = DEFAULT_SCRYPT_P) -> KdfParams:
+    def fresh(
+        cls, n: int = DEFAULT_SCRYPT_N, r: int = DEFAULT_SCRYPT_R, p: int = DEFAULT_SCRYPT_P
+    ) -> KdfParams:
         return cls(salt=os.urandom(SALT_BYTES), n=n, r=r, p=p)
 
 
@@ -185,7 +187,12 @@ def _file_context(header: bytes) -> bytes:
 
 
 def seal_file(
-    source: Path, target: Path, cipher: FieldCipher, params: KdfParams, *, data: bytes | None = None,
+    source: Path,
+    target: Path,
+    cipher: FieldCipher,
+    params: KdfParams,
+    *,
+    data: bytes | None = None,
     name: str | None = None,
 ) -> None:
     """Write `source`'s bytes (or `data`) to `target` (new, 0600) sealed with `cipher`; the header keeps the KDF

@@ -171,9 +171,7 @@ def is_sqlite_file(path: Path) -> bool:
 
 def _name_taken(target: Path) -> bool:
     """A kept copy's name is taken by the copy itself, its -wal, or its sealed form (after `journal encrypt`)."""
-    return any(
-        target.with_name(target.name + suffix).exists() for suffix in ("", "-wal", SEALED_FILE_SUFFIX)
-    )
+    return any(target.with_name(target.name + suffix).exists() for suffix in ("", "-wal", SEALED_FILE_SUFFIX))
 
 
 def _cannot_write(path: Path) -> bool:
@@ -234,7 +232,9 @@ class Journal:
         self._key_record: dict[str, Any] | None = None
         self._lock: InstanceLock | None = None
         self.read_only = _cannot_write(self.path)
-        if not self.read_only:  # tightening a read-only folder to 700 would make it writable: leave it as it is
+        if (
+            not self.read_only
+        ):  # tightening a read-only folder to 700 would make it writable: leave it as it is
             try:
                 self.notices += ensure_private_dir(self.path.parent)
             except OSError as exc:
@@ -354,15 +354,21 @@ class Journal:
             return 0
         source.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
         try:
-            rows = {table: _rows_that_read(source, table, columns) for table, columns in RECOVERED_COLUMNS.items()}
+            rows = {
+                table: _rows_that_read(source, table, columns) for table, columns in RECOVERED_COLUMNS.items()
+            }
         finally:
             source.close()
         meta = {row[0]: row[1] for row in rows["meta"]}
         if self._key_record is not None and not all(key in meta for key in ENCRYPTION_META_KEYS):
             meta.update(self._key_record)  # the rows were sealed with the key this journal holds now
         encrypted = "encryption" in meta
-        sealed_text = any(isinstance(row[4], bytes) and row[4].startswith(SEALED_PREFIX) for row in rows["turns"])
-        if (encrypted and not all(key in meta for key in ENCRYPTION_META_KEYS)) or (sealed_text and not encrypted):
+        sealed_text = any(
+            isinstance(row[4], bytes) and row[4].startswith(SEALED_PREFIX) for row in rows["turns"]
+        )
+        if (encrypted and not all(key in meta for key in ENCRYPTION_META_KEYS)) or (
+            sealed_text and not encrypted
+        ):
             log.warning("damaged journal: its key record is lost, so its encrypted rows cannot be used")
             return 0
 
@@ -389,7 +395,10 @@ class Journal:
                 kind = "rehearse" if any(turn[3] == "listener" for turn in turns) else "reflect"
                 started = min((str(turn[8]) for turn in turns if turn[8]), default=_now())
                 with contextlib.suppress(sqlite3.Error):
-                    conn.execute("INSERT INTO sessions (id, kind, started) VALUES (?, ?, ?)", (session_id, kind, started))
+                    conn.execute(
+                        "INSERT INTO sessions (id, kind, started) VALUES (?, ?, ?)",
+                        (session_id, kind, started),
+                    )
             for row in rows["turns"]:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute(
@@ -439,8 +448,13 @@ class Journal:
         else:
             # A cleanly closed journal: with no WAL to read, immutable stops SQLite making a -shm it cannot write.
             mode = "mode=ro&immutable=1"
-        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{mode}", uri=True, isolation_level=None,
-                               check_same_thread=False, timeout=2.0)
+        conn = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?{mode}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=2.0,
+        )
         self._conn = conn
         conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -489,12 +503,16 @@ class Journal:
 
     def _chmod_fix(self) -> str:
         """The command that makes the journal writable again: the folder, and the file when it is read-only too."""
-        targets = [path for path in (self.path.parent, self.path) if path.exists() and not os.access(path, os.W_OK)]
+        targets = [
+            path for path in (self.path.parent, self.path) if path.exists() and not os.access(path, os.W_OK)
+        ]
         return "chmod u+w " + " ".join(str(target) for target in targets or [self.path.parent])
 
     def _read_only_error(self, what: str, kept: str = _TEXT_KEPT) -> JournalError:
         folder = self.path.parent
-        where = f"the data folder {folder}" if not os.access(folder, os.W_OK) else f"the journal file {self.path}"
+        where = (
+            f"the data folder {folder}" if not os.access(folder, os.W_OK) else f"the journal file {self.path}"
+        )
         return JournalError(
             f"{what}: {where} is read-only.",
             kept=kept,
@@ -570,7 +588,9 @@ class Journal:
             log.info("%d journal copies kept aside were encrypted", len(sealed))
         return sealed
 
-    def _reseal_sealed_copies(self, old: FieldCipher, old_params: KdfParams, new: FieldCipher, params: KdfParams):
+    def _reseal_sealed_copies(
+        self, old: FieldCipher, old_params: KdfParams, new: FieldCipher, params: KdfParams
+    ):
         """After a passphrase change, copies sealed under the old key are sealed again under the new one."""
         for path in sorted(self.path.parent.glob(self.path.name + ".unreadable-*" + SEALED_FILE_SUFFIX)):
             opened = open_sealed_file_with(path, old, old_params)
@@ -655,11 +675,16 @@ class Journal:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 log.error("journal write failed (%s): %s", what, type(exc).__name__)
-                if isinstance(exc, sqlite3.DatabaseError) and _is_corruption(exc) and what != "recovered journal":
+                if (
+                    isinstance(exc, sqlite3.DatabaseError)
+                    and _is_corruption(exc)
+                    and what != "recovered journal"
+                ):
                     notice = self._salvage("turned out to be damaged")
                     self.notices.append(notice)
-                    raise JournalError(f"The {what} was not saved. {notice}", kept=_TEXT_KEPT,
-                                       fix="save it again") from None
+                    raise JournalError(
+                        f"The {what} was not saved. {notice}", kept=_TEXT_KEPT, fix="save it again"
+                    ) from None
                 raise _write_error(exc, f"The {what} was not saved") from None
             except BaseException:
                 if conn.in_transaction:
@@ -669,7 +694,9 @@ class Journal:
 
     def start_session(self, kind: str, scenario: str | None = None) -> int:
         if kind not in SESSION_KINDS:
-            raise JournalError(f"Unknown session kind {kind!r}.", fix=f"use one of: {', '.join(SESSION_KINDS)}")
+            raise JournalError(
+                f"Unknown session kind {kind!r}.", fix=f"use one of: {', '.join(SESSION_KINDS)}"
+            )
 
         def work(conn):
             return conn.execute(
@@ -692,9 +719,13 @@ class Journal:
     ) -> Turn:
         """Save one turn and commit it before returning: call it when the turn is shown."""
         if not isinstance(text, str):
-            raise JournalError("Only text can be saved in the journal.", fix="pass the turn's text as a string")
+            raise JournalError(
+                "Only text can be saved in the journal.", fix="pass the turn's text as a string"
+            )
         if not speaker:
-            raise JournalError("A turn needs a speaker.", fix="pass speaker='partner', 'listener' or 'companion'")
+            raise JournalError(
+                "A turn needs a speaker.", fix="pass speaker='partner', 'listener' or 'companion'"
+            )
         _require_session_id(session_id)
         citations_json = json.dumps(_jsonable(list(citations or [])), ensure_ascii=False)
         coach_json = None if coach is None else json.dumps(_jsonable(coach), ensure_ascii=False)
@@ -749,14 +780,18 @@ class Journal:
                 (_now(), self._seal(summary_json, f"session:{session_id}:summary"), session_id),
             )
             if cursor.rowcount == 0:
-                raise JournalError(f"There is no journal session {session_id}.", fix="run `companion journal list`")
+                raise JournalError(
+                    f"There is no journal session {session_id}.", fix="run `companion journal list`"
+                )
 
         self._write("session summary", work)
         log.info("session %d ended", session_id)
 
     def save_reflection(self, statement: str, reflection: Any) -> int:
         """Keep one reflect exchange (what the partner said and the companion's reflection) as its own session."""
-        text = reflection if isinstance(reflection, str) else getattr(reflection, "reflection", str(reflection))
+        text = (
+            reflection if isinstance(reflection, str) else getattr(reflection, "reflection", str(reflection))
+        )
         engine = getattr(reflection, "engine", None)
         citations = getattr(reflection, "citations", None)
         session_id = self.start_session("reflect")
@@ -924,14 +959,18 @@ class Journal:
         old_cipher, old_params = self._cipher, (self._kdf_params() if self._cipher is not None else None)
 
         def work(conn):
-            turn_rows = conn.execute("SELECT id, session_id, position, text, citations, coach FROM turns").fetchall()
+            turn_rows = conn.execute(
+                "SELECT id, session_id, position, text, citations, coach FROM turns"
+            ).fetchall()
             for row_id, session_id, position, text, citations, coach in turn_rows:
                 context = f"turn:{session_id}:{position}"
                 sealed = [
                     self._seal(self._open(value, f"{context}:{name}"), f"{context}:{name}", new_cipher)
                     for name, value in (("text", text), ("citations", citations), ("coach", coach))
                 ]
-                conn.execute("UPDATE turns SET text = ?, citations = ?, coach = ? WHERE id = ?", (*sealed, row_id))
+                conn.execute(
+                    "UPDATE turns SET text = ?, citations = ?, coach = ? WHERE id = ?", (*sealed, row_id)
+                )
             for session_id, summary in conn.execute("SELECT id, summary FROM sessions").fetchall():
                 context = f"session:{session_id}:summary"
                 conn.execute(
@@ -1059,7 +1098,12 @@ def render_markdown(sessions: Iterable[Session]) -> str:
         title = f"## Session {session.id} · {session.kind}"
         if session.scenario:
             title += f" · {session.scenario}"
-        lines += [title, "", f"Started {session.started}" + (f", ended {session.ended}" if session.ended else ""), ""]
+        lines += [
+            title,
+            "",
+            f"Started {session.started}" + (f", ended {session.ended}" if session.ended else ""),
+            "",
+        ]
         for turn in session.turns:
             engine = f" ({turn.engine})" if turn.engine else ""
             lines.append(f"**{speaker_label(turn.speaker)}{engine}:** {turn.text}")

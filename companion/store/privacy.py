@@ -164,8 +164,14 @@ def claim_home(home: Path, *, adopt: bool = False) -> str:
 def mark_home(home: Path, state: str) -> None:
     """Write the marker into a folder companion now owns (claimed by `claim_home`)."""
     if state != "ours" and home.is_dir():
-        write_home_marker(home, {"older": "created by an older companion", "adopted": "adopted",
-                                      "prepared": "set up by you before companion's first start"}.get(state, "created"))
+        write_home_marker(
+            home,
+            {
+                "older": "created by an older companion",
+                "adopted": "adopted",
+                "prepared": "set up by you before companion's first start",
+            }.get(state, "created"),
+        )
 
 
 # ---- file modes --------------------------------------------------------------------------------------------
@@ -198,7 +204,9 @@ def check_permissions(home: Path) -> list[str]:
             try:
                 os.chmod(path, wanted)
             except OSError as exc:
-                warnings.append(f"{path} is readable by others (mode {mode:o}) and could not be fixed: {exc.strerror}")
+                warnings.append(
+                    f"{path} is readable by others (mode {mode:o}) and could not be fixed: {exc.strerror}"
+                )
                 continue
             warnings.append(f"{path} was readable by others (mode {mode:o}); tightened to {wanted:o}")
     return warnings
@@ -297,8 +305,15 @@ class DataFolderLock:
     refused at once. The kernel drops the lock when the holder exits, even on SIGKILL.
     """
 
-    def __init__(self, home: Path, *, exclusive: bool, role: str = "command", wait: float = 0.0,
-                 on_wait: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        exclusive: bool,
+        role: str = "command",
+        wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.home = Path(home)
         self.path = self.home / LOCK_FILE_NAME
         self.exclusive = exclusive
@@ -318,7 +333,11 @@ class DataFolderLock:
         with _HOLDS_GUARD:
             hold = _HOLDS.get(key)
             if hold is not None:
-                if self.exclusive and not hold.exclusive and (hold.fd is None or not _upgrade(hold, self.path)):
+                if (
+                    self.exclusive
+                    and not hold.exclusive
+                    and (hold.fd is None or not _upgrade(hold, self.path))
+                ):
                     raise _busy_error(self.home, self.path, hold.fd)
                 hold.count += 1
                 self._hold = hold
@@ -343,8 +362,10 @@ class DataFolderLock:
                     raise _busy_error(self.home, self.path, fd)
                 if not told and self.on_wait is not None:
                     told = True
-                    self.on_wait(f"waiting for another companion command to finish with {self.home} "
-                                 f"(up to {self.wait:.0f} s)")
+                    self.on_wait(
+                        f"waiting for another companion command to finish with {self.home} "
+                        f"(up to {self.wait:.0f} s)"
+                    )
                 time.sleep(_POLL_SECONDS)
             if _stale(fd, self.path):
                 raise _forgotten_error(self.home)
@@ -464,8 +485,9 @@ def lock_wait_seconds(access: str) -> float:
 
 
 @contextlib.contextmanager
-def use_data_folder(home: Path, access: str, *, adopt: bool = False,
-                    on_wait: Callable[[str], None] | None = None):
+def use_data_folder(
+    home: Path, access: str, *, adopt: bool = False, on_wait: Callable[[str], None] | None = None
+):
     """Hold the data folder for one command: access is 'read' (shared), 'write', 'forget' or 'app' (exclusive).
 
     A non-empty folder companion did not create is refused first; a missing one is created (0700, marked) for
@@ -486,8 +508,13 @@ def use_data_folder(home: Path, access: str, *, adopt: bool = False,
             ) from None
     if writer and home.is_dir() and not os.access(home, os.W_OK):
         raise read_only_error(home)
-    lock = DataFolderLock(home, exclusive=writer, role=access if access == "app" else "command",
-                          wait=lock_wait_seconds(access), on_wait=on_wait)
+    lock = DataFolderLock(
+        home,
+        exclusive=writer,
+        role=access if access == "app" else "command",
+        wait=lock_wait_seconds(access),
+        on_wait=on_wait,
+    )
     if state != "missing" or home.is_dir():
         lock.acquire()
     try:
@@ -605,8 +632,11 @@ def downloaded_models(models_dir: Path) -> list[Path]:
     """Files in the models folder worth keeping: models and partial downloads, not the hub client's lock files."""
     if not models_dir.is_dir():
         return []
-    return sorted(path for path in models_dir.rglob("*")
-                  if path.is_file() and not path.is_symlink() and path.suffix != ".lock")
+    return sorted(
+        path
+        for path in models_dir.rglob("*")
+        if path.is_file() and not path.is_symlink() and path.suffix != ".lock"
+    )
 
 
 def plan_forget(settings: Settings, *, include_models: bool = False) -> ForgetPlan:
@@ -617,15 +647,21 @@ def plan_forget(settings: Settings, *, include_models: bool = False) -> ForgetPl
     models_kept = [] if include_models else downloaded_models(settings.models_dir)
     # A models folder with nothing worth keeping in it (lock files of a failed pull) goes too.
     removable = [path for path in known if not (models_kept and path == settings.models_dir)]
-    plan = ForgetPlan(remove=[path for path in removable if path.exists() or path.is_symlink()],
-                      models_kept=models_kept)
+    plan = ForgetPlan(
+        remove=[path for path in removable if path.exists() or path.is_symlink()], models_kept=models_kept
+    )
     known_set = {path.resolve() for path in known}
     plan.left = sorted(child for child in home.iterdir() if child.resolve() not in known_set)
     return plan
 
 
-def forget(settings: Settings, *, include_models: bool = False, wait: float = 0.0,
-           on_wait: Callable[[str], None] | None = None) -> ForgetPlan:
+def forget(
+    settings: Settings,
+    *,
+    include_models: bool = False,
+    wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> ForgetPlan:
     """Remove the journal, index, logs, config and added documents (models only if asked).
 
     Holds the folder's lock exclusively while it works (waiting up to `wait` seconds for a command to finish),

@@ -96,13 +96,28 @@ class CompanionApp(App):
     }
     DEFAULT_MODE = "reflect"
     BINDINGS = [
-        Binding("f2", "switch_mode('reflect')", "Reflect", show=False, priority=True, tooltip="go to Reflect"),
-        Binding("f3", "switch_mode('rehearse')", "Rehearse", show=False, priority=True, tooltip="go to Rehearse"),
-        Binding("f4", "switch_mode('guidance')", "Guidance", show=False, priority=True, tooltip="go to Guidance"),
-        Binding("f5", "switch_mode('journal')", "Journal", show=False, priority=True, tooltip="go to Journal"),
+        Binding(
+            "f2", "switch_mode('reflect')", "Reflect", show=False, priority=True, tooltip="go to Reflect"
+        ),
+        Binding(
+            "f3", "switch_mode('rehearse')", "Rehearse", show=False, priority=True, tooltip="go to Rehearse"
+        ),
+        Binding(
+            "f4", "switch_mode('guidance')", "Guidance", show=False, priority=True, tooltip="go to Guidance"
+        ),
+        Binding(
+            "f5", "switch_mode('journal')", "Journal", show=False, priority=True, tooltip="go to Journal"
+        ),
         Binding("f6", "switch_mode('models')", "Models", show=False, priority=True, tooltip="go to Models"),
         # F1 from anywhere, even a text box (where `?` is just a character); F1 again or Esc closes it.
-        Binding("f1", "help", "Help", key_display="F1", priority=True, tooltip="this help, for the screen you are on"),
+        Binding(
+            "f1",
+            "help",
+            "Help",
+            key_display="F1",
+            priority=True,
+            tooltip="this help, for the screen you are on",
+        ),
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="close the companion"),
     ]
 
@@ -113,8 +128,13 @@ class CompanionApp(App):
     services_status: reactive[str] = reactive("starting")
 
     def __init__(
-        self, settings: Settings | None = None, *, load_services: bool = True, use_model: bool = True,
-        startup_messages: Iterable[str] = (), **kwargs
+        self,
+        settings: Settings | None = None,
+        *,
+        load_services: bool = True,
+        use_model: bool = True,
+        startup_messages: Iterable[str] = (),
+        **kwargs,
     ) -> None:
         """startup_messages: what the start found and fixed (file modes), shown as notifications once the app is
         up, where a person sees them (printed before the app, they would hide behind its screen)."""
@@ -164,7 +184,9 @@ class CompanionApp(App):
             return None  # chosen and saved before
         # The first locale variable that is set decides (as default_region reads them); without a country in it,
         # the region is companion's default.
-        locale = next((os.environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(name)), "")
+        locale = next(
+            (os.environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(name)), ""
+        )
         source = "from your system's language settings" if "_" in locale else "the default"
         return f"Help lines for: {region} ({source}; change on the Models screen)"
 
@@ -210,14 +232,24 @@ class CompanionApp(App):
             return
         finally:
             self._services_loaded.set()
-        self.call_from_thread(self._services_ready, engine, getattr(services.chat_model, "privacy_note", None))
+        self.call_from_thread(
+            self._services_ready, engine, getattr(services.chat_model, "privacy_note", None)
+        )
         if services.problems.get("listener"):
-            self.call_from_thread(self.notify, services.problems["listener"], title="The listener is not available",
-                                  severity="warning", timeout=10, markup=False)
+            self.call_from_thread(
+                self.notify,
+                services.problems["listener"],
+                title="The listener is not available",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
 
     def _index_progress(self, done: int, total: int) -> None:
         """From the load worker: how far the first start's embedding of the guidance is."""
-        self.call_from_thread(self._set_services_status, f"Preparing the guidance for search: {done} of {total} sections")
+        self.call_from_thread(
+            self._set_services_status, f"Preparing the guidance for search: {done} of {total} sections"
+        )
 
     def _engine_name(self, services) -> str:
         chat = services.chat_model

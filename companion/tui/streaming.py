@@ -23,7 +23,6 @@ class TokenBuffer:
         self.result = None
         self.error = None
 
-
     def add(self, token: str) -> None:
         """Called from the worker thread for every token (the engine's on_token)."""
         if self.cancel.is_set() or not token:

@@ -107,7 +107,11 @@ class CompanionScreen(Screen):
         if not (event.is_printable and event.character) or event.key in self.active_bindings:
             return
         target = self.main_input()
-        if target is None or target is self.focused or not getattr(target, "takes_typing", _is_text_input(target)):
+        if (
+            target is None
+            or target is self.focused
+            or not getattr(target, "takes_typing", _is_text_input(target))
+        ):
             return
         if not target.display:
             return

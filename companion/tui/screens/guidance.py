@@ -58,8 +58,11 @@ class AddDocumentScreen(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="add-dialog"):
             # A Static wraps to the dialog's width; a Label keeps one line and cuts the end off.
-            yield Static("Add a document to the guidance (.txt or .md). It is copied into your data folder, "
-                         "so the guidance can always be rebuilt.", id="add-help")
+            yield Static(
+                "Add a document to the guidance (.txt or .md). It is copied into your data folder, "
+                "so the guidance can always be rebuilt.",
+                id="add-help",
+            )
             yield Input(placeholder="/path/to/document.md", id="document-path")
             with Horizontal(id="add-buttons"):
                 yield Button("Add", id="add", variant="primary")
@@ -188,7 +191,9 @@ class GuidanceScreen(CompanionScreen):
         if self.hits:
             options.highlighted = 0
         count = len(self.hits)
-        self._state(f"{count} section{'s' if count != 1 else ''} found." if count else "Nothing matches that yet.")
+        self._state(
+            f"{count} section{'s' if count != 1 else ''} found." if count else "Nothing matches that yet."
+        )
         if self._open_when_found:
             self._open_when_found = False
             if self.hits:

@@ -97,7 +97,11 @@ def help_markdown(origin: DOMNode | None, app_node: DOMNode) -> str:
     if rows:
         title = type(origin).__name__.removesuffix("Screen")
         parts += [f"## Keys on the {title} screen", _table(rows), ""]
-    everywhere = [*binding_rows(app_node), ("Ctrl+P", "the command palette: every action by name"), *MOVING_AROUND]
+    everywhere = [
+        *binding_rows(app_node),
+        ("Ctrl+P", "the command palette: every action by name"),
+        *MOVING_AROUND,
+    ]
     parts += ["## Keys everywhere", _table(everywhere), "", ABOUT]
     return "\n".join(parts)
 

@@ -70,9 +70,20 @@ class JournalScreen(CompanionScreen):
     CSS_PATH = STYLES / "journal.tcss"
     BINDINGS = [
         # Priority: the search box would otherwise take these keys for its own editing.
-        Binding("ctrl+o", "export", "Export .md", priority=True,
-                tooltip="write the opened session to a Markdown file in the data folder's exports/"),
-        Binding("ctrl+t", "delete", "Delete", priority=True, tooltip="delete the opened session for good (asks first)"),
+        Binding(
+            "ctrl+o",
+            "export",
+            "Export .md",
+            priority=True,
+            tooltip="write the opened session to a Markdown file in the data folder's exports/",
+        ),
+        Binding(
+            "ctrl+t",
+            "delete",
+            "Delete",
+            priority=True,
+            tooltip="delete the opened session for good (asks first)",
+        ),
         Binding("delete", "delete", "Delete", show=False),
         Binding("ctrl+r", "reload", "Reload", priority=True, tooltip="read the journal again"),
     ]
@@ -88,7 +99,10 @@ class JournalScreen(CompanionScreen):
         with Horizontal(id="journal-main"):
             yield OptionList(id="sessions")
             with VerticalScroll(id="session-detail"):
-                yield Static(Text("Nothing opened yet: pick a session and press enter.", style="dim"), id="session-text")
+                yield Static(
+                    Text("Nothing opened yet: pick a session and press enter.", style="dim"),
+                    id="session-text",
+                )
 
     def on_screen_resume(self) -> None:
         self.action_reload()
@@ -131,7 +145,11 @@ class JournalScreen(CompanionScreen):
             options.highlighted = 0
         if not self.sessions:
             query = self.query_one("#journal-search", Input).value.strip()
-            message = "No session matches that search." if query else "Your journal is empty: save a reflection (ctrl+s) or rehearse."
+            message = (
+                "No session matches that search."
+                if query
+                else "Your journal is empty: save a reflection (ctrl+s) or rehearse."
+            )
             self.query_one("#session-text", Static).update(Text(message, style="dim"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -211,8 +229,16 @@ class JournalScreen(CompanionScreen):
 
     def palette_commands(self):
         return [
-            ("Search the journal", "Type to filter sessions", lambda: self.query_one("#journal-search").focus()),
-            ("Export session to Markdown", "Write the opened session to a Markdown file (ctrl+o)", self.action_export),
+            (
+                "Search the journal",
+                "Type to filter sessions",
+                lambda: self.query_one("#journal-search").focus(),
+            ),
+            (
+                "Export session to Markdown",
+                "Write the opened session to a Markdown file (ctrl+o)",
+                self.action_export,
+            ),
             ("Delete session", "Delete the opened session for good (ctrl+t)", self.action_delete),
             ("Reload journal", "Read the journal again (ctrl+r)", self.action_reload),
         ]

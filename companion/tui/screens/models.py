@@ -18,7 +18,12 @@ from companion.tui.screens.base import STYLES, CompanionScreen
 
 log = get_logger("tui.models")
 
-GPU_CHOICES = (("CPU only (0 layers)", 0), ("Some layers (16)", 16), ("Most layers (32)", 32), ("All layers", 999))
+GPU_CHOICES = (
+    ("CPU only (0 layers)", 0),
+    ("Some layers (16)", 16),
+    ("Most layers (32)", 32),
+    ("All layers", 999),
+)
 
 
 def gigabytes(size: float) -> str:
@@ -34,7 +39,9 @@ class ModelsScreen(CompanionScreen):
         Binding("ctrl+s", "save_settings", "Save settings", priority=True),
         # Kept out of the footer (the palette lists it): the footer's keys fit 80 columns as they are.
         Binding("ctrl+n", "add_server", "Model server", show=False),
-        Binding("escape", "stop_download", "Stop download", tooltip="stop the download; the next one resumes it"),
+        Binding(
+            "escape", "stop_download", "Stop download", tooltip="stop the download; the next one resumes it"
+        ),
     ]
 
     # The progress line is redrawn at most this often (a fast connection reports a chunk every few milliseconds).
@@ -51,12 +58,16 @@ class ModelsScreen(CompanionScreen):
         settings = self.app.settings
         with VerticalScroll(id="models-main"):
             yield Static("", id="engine-info")
-            yield Label("Chat models (enter or ctrl+u uses one; ctrl+d downloads it)", classes="section-label")
+            yield Label(
+                "Chat models (enter or ctrl+u uses one; ctrl+d downloads it)", classes="section-label"
+            )
             yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="pull-row"):
                 yield Label("", id="pull-stage")
                 yield ProgressBar(id="pull-progress", show_eta=False, show_percentage=True)
-            yield Label("GPU offload (layers on the GPU; this machine may have none)", classes="section-label")
+            yield Label(
+                "GPU offload (layers on the GPU; this machine may have none)", classes="section-label"
+            )
             gpu_values = [value for _label, value in GPU_CHOICES]
             yield Select(
                 [(label, value) for label, value in GPU_CHOICES],
@@ -66,7 +77,9 @@ class ModelsScreen(CompanionScreen):
             )
             yield Label("Region for safety resources", classes="section-label")
             # Just the saved region until load_listings reads the others (off the UI thread: a TOML file).
-            yield Select([(settings.region, settings.region)], value=settings.region, allow_blank=False, id="region")
+            yield Select(
+                [(settings.region, settings.region)], value=settings.region, allow_blank=False, id="region"
+            )
             with Horizontal(id="settings-buttons"):
                 yield Button("Save settings (ctrl+s)", id="save", variant="primary")
 
@@ -84,7 +97,9 @@ class ModelsScreen(CompanionScreen):
             # The lists open inside the scrolling body (models.tcss), so bring the whole open list into view.
             if expanded:
                 overlay = select.query_one("SelectOverlay")
-                self.call_after_refresh(self.query_one("#models-main").scroll_to_widget, overlay, animate=False)
+                self.call_after_refresh(
+                    self.query_one("#models-main").scroll_to_widget, overlay, animate=False
+                )
 
         return show
 
@@ -101,8 +116,14 @@ class ModelsScreen(CompanionScreen):
         chat = services.already_built("chat_model") if services is not None else None
         if chat is not None and hasattr(chat, "describe"):
             facts = chat.describe()
-            size = f"{facts['size_mb']:.0f} MB" if facts.get("size_mb") is not None else f"served by {facts.get('server')}"
-            info.append(f"  {facts['name']} · {size} · {facts['licence'] or 'licence not stated'}\n", style="dim")
+            size = (
+                f"{facts['size_mb']:.0f} MB"
+                if facts.get("size_mb") is not None
+                else f"served by {facts.get('server')}"
+            )
+            info.append(
+                f"  {facts['name']} · {size} · {facts['licence'] or 'licence not stated'}\n", style="dim"
+            )
         problem = services.problems.get("listener") if services is not None else None
         if problem:
             info.append(f"  {problem}\n", style="dim")
@@ -143,8 +164,12 @@ class ModelsScreen(CompanionScreen):
         for listing in self.listings:
             model = listing.model
             table.add_row(
-                Text(model.name), Text(model.tier), gigabytes(model.size_gb), Text(model.licence),
-                "yes" if listing.installed else "no", key=model.name,
+                Text(model.name),
+                Text(model.tier),
+                gigabytes(model.size_gb),
+                Text(model.licence),
+                "yes" if listing.installed else "no",
+                key=model.name,
             )
         names = [listing.model.name for listing in self.listings]
         if highlight in names:
@@ -168,8 +193,9 @@ class ModelsScreen(CompanionScreen):
         if not listing.installed:
             self.notify(f"{listing.model.name} is not downloaded yet: ctrl+d downloads it.", markup=False)
             return
-        settings = self.app.settings.with_changes(chat_model=None, chat_model_name=listing.model.name,
-                                                  chat_server=None, server_model=None)
+        settings = self.app.settings.with_changes(
+            chat_model=None, chat_model_name=listing.model.name, chat_server=None, server_model=None
+        )
         self._apply(settings, f"Using {listing.model.name}; loading it now.")
 
     def action_pull_model(self) -> None:
@@ -224,7 +250,12 @@ class ModelsScreen(CompanionScreen):
             return
         except Exception as exc:  # a bug must stop the bar and say so, not leave it running
             log.exception("download failed")
-            call(self._pull_done, name, f"The download of {name} failed ({type(exc).__name__}); see the log.", "failed")
+            call(
+                self._pull_done,
+                name,
+                f"The download of {name} failed ({type(exc).__name__}); see the log.",
+                "failed",
+            )
             return
         call(self._pull_done, name, f"{name} is downloaded and checked ({path.name}): Enter uses it.", "done")
 
@@ -247,8 +278,12 @@ class ModelsScreen(CompanionScreen):
         # The bar goes away with the download: an animated bar after a failure would say it is still working.
         self.query_one("#pull-progress", ProgressBar).display = False
         self.query_one("#pull-stage", Label).update(Text(message))
-        self.notify(message, markup=False, severity="error" if outcome == "failed" else "information",
-                    timeout=10 if outcome == "failed" else 5)
+        self.notify(
+            message,
+            markup=False,
+            severity="error" if outcome == "failed" else "information",
+            timeout=10 if outcome == "failed" else 5,
+        )
         self.load_listings(highlight=name if outcome == "done" else None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -265,7 +300,11 @@ class ModelsScreen(CompanionScreen):
         try:
             settings.save()
         except OSError as exc:
-            self.notify(f"Could not save the settings ({exc.strerror}); nothing changed.", severity="error", markup=False)
+            self.notify(
+                f"Could not save the settings ({exc.strerror}); nothing changed.",
+                severity="error",
+                markup=False,
+            )
             return
         self.app.reload_services(settings)
         self.notify(message, markup=False)
@@ -281,17 +320,33 @@ class ModelsScreen(CompanionScreen):
         if chosen is None:
             return
         address, model = chosen
-        settings = self.app.settings.with_changes(chat_model=None, chat_model_name=None, chat_server=address,
-                                                  server_model=model)
+        settings = self.app.settings.with_changes(
+            chat_model=None, chat_model_name=None, chat_server=address, server_model=model
+        )
         self._apply(settings, f"Using {model} on the server at {address}; connecting now.")
 
     def palette_commands(self):
         return [
-            ("Use a model server", "Test the address of Ollama, LM Studio, llama.cpp server or vLLM, list its "
-             "models and use one (ctrl+n)", self.action_add_server),
-            ("Use the selected model", "Answer with the highlighted chat model (ctrl+u)", self.action_use_model),
-            ("Download the selected model", "Download the highlighted chat model (ctrl+d)", self.action_pull_model),
+            (
+                "Use a model server",
+                "Test the address of Ollama, LM Studio, llama.cpp server or vLLM, list its "
+                "models and use one (ctrl+n)",
+                self.action_add_server,
+            ),
+            (
+                "Use the selected model",
+                "Answer with the highlighted chat model (ctrl+u)",
+                self.action_use_model,
+            ),
+            (
+                "Download the selected model",
+                "Download the highlighted chat model (ctrl+d)",
+                self.action_pull_model,
+            ),
             ("Save settings", "Save GPU offload and region (ctrl+s)", self.action_save_settings),
-            ("Stop the download", "Stop the download under way; the next one resumes it (esc)",
-             self.action_stop_download),
+            (
+                "Stop the download",
+                "Stop the download under way; the next one resumes it (esc)",
+                self.action_stop_download,
+            ),
         ]

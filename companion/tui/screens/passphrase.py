@@ -23,7 +23,9 @@ class PassphraseScreen(ModalScreen[str | None]):
         with Vertical(id="confirm-dialog"):
             yield Static(Text("Your journal is encrypted.", style="bold"))
             if self.wrong:
-                yield Static(Text("That passphrase did not open it; nothing was changed. Try again.", style="red"))
+                yield Static(
+                    Text("That passphrase did not open it; nothing was changed. Try again.", style="red")
+                )
             yield Static(Text("Type its passphrase to open it (Esc: continue without the journal)."))
             yield Input(password=True, placeholder="passphrase", id="passphrase")
 

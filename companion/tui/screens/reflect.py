@@ -92,13 +92,25 @@ class ReflectScreen(CompanionScreen):
     MODE = "reflect"
     BINDINGS = [
         Binding("ctrl+j", "reflect", "Reflect", priority=True, tooltip="reflect what your partner said"),
-        Binding("escape", "cancel", "Stop", show=True,
-                tooltip="stop the reflection being written; your words go back in the box"),
-        Binding("ctrl+g", "regenerate", "Again", priority=True,
-                tooltip="another phrasing of the same words (the earlier ones stay under ctrl+o)"),
+        Binding(
+            "escape",
+            "cancel",
+            "Stop",
+            show=True,
+            tooltip="stop the reflection being written; your words go back in the box",
+        ),
+        Binding(
+            "ctrl+g",
+            "regenerate",
+            "Again",
+            priority=True,
+            tooltip="another phrasing of the same words (the earlier ones stay under ctrl+o)",
+        ),
         Binding("ctrl+o", "alternatives", "Other ways", priority=True, tooltip="list every phrasing so far"),
         Binding("ctrl+l", "copy_reflection", "Copy", priority=True, tooltip="copy the phrasing shown"),
-        Binding("ctrl+s", "save", "Save", priority=True, tooltip="keep the phrasing shown in your journal (F5)"),
+        Binding(
+            "ctrl+s", "save", "Save", priority=True, tooltip="keep the phrasing shown in your journal (F5)"
+        ),
     ]
 
     def __init__(self) -> None:
@@ -127,18 +139,32 @@ class ReflectScreen(CompanionScreen):
     def compose_secondary(self):
         # Hidden or empty until a reflection starts, so they join after the first paint, below the hint.
         # The Markdown view of the reflection is mounted on first use, after #said (see _reflection_view).
-        said, details, safety = Static("", id="said"), Static("", id="reflection-details"), Static("", id="safety")
+        said, details, safety = (
+            Static("", id="said"),
+            Static("", id="reflection-details"),
+            Static("", id="safety"),
+        )
         said.display = safety.display = False
         # The cited-guidance panel (docked right) joins a frame after the input box, so the first paint stays light.
-        side = Vertical(Label("Guidance it leaned on", id="citations-label"), OptionList(id="citations"), id="reflect-side")
-        return [("#reflection-panel", said), ("#reflection-panel", details), ("#reflection-panel", safety),
-                ("#reflect-main", side)]
+        side = Vertical(
+            Label("Guidance it leaned on", id="citations-label"),
+            OptionList(id="citations"),
+            id="reflect-side",
+        )
+        return [
+            ("#reflection-panel", said),
+            ("#reflection-panel", details),
+            ("#reflection-panel", safety),
+            ("#reflect-main", side),
+        ]
 
     async def swap_stand_ins(self) -> None:
         from textual.widgets import TextArea  # ~15 ms of imports the first frame does without
 
         stand_in = self.query_one(StatementPlaceholder)
-        area = TextArea(stand_in.typed, id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        area = TextArea(
+            stand_in.typed, id="statement", soft_wrap=True, show_line_numbers=False, tab_behavior="focus"
+        )
         await stand_in.swap_for(area)
 
     def secondary_ready(self) -> None:
@@ -243,7 +269,9 @@ class ReflectScreen(CompanionScreen):
         self.query_one("#reflection-details", Static).update("")
         self.query_one("#safety", Static).display = False
         self._show_citations([])
-        self._set_state("Listening… (esc stops)" if self.app.services is not None else "Loading the guidance… (esc stops)")
+        self._set_state(
+            "Listening… (esc stops)" if self.app.services is not None else "Loading the guidance… (esc stops)"
+        )
         self.refresh_bindings()
         self.run_reflection(statement, buffer)
         self.show_reflection(buffer)
@@ -275,7 +303,9 @@ class ReflectScreen(CompanionScreen):
             buffer.error = exc
         except Exception as exc:  # a bug below must not take the screen down, nor lose the statement
             log.exception("reflection failed")
-            buffer.error = CompanionError(f"The reflection failed ({type(exc).__name__}).", kept="Your words are back in the box.")
+            buffer.error = CompanionError(
+                f"The reflection failed ({type(exc).__name__}).", kept="Your words are back in the box."
+            )
         finally:
             buffer.finished.set()
 
@@ -381,7 +411,9 @@ class ReflectScreen(CompanionScreen):
                 details.append(f"{'▸' if shown else '•'} {phrasing}\n", style="bold" if shown else "")
         engine = read_field(result, "engine")
         if engine:
-            answered = {"builtin": "the built-in reflector", "listener": "the listener"}.get(engine, "the model")
+            answered = {"builtin": "the built-in reflector", "listener": "the listener"}.get(
+                engine, "the model"
+            )
             details.append(f"\nanswered by: {answered}", style="dim")
         notice = read_field(result, "notice")
         if notice:
@@ -435,7 +467,9 @@ class ReflectScreen(CompanionScreen):
             if phrasing.strip() and phrasing not in self.phrasings:
                 self.phrasings.append(phrasing)
         self.shown = self.phrasings.index(final) if final in self.phrasings else 0
-        self._phrasing_note = ("A new draft." if new else "The model said it the same way again.") if self._again else ""
+        self._phrasing_note = (
+            ("A new draft." if new else "The model said it the same way again.") if self._again else ""
+        )
         self._again = False
 
     def shown_phrasing(self) -> str:
@@ -468,7 +502,11 @@ class ReflectScreen(CompanionScreen):
     def palette_commands(self):
         return [
             ("Reflect", "Reflect what your partner said (ctrl+j)", lambda: self.run_action("reflect")),
-            ("Reflect again", "Another phrasing of the same words (ctrl+g)", lambda: self.run_action("regenerate")),
+            (
+                "Reflect again",
+                "Another phrasing of the same words (ctrl+g)",
+                lambda: self.run_action("regenerate"),
+            ),
             ("Other ways to say it", "Show alternative phrasings (ctrl+o)", self.action_alternatives),
             ("Copy the reflection", "Copy it to the clipboard (ctrl+l)", self.action_copy_reflection),
             ("Save to journal", "Keep this reflection in your journal (ctrl+s)", self.action_save),

@@ -53,8 +53,12 @@ class RehearseScreen(CompanionScreen):
     CSS_PATH = STYLES / "rehearse.tcss"
     BINDINGS = [
         Binding("ctrl+j", "send", "Send", priority=True, tooltip="send your reply to the partner"),
-        Binding("ctrl+e", "end", "End & summary", priority=True, tooltip="end the rehearsal and see how it went"),
-        Binding("ctrl+n", "new", "New scenario", priority=True, tooltip="pick another conversation to practise"),
+        Binding(
+            "ctrl+e", "end", "End & summary", priority=True, tooltip="end the rehearsal and see how it went"
+        ),
+        Binding(
+            "ctrl+n", "new", "New scenario", priority=True, tooltip="pick another conversation to practise"
+        ),
     ]
 
     def __init__(self) -> None:
@@ -72,11 +76,19 @@ class RehearseScreen(CompanionScreen):
                 yield Label("Pick a conversation to practise (enter):", id="scenario-label")
                 yield OptionList(id="scenarios")
                 yield VerticalScroll(id="conversation")
-                yield TextArea(id="reply", soft_wrap=True, tab_behavior="focus", placeholder=REPLY_PLACEHOLDER)
+                yield TextArea(
+                    id="reply", soft_wrap=True, tab_behavior="focus", placeholder=REPLY_PLACEHOLDER
+                )
             with Vertical(id="coach-panel"):
                 yield Label("Coach", id="coach-label")
                 with VerticalScroll(id="coach-scroll"):
-                    yield Static(Text("After each of your replies, the coach says what you did and one thing to try.", style="dim"), id="coach-text")
+                    yield Static(
+                        Text(
+                            "After each of your replies, the coach says what you did and one thing to try.",
+                            style="dim",
+                        ),
+                        id="coach-text",
+                    )
 
     def on_mount(self) -> None:
         self._show_picker(True)
@@ -134,9 +146,13 @@ class RehearseScreen(CompanionScreen):
         self.turns = 0
         self.coaching = []
         self.query_one("#conversation", VerticalScroll).remove_children()
-        self.query_one("#coach-text", Static).update(Text("The coach will comment on your first reply.", style="dim"))
+        self.query_one("#coach-text", Static).update(
+            Text("The coach will comment on your first reply.", style="dim")
+        )
         self._show_picker(False)
-        self._add_line("scene", str(read_field(scenario, "description", "") or read_field(scenario, "title", "")))
+        self._add_line(
+            "scene", str(read_field(scenario, "description", "") or read_field(scenario, "title", ""))
+        )
         self.busy = True
         self.begin_rehearsal(scenario)
 
@@ -262,7 +278,9 @@ class RehearseScreen(CompanionScreen):
         conversation.mount(Static(Text(summary.as_text()), classes="summary"))  # as the CLI prints it
         # Said under the summary, not in a toast: a toast would sit over the summary it announces.
         saved = "Saved to your journal (F5)." if getattr(rehearsal, "session_id", None) is not None else ""
-        conversation.mount(Static(Text(f"{saved} Ctrl+N starts another.".strip(), style="dim"), classes="summary-note"))
+        conversation.mount(
+            Static(Text(f"{saved} Ctrl+N starts another.".strip(), style="dim"), classes="summary-note")
+        )
         conversation.scroll_end(animate=False)
         self.query_one("#reply").display = False
         self.refresh_bindings()

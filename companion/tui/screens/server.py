@@ -70,8 +70,9 @@ class ServerScreen(ModalScreen[tuple[str, str] | None]):
         call = self.app.call_from_thread
         try:
             where = parse_server_url(address)
-            with ServerChatModel(address, api_key=os.environ.get(API_KEY_ENV) or None,
-                                 allow_remote=remote_allowed) as model:
+            with ServerChatModel(
+                address, api_key=os.environ.get(API_KEY_ENV) or None, allow_remote=remote_allowed
+            ) as model:
                 models = model.list_models()
         except CompanionError as exc:
             call(self._failed, str(exc))

@@ -63,12 +63,18 @@ class StatusLine(Widget):
         name = ("companion", "bold")
         full = Content.assemble(name, (" │ engine: ", "dim"), (self.app.engine_label, "bold"))
         if status == "ready":
-            return full, Content(self.app.privacy_note)  # cut at the edge if it must: the engine's name is the news
-        candidates = [Content.assemble(full, (f" · {status}", "italic")),
-                      Content.assemble(name, (" │ ", "dim"), (status, "italic")),
-                      Content(status).stylize("italic")]
+            return full, Content(
+                self.app.privacy_note
+            )  # cut at the edge if it must: the engine's name is the news
+        candidates = [
+            Content.assemble(full, (f" · {status}", "italic")),
+            Content.assemble(name, (" │ ", "dim"), (status, "italic")),
+            Content(status).stylize("italic"),
+        ]
         note = self.app.privacy_note
-        short = PRIVACY_SHORT if note == PRIVACY_NOTE else note  # never "offline" when a model is on another machine
+        short = (
+            PRIVACY_SHORT if note == PRIVACY_NOTE else note
+        )  # never "offline" when a model is on another machine
         for right in (Content(note), Content(short)):
             for left in candidates:
                 if left.cell_length <= self.size.width - right.cell_length - 4:
