@@ -22,8 +22,10 @@ T = TypeVar("T")
 _NOT_BUILT = object()
 
 # The notice of a reflection given while the app still prepares the guidance on its first start.
-GUIDANCE_NOT_READY = ("The guidance is still being prepared for search, so this reflection does not draw on it "
-                      "yet (the status line shows how far it is).")
+GUIDANCE_NOT_READY = (
+    "The guidance is still being prepared for search, so this reflection does not draw on it "
+    "yet (the status line shows how far it is)."
+)
 
 
 class Services:
@@ -87,6 +89,21 @@ class Services:
             return Embedder(path, n_threads=self.settings.n_threads)
 
         return self._once("embedder", build)
+
+    def tuned_encoder(self, task: str):
+        """The MiniLM copy tuned for task ("safety", "coach"), or None when setup has not merged it yet."""
+
+        def build():
+            from companion.engines.tuned import find_tuned_encoder
+
+            path = find_tuned_encoder(task, self.settings.model_search_dirs)
+            if path is None:
+                return None
+            from companion.guidance.embed import Embedder
+
+            return Embedder(path, n_threads=self.settings.n_threads)
+
+        return self._once(f"encoder_{task}", build)
 
     @property
     def knowledge(self):
@@ -168,9 +185,13 @@ class Services:
 
             # Factories, not objects: the engine builds them only when a statement needs them (not for a crisis).
             retriever = (lambda: self.index) if self.wait_for_guidance else _GuidanceOnceReady(self)
-            return ReflectionEngine(retriever=retriever, chat_model=lambda: self.chat_model,
-                                    region=self.settings.region, semantic_safety=lambda: self.semantic_safety,
-                                    review=lambda: self.draft_review)
+            return ReflectionEngine(
+                retriever=retriever,
+                chat_model=lambda: self.chat_model,
+                region=self.settings.region,
+                semantic_safety=lambda: self.semantic_safety,
+                review=lambda: self.draft_review,
+            )
 
         return self._once("reflection", build)
 
@@ -195,15 +216,17 @@ class Services:
 
     @property
     def semantic_safety(self):
-        """The safety screen's semantic layer on the shared embedder; None without one (the rules alone)."""
+        """The safety screen's semantic layer on its tuned encoder (else the shared embedder); None without either."""
 
         def build():
-            embedder = self.embedder
-            if embedder is None:
-                return None
-            from companion.safety.semantic import SemanticScreen
+            from companion.safety.semantic import TUNED_HEAD_FILE, SemanticScreen
 
-            return SemanticScreen(embedder)
+            tuned = self.tuned_encoder("safety")
+            if tuned is not None and TUNED_HEAD_FILE.is_file():
+                return SemanticScreen(tuned, head=TUNED_HEAD_FILE)
+            # Not merged yet (an older setup): the head fitted to the plain MiniLM's vectors.
+            embedder = self.embedder
+            return None if embedder is None else SemanticScreen(embedder)
 
         return self._once("semantic_safety", build)
 
@@ -212,8 +235,12 @@ class Services:
         """The listener-skill coach (its tips cite the bundled guidance from a table, so no index is opened)."""
 
         def build():
-            from companion.rehearse.coach import Coach
+            from companion.rehearse.coach import TUNED_WEIGHTS_FILE, Coach, load_model, weights_ship
 
+            tuned = self.tuned_encoder("coach")
+            if tuned is not None and weights_ship(TUNED_WEIGHTS_FILE):
+                return Coach(tuned, model=load_model(TUNED_WEIGHTS_FILE))
+            # Not merged yet (an older setup): the heads fitted to the plain MiniLM's vectors.
             return Coach(self.embedder)
 
         return self._once("coach", build)
@@ -247,14 +274,20 @@ class Services:
         chat = self.chat_model
         # The listener (135M parameters) is tuned to reflect, not to act: its partner stays scripted.
         partner_voice = None if getattr(chat, "engine", None) == "listener" else chat
-        return Rehearsal(scenario, self.coach, chat_model=partner_voice, journal=self.journal,
-                         region=self.settings.region, semantic_safety=self.semantic_safety)
+        return Rehearsal(
+            scenario,
+            self.coach,
+            chat_model=partner_voice,
+            journal=self.journal,
+            region=self.settings.region,
+            semantic_safety=self.semantic_safety,
+        )
 
     def close(self) -> None:
         """Release the models, the journal and the index (the chat model's owner thread stops); safe to call twice."""
         with self._lock:
             # The index before the embedder it embeds with; the services built on them are dropped too.
-            for name in ("chat_model", "journal", "index", "embedder"):
+            for name in ("chat_model", "journal", "index", "embedder", "encoder_safety", "encoder_coach"):
                 service = self._built.pop(name, None)
                 if service is not None and hasattr(service, "close"):
                     service.close()

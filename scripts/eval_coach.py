@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_coach import DEFAULT_CACHE, DEFAULT_EMBEDDER, CachedEmbedder  # noqa: E402
 
-from companion.rehearse.coach import LABELS, SUBTYPES, Coach, load_model  # noqa: E402
+from companion.rehearse.coach import LABELS, SUBTYPES, Coach, load_model, load_model_file  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -55,7 +55,11 @@ MI_MAP = {
 def load_esconv(path: Path) -> list[tuple[str, str | None, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [
-            (row["response"], row.get("last_seeker_utterance") or None, ESCONV_MAP.get(row["strategy"], "other"))
+            (
+                row["response"],
+                row.get("last_seeker_utterance") or None,
+                ESCONV_MAP.get(row["strategy"], "other"),
+            )
             for row in csv.DictReader(handle)
             if row.get("response", "").strip()
         ]
@@ -109,7 +113,9 @@ def table(name: str, coach_scores: dict, baseline_scores: dict) -> str:
         lines.append(
             f"| {label} | {c['n']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {b['f1']:.3f} |"
         )
-    lines.append(f"| **macro-F1** | | | | **{coach_scores['macro_f1']:.3f}** | {baseline_scores['macro_f1']:.3f} |")
+    lines.append(
+        f"| **macro-F1** | | | | **{coach_scores['macro_f1']:.3f}** | {baseline_scores['macro_f1']:.3f} |"
+    )
     lines.append(f"| accuracy | | | | {coach_scores['accuracy']:.3f} | {baseline_scores['accuracy']:.3f} |")
     return "\n".join(lines)
 
@@ -131,17 +137,23 @@ def in_domain_ceiling(embedder, rows: list[tuple[str, str | None, str]], folds: 
 
     examples = [Example(text, context, label, None, "own") for text, context, label in rows]
     # Every subtype head needs both of its classes; these placeholders only feed heads the scores never read.
-    placeholders = [Example(".", None, label, subtype, "own") for label, pair in SUBTYPES.items() for subtype in pair]
+    placeholders = [
+        Example(".", None, label, subtype, "own") for label, pair in SUBTYPES.items() for subtype in pair
+    ]
     order = np.random.default_rng(0).permutation(len(examples))
     predicted: list[str] = [""] * len(examples)
     for part in np.array_split(order, folds):
         held = set(part.tolist())
-        train = [dataclasses.replace(examples[i], subtype=SUBTYPES.get(examples[i].label, (None,))[0])
-                 for i in order if i not in held]
+        train = [
+            dataclasses.replace(examples[i], subtype=SUBTYPES.get(examples[i].label, (None,))[0])
+            for i in order
+            if i not in held
+        ]
         model = build_model(embedder, train + placeholders, TrainingConfig())
         coach = Coach(embedder, model=model)
-        for i, result in zip(part, coach.assess_batch([(examples[i].text, examples[i].context) for i in part]),
-                             strict=True):
+        for i, result in zip(
+            part, coach.assess_batch([(examples[i].text, examples[i].context) for i in part]), strict=True
+        ):
             predicted[i] = result.label
     return scores([e.label for e in examples], predicted)
 
@@ -149,20 +161,26 @@ def in_domain_ceiling(embedder, rows: list[tuple[str, str | None, str]], folds: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embed-model", type=Path, default=DEFAULT_EMBEDDER)
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="coach weights to score (default: the shipped ones)"
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--no-embedder", action="store_true", help="score the cue-only fallback model")
     parser.add_argument("--limit", type=int, default=None, help="first N rows of each set (quick look)")
     parser.add_argument("--only", default=None, help="only the data sets whose name contains this (e.g. MI)")
     parser.add_argument("--json", type=Path, default=None, help="also write the scores here")
-    parser.add_argument("--ceiling", action="store_true",
-                        help="diagnostic: the same design trained in-domain (5-fold CV on each set; nothing saved)")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="diagnostic: the same design trained in-domain (5-fold CV on each set; nothing saved)",
+    )
     args = parser.parse_args(argv)
 
     embedder = None
     if not args.no_embedder:
         embedder = CachedEmbedder(args.embed_model, None if args.no_cache else args.cache)
-    coach = Coach(embedder, model=load_model())
+    coach = Coach(embedder, model=load_model_file(args.weights) if args.weights else load_model())
     report = {}
     for name, rows in datasets().items():
         if args.only and args.only.lower() not in name.lower():
@@ -179,13 +197,17 @@ def main(argv: list[str] | None = None) -> int:
             ceiling = in_domain_ceiling(embedder, rows)
             report[name]["in_domain_ceiling"] = ceiling
             per_class = ", ".join(f"{k} {v['f1']:.3f}" for k, v in ceiling["per_class"].items())
-            print(f"in-domain ceiling (diagnostic, 5-fold CV on this set): macro-F1 {ceiling['macro_f1']:.3f} "
-                  f"({per_class})")
+            print(
+                f"in-domain ceiling (diagnostic, 5-fold CV on this set): macro-F1 {ceiling['macro_f1']:.3f} "
+                f"({per_class})"
+            )
             print()
     if embedder is not None:
         embedder.save()
-    summary = " | ".join(f"{name}: {r['coach']['macro_f1']:.3f} (baseline {r['baseline']['macro_f1']:.3f})"
-                         for name, r in report.items())
+    summary = " | ".join(
+        f"{name}: {r['coach']['macro_f1']:.3f} (baseline {r['baseline']['macro_f1']:.3f})"
+        for name, r in report.items()
+    )
     print(f"macro-F1 -- {summary}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")

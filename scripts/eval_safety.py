@@ -53,8 +53,13 @@ FRESH_SET = ROOT / "training" / "safety" / "heldout.jsonl"
 ISSUE_SET = ROOT / "training" / "safety" / "issue_examples.jsonl"
 DEFAULT_SET = DEV_SET  # kept for callers of load_statements()
 EMBED_MODEL = ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf"
-SHORT = {"suicide_self_harm": "suicide/self-harm", "child_danger": "child", "violence": "violence",
-         "sexual_coercion": "sexual", "coercive_control": "control"}
+SHORT = {
+    "suicide_self_harm": "suicide/self-harm",
+    "child_danger": "child",
+    "violence": "violence",
+    "sexual_coercion": "sexual",
+    "coercive_control": "control",
+}
 
 
 def load_statements(path: Path = DEFAULT_SET) -> list[dict]:
@@ -139,7 +144,12 @@ def markdown_table(results: list[tuple[str, str, dict]]) -> str:
     header = ["set", "screen", "recall", "message", *(SHORT[c] for c in CATEGORIES), "FPR"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for set_name, screen_name, r in results:
-        cells = [set_name, screen_name, _ratio(r["true_pos"], r["positives"]), f"{r['messages']}/{r['true_pos']}"]
+        cells = [
+            set_name,
+            screen_name,
+            _ratio(r["true_pos"], r["positives"]),
+            f"{r['messages']}/{r['true_pos']}",
+        ]
         for c in CATEGORIES:
             hit, total = r["per_category"].get(c, (0, 0))
             cells.append(f"{hit}/{total}" if total else "-")
@@ -151,8 +161,10 @@ def markdown_table(results: list[tuple[str, str, dict]]) -> str:
 def everyday_table(results: list[tuple[str, dict]]) -> str:
     lines = ["| everyday partner lines | check-in | safety message | either |", "|---|---|---|---|"]
     for screen_name, r in results:
-        lines.append(f"| {screen_name} | {_ratio(r['check_in'], r['n'])} | {_ratio(r['crisis'], r['n'])} | "
-                     f"{_ratio(r['check_in'] + r['crisis'], r['n'])} |")
+        lines.append(
+            f"| {screen_name} | {_ratio(r['check_in'], r['n'])} | {_ratio(r['crisis'], r['n'])} | "
+            f"{_ratio(r['check_in'] + r['crisis'], r['n'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -164,8 +176,11 @@ def sweep(rows: list[dict], semantic) -> str:
     positives = sum(row["label"] == "crisis" for row, _, _ in scored)
     negatives = len(scored) - positives
     margins = (-0.05, 0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15)
-    lines = ["cells: the exemplar check's own recall on the crises / rules + it false-positive rate",
-             "| T | " + " | ".join(f"M={m:+.2f}" for m in margins) + " |", "|" + "---|" * (len(margins) + 1)]
+    lines = [
+        "cells: the exemplar check's own recall on the crises / rules + it false-positive rate",
+        "| T | " + " | ".join(f"M={m:+.2f}" for m in margins) + " |",
+        "|" + "---|" * (len(margins) + 1),
+    ]
     for threshold in np.arange(0.40, 0.705, 0.02):
         cells = []
         for margin in margins:
@@ -183,40 +198,87 @@ def sweep(rows: list[dict], semantic) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dev", type=Path, default=DEV_SET, help="the set the rules and exemplars were tuned on")
+    parser.add_argument(
+        "--dev", type=Path, default=DEV_SET, help="the set the rules and exemplars were tuned on"
+    )
     parser.add_argument("--heldout", type=Path, default=HELDOUT_SET, help="the old held-out set")
     parser.add_argument("--fresh", type=Path, default=FRESH_SET, help="the fresh held-out set")
-    parser.add_argument("--embed-model", type=Path, default=EMBED_MODEL, help="the MiniLM GGUF for the second layer")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="embedding cache folder (as scripts/train_safety.py --cache); off by default")
+    parser.add_argument(
+        "--embed-model", type=Path, default=EMBED_MODEL, help="the MiniLM GGUF for the second layer"
+    )
+    parser.add_argument(
+        "--tuned-model",
+        type=Path,
+        default=None,
+        help="the tuned safety encoder (default: the one prepare-embedder wrote in models/)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache folder (as scripts/train_safety.py --cache); off by default",
+    )
     parser.add_argument("--no-semantic", action="store_true", help="the rules alone")
-    parser.add_argument("--sweep", action="store_true", help="the exemplar check's grid on the dev set, then stop")
-    parser.add_argument("--show-errors", action="store_true", help="print each missed or falsely flagged statement")
+    parser.add_argument(
+        "--sweep", action="store_true", help="the exemplar check's grid on the dev set, then stop"
+    )
+    parser.add_argument(
+        "--show-errors", action="store_true", help="print each missed or falsely flagged statement"
+    )
     args = parser.parse_args(argv)
 
-    sets = [(name, load_statements(path)) for name, path in
-            (("old dev", args.dev), ("old held-out", args.heldout), ("fresh held-out", args.fresh),
-             ("issue 14", ISSUE_SET)) if path.exists()]
+    sets = [
+        (name, load_statements(path))
+        for name, path in (
+            ("old dev", args.dev),
+            ("old held-out", args.heldout),
+            ("fresh held-out", args.fresh),
+            ("issue 14", ISSUE_SET),
+        )
+        if path.exists()
+    ]
     screens: list[tuple[str, object]] = [("rules", None)]
     embedder = None
+    extra_embedders: list = []
     if not args.no_semantic:
         if not args.embed_model.exists():
-            print(f"{args.embed_model} is missing, so the rules alone are measured "
-                  "(fix: companion models prepare-embedder, or --embed-model PATH)", file=sys.stderr)
+            print(
+                f"{args.embed_model} is missing, so the rules alone are measured "
+                "(fix: companion models prepare-embedder, or --embed-model PATH)",
+                file=sys.stderr,
+            )
         else:
-            from companion.safety.semantic import SemanticScreen
+            from train_coach import CachedEmbedder
 
-            if args.cache is not None:
-                from train_coach import CachedEmbedder
+            from companion.engines.tuned import find_tuned_encoder
+            from companion.guidance.embed import Embedder
+            from companion.safety.semantic import TUNED_HEAD_FILE, SemanticScreen
 
-                embedder = CachedEmbedder(args.embed_model, args.cache)
+            embedder = (
+                CachedEmbedder(args.embed_model, args.cache)
+                if args.cache is not None
+                else Embedder(args.embed_model)
+            )
+            screens += [
+                ("rules + exemplars", SemanticScreen(embedder, head=None)),
+                ("rules + trained", SemanticScreen(embedder)),
+                ("rules + trained + exemplars", SemanticScreen(embedder, exemplars=True)),
+            ]
+            tuned_path = args.tuned_model or find_tuned_encoder("safety", [ROOT / "models"])
+            if tuned_path is not None and Path(tuned_path).is_file() and TUNED_HEAD_FILE.is_file():
+                tuned_embedder = (
+                    CachedEmbedder(tuned_path, args.cache) if args.cache is not None else Embedder(tuned_path)
+                )
+                extra_embedders.append(tuned_embedder)
+                screens.append(
+                    ("rules + tuned encoder", SemanticScreen(tuned_embedder, head=TUNED_HEAD_FILE))
+                )
             else:
-                from companion.guidance.embed import Embedder
-
-                embedder = Embedder(args.embed_model)
-            screens += [("rules + exemplars", SemanticScreen(embedder, head=None)),
-                        ("rules + trained", SemanticScreen(embedder)),
-                        ("rules + trained + exemplars", SemanticScreen(embedder, exemplars=True))]
+                print(
+                    "the tuned safety encoder is not prepared, so its column is left out "
+                    "(fix: companion models prepare-embedder)",
+                    file=sys.stderr,
+                )
     try:
         if args.sweep:
             if embedder is None:
@@ -230,9 +292,13 @@ def main(argv: list[str] | None = None) -> int:
             from companion.safety.semantic import segments_of
 
             texts = [row["text"] for _, rows in sets for row in rows] + lines
-            embedder.embed(sorted({seg for text in texts for seg in segments_of(text)}))
-        results = [(set_name, screen_name, evaluate(rows, layer))
-                   for set_name, rows in sets for screen_name, layer in screens]
+            for each in (embedder, *extra_embedders):
+                each.embed(sorted({seg for text in texts for seg in segments_of(text)}))
+        results = [
+            (set_name, screen_name, evaluate(rows, layer))
+            for set_name, rows in sets
+            for screen_name, layer in screens
+        ]
         print(markdown_table(results))
         daily = [(screen_name, everyday_rates(lines, layer)) for screen_name, layer in screens]
         print()
@@ -247,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                 for level, line in r["flagged"]:
                     print(f"  {level:<9} {line}")
     finally:
-        if embedder is not None and hasattr(embedder, "close"):
-            embedder.close()
+        for each in (embedder, *extra_embedders):
+            if each is not None and hasattr(each, "close"):
+                each.close()
     return 0
 
 

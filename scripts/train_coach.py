@@ -19,6 +19,7 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -75,7 +76,11 @@ class TrainingConfig:
 
 # PAIR's experts rated these slots as reflections; its low-quality slots are left out: lq3-lq5 carry no label,
 # and a design with lq1/lq2 did no better on ESConv dev than one without (see the README's coach section).
-PAIR_SLOTS = {"hq1": ("reflection", "complex"), "hq2": ("reflection", "complex"), "mq1": ("reflection", "simple")}
+PAIR_SLOTS = {
+    "hq1": ("reflection", "complex"),
+    "hq2": ("reflection", "complex"),
+    "mq1": ("reflection", "simple"),
+}
 
 
 def pair_label(slot: str) -> tuple[str, str | None] | None:
@@ -113,10 +118,50 @@ def _load_own_file(path: Path) -> list[Example]:
         if record["label"] not in LABELS:
             raise SystemExit(f"{path}:{number}: unknown label {record['label']!r}")
         examples.append(
-            Example(record["text"], record.get("context"), record["label"], record.get("subtype"), "own",
-                    record.get("split", "train"))
+            Example(
+                record["text"],
+                record.get("context"),
+                record["label"],
+                record.get("subtype"),
+                "own",
+                record.get("split", "train"),
+            )
         )
     return examples
+
+
+LISTENER_DIR = ROOT / "training" / "listener"
+# One listener pair in LISTENER_SHARE joins the coach's reflections: enough to widen their forms without letting
+# the listener's house style (most end in "Did I get that right?") dominate the class.
+LISTENER_SHARE = 4
+_CHECK_AT_END = re.compile(
+    r"\s*(?:is that right|did i get that( right)?|is that (it|how it feels)|am i close)\?\s*$", re.IGNORECASE
+)
+
+
+def load_listener_reflections(folder: Path = LISTENER_DIR) -> list[Example]:
+    """A fixed share of the listener's training reflections (ours), every other one without its closing check."""
+    examples = []
+    for path in sorted(folder.glob("train_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            digest = hashlib.sha1(record["id"].encode()).digest()[0]
+            if digest % LISTENER_SHARE:
+                continue
+            text = record["reflection"]
+            if digest % (2 * LISTENER_SHARE):
+                text = _CHECK_AT_END.sub("", text).strip() or text
+            subtype = record.get("kind") if record.get("kind") in SUBTYPES["reflection"] else None
+            examples.append(Example(text, record["statement"], "reflection", subtype, "own"))
+    return examples
+
+
+def training_examples(*, with_listener: bool = True) -> list[Example]:
+    """Every training example: PAIR's rated reflections, our own examples (split train), the listener's share."""
+    own = [e for e in load_own() if e.split == "train"]
+    return load_pair() + own + (load_listener_reflections() if with_listener else [])
 
 
 # ---- embeddings, cached by text so reruns and evaluations don't recompute them ----------------------------
@@ -287,15 +332,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--no-listener", action="store_true", help="leave out the listener's reflections")
     args = parser.parse_args(argv)
 
     pair = load_pair()
     own = load_own()
-    train = pair + [e for e in own if e.split == "train"]
+    train = training_examples(with_listener=not args.no_listener)
     held_out = [e for e in own if e.split != "train"]
     print(f"PAIR (Apache-2.0): {len(pair)} examples {dict(Counter(e.label for e in pair))}")
-    print(f"own examples: {len(own)} ({len(own) - len(held_out)} train, {len(held_out)} held out) "
-          f"{dict(Counter(e.label for e in own))}")
+    print(
+        f"own examples: {len(own)} ({len(own) - len(held_out)} train, {len(held_out)} held out) "
+        f"{dict(Counter(e.label for e in own))}"
+    )
     print(f"training on {len(train)} examples {dict(Counter(e.label for e in train))}")
 
     embedder = CachedEmbedder(args.embed_model, None if args.no_cache else args.cache)
@@ -305,8 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     save_model(model, args.out)
     label_acc, sub_acc = held_out_accuracy(model, embedder, held_out)
     print(f"held-out own examples: label accuracy {label_acc:.3f}, subtype accuracy {sub_acc:.3f}")
-    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} "
-          f"({args.out.stat().st_size} bytes, config {cfg})")
+    print(
+        f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out} "
+        f"({args.out.stat().st_size} bytes, config {cfg})"
+    )
     return 0
 
 

@@ -44,7 +44,9 @@ LEARNING_RATE = 0.01
 L2 = 1e-4
 DEV_RECALL = 0.98  # the check-in threshold keeps this share of dev crises
 CRISIS_DEV_FPR = 0.01  # the crisis threshold lets at most this share of dev benign lines through
-CHECK_IN_DEV_FPR_CAP = 0.05  # never set the check-in threshold where dev benign lines fire more often than this
+CHECK_IN_DEV_FPR_CAP = (
+    0.05  # never set the check-in threshold where dev benign lines fire more often than this
+)
 EMBED_MODEL = ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf"
 CACHE = ROOT / "build" / "safety-embeddings"
 SAFETY_DIR = ROOT / "training" / "safety"
@@ -95,6 +97,17 @@ def training_rows() -> list[dict]:
     return rows
 
 
+def dev_mask(rows: list[dict]) -> np.ndarray:
+    """True for the dev rows: whole frames (a frame's fillings are near-copies of each other), by a hash of the group."""
+    return np.array(
+        [
+            int(hashlib.sha1(f"{SEED}:{r.get('group', r['text'])}".encode()).hexdigest(), 16) % 1000
+            < DEV_FRACTION * 1000
+            for r in rows
+        ]
+    )
+
+
 def class_index(row: dict) -> int:
     return 0 if row["label"] == "benign" else HEAD_CLASSES.index(row["category"])
 
@@ -113,8 +126,12 @@ def train_head(x: np.ndarray, y: np.ndarray, *, hidden: int, seed: int = SEED, s
     sample_weight = (weights_per_class[y] / weights_per_class[y].sum()).astype(np.float32)
     onehot = np.eye(k, dtype=np.float32)[y]
     if hidden:
-        params = {"w1": rng.normal(0, np.sqrt(2 / d), (d, hidden)).astype(np.float32), "b1": np.zeros(hidden, np.float32),
-                  "w2": rng.normal(0, np.sqrt(1 / hidden), (hidden, k)).astype(np.float32), "b2": np.zeros(k, np.float32)}
+        params = {
+            "w1": rng.normal(0, np.sqrt(2 / d), (d, hidden)).astype(np.float32),
+            "b1": np.zeros(hidden, np.float32),
+            "w2": rng.normal(0, np.sqrt(1 / hidden), (hidden, k)).astype(np.float32),
+            "b2": np.zeros(k, np.float32),
+        }
     else:
         params = {"w1": np.zeros((d, k), np.float32), "b1": np.zeros(k, np.float32)}
     moment = {name: np.zeros_like(p) for name, p in params.items()}
@@ -150,8 +167,15 @@ def train_head(x: np.ndarray, y: np.ndarray, *, hidden: int, seed: int = SEED, s
 
 
 def head_from(params: dict, crisis_threshold: float, check_in_threshold: float, name: str = "") -> SafetyHead:
-    return SafetyHead(params["w1"], params["b1"], params.get("w2"), params.get("b2"), crisis_threshold,
-                      check_in_threshold, name)
+    return SafetyHead(
+        params["w1"],
+        params["b1"],
+        params.get("w2"),
+        params.get("b2"),
+        crisis_threshold,
+        check_in_threshold,
+        name,
+    )
 
 
 def choose_thresholds(p_crisis: np.ndarray, is_crisis: np.ndarray) -> tuple[float, float]:
@@ -182,13 +206,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = training_rows()
     y = np.array([class_index(r) for r in rows])
-    # Whole frames go to dev (a frame's fillings are near-copies of each other), chosen by a hash of the group.
-    is_dev = np.array([int(hashlib.sha1(f"{SEED}:{r.get('group', r['text'])}".encode()).hexdigest(), 16) % 1000
-                       < DEV_FRACTION * 1000 for r in rows])
+    is_dev = dev_mask(rows)
     embedder = CachedEmbedder(args.embed_model, args.cache)
     x = embedder.embed([r["text"] for r in rows])
-    print(f"rows: {len(rows)} ({int((y > 0).sum())} crisis, {int((y == 0).sum())} benign); "
-          f"train {int((~is_dev).sum())}, dev {int(is_dev.sum())}")
+    print(
+        f"rows: {len(rows)} ({int((y > 0).sum())} crisis, {int((y == 0).sum())} benign); "
+        f"train {int((~is_dev).sum())}, dev {int(is_dev.sum())}"
+    )
 
     params = train_head(x[~is_dev], y[~is_dev], hidden=args.hidden)
     probe = head_from(params, 1.0, 1.0)
@@ -203,9 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train at the check-in threshold: recall {recall:.3f}, false positives {fpr:.3f}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, classes=np.array(HEAD_CLASSES), crisis_threshold=np.float32(crisis_threshold),
-             check_in_threshold=np.float32(check_in_threshold), embedder_name=np.array(embedder.name),
-             seed=np.int64(SEED), **params)
+    np.savez(
+        args.out,
+        classes=np.array(HEAD_CLASSES),
+        crisis_threshold=np.float32(crisis_threshold),
+        check_in_threshold=np.float32(check_in_threshold),
+        embedder_name=np.array(embedder.name),
+        seed=np.int64(SEED),
+        **params,
+    )
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 

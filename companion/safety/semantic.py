@@ -31,6 +31,8 @@ from companion.text import split_sentences, strip_terminal_codes
 
 EXEMPLARS_FILE = Path(__file__).resolve().parent.parent / "data" / "crisis_exemplars.toml"
 HEAD_FILE = Path(__file__).resolve().parent.parent / "data" / "safety_head.npz"
+# The head over the safety-tuned encoder's vectors (companion/engines/tuned.py); HEAD_FILE serves the plain MiniLM.
+TUNED_HEAD_FILE = HEAD_FILE.with_name("safety_head_tuned.npz")
 BENIGN = "benign"
 # The head's classes, in the order of its output columns.
 HEAD_CLASSES = (BENIGN, *CATEGORIES)
@@ -125,8 +127,12 @@ class LayerVerdict:
     probability: float  # the most worrying segment's P(crisis) under the head (0.0 without one)
 
 
-def verdict_from(head: SafetyHead, probabilities: np.ndarray, crisis_threshold: float | None = None,
-                 check_in_threshold: float | None = None) -> LayerVerdict:
+def verdict_from(
+    head: SafetyHead,
+    probabilities: np.ndarray,
+    crisis_threshold: float | None = None,
+    check_in_threshold: float | None = None,
+) -> LayerVerdict:
     """The decision rule on precomputed per-segment probabilities (the evaluation reuses it)."""
     crisis_threshold = head.crisis_threshold if crisis_threshold is None else crisis_threshold
     check_in_threshold = head.check_in_threshold if check_in_threshold is None else check_in_threshold
@@ -205,8 +211,9 @@ class SemanticScreen:
         """Best cosine per category and to the benign exemplars, for the whole text and each sentence."""
         return self.exemplar_scores(*self.segment_vectors(text))
 
-    def categories_from(self, scores: SegmentScores, threshold: float | None = None,
-                        margin: float | None = None) -> tuple[str, ...]:
+    def categories_from(
+        self, scores: SegmentScores, threshold: float | None = None, margin: float | None = None
+    ) -> tuple[str, ...]:
         """The exemplar decision rule on precomputed scores (the evaluation sweeps threshold and margin with it)."""
         threshold = self.threshold if threshold is None else threshold
         margin = self.margin if margin is None else margin
@@ -235,5 +242,18 @@ class SemanticScreen:
         return self.assess(text).categories
 
 
-__all__ = ["DEFAULT_MARGIN", "DEFAULT_THRESHOLD", "EXEMPLARS_FILE", "HEAD_CLASSES", "HEAD_FILE", "LayerVerdict",
-           "SafetyHead", "SegmentScores", "SemanticScreen", "load_exemplars", "segments_of", "verdict_from"]
+__all__ = [
+    "DEFAULT_MARGIN",
+    "DEFAULT_THRESHOLD",
+    "EXEMPLARS_FILE",
+    "HEAD_CLASSES",
+    "HEAD_FILE",
+    "TUNED_HEAD_FILE",
+    "LayerVerdict",
+    "SafetyHead",
+    "SegmentScores",
+    "SemanticScreen",
+    "load_exemplars",
+    "segments_of",
+    "verdict_from",
+]
