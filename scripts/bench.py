@@ -13,6 +13,7 @@ Tests never assert on time; these numbers go in notes and are compared as ratios
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -1176,35 +1177,42 @@ def bench_safety(args: argparse.Namespace) -> int:
         for line in path.read_text(encoding="utf-8").splitlines()[:10]
         if line.strip()
     ][: args.statements]
-    with Embedder(model) as embedder:
-        layer = SemanticScreen(embedder)
+    from companion.engines.tuned import find_tuned_encoder
+    from companion.safety.semantic import TUNED_HEAD_FILE
+
+    tuned_model = find_tuned_encoder("safety", [model.parent])
+    with contextlib.ExitStack() as stack:
+        embedder = stack.enter_context(Embedder(model))
+        layers = {"rules + trained head over MiniLM": SemanticScreen(embedder)}
+        if tuned_model is not None:
+            tuned_embedder = stack.enter_context(Embedder(tuned_model))
+            layers["rules + tuned encoder (the app's)"] = SemanticScreen(tuned_embedder, head=TUNED_HEAD_FILE)
         engine = ReflectionEngine(retriever=FixedRetriever(_guidance_sections()[0]))
-        screen(statements[0], semantic=layer, log=False)  # warm the embedder once before timing
+        for layer in layers.values():
+            screen(statements[0], semantic=layer, log=False)  # warm each embedder once before timing
         engine._reflect_screened(statements[0], None, None, None)
-        alone, rules, screened = [], [], []
+        alone, rules = [], []
+        screened: dict[str, list[float]] = {name: [] for name in layers}
         for statement in statements:
-            # The two measured side by side, statement by statement, in one run.
+            # All measured side by side, statement by statement, in one run.
             started = time.perf_counter()
             engine._reflect_screened(statement, None, None, None)
             alone.append(time.perf_counter() - started)
             started = time.perf_counter()
             screen(statement, log=False)
             rules.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            screen(statement, semantic=layer, log=False)
-            screened.append(time.perf_counter() - started)
+            for name, layer in layers.items():
+                started = time.perf_counter()
+                screen(statement, semantic=layer, log=False)
+                screened[name].append(time.perf_counter() - started)
     ms = lambda values: statistics.median(values) * 1000  # noqa: E731
     rows = [
         ["reflection alone (builtin engine)", f"{ms(alone):.2f}", "-", "-"],
         ["safety screen, rules", f"{ms(rules):.2f}", f"{ms(rules) / ms(alone):.2f}x", "-"],
-        [
-            "safety screen, rules + trained layer",
-            f"{ms(screened):.2f}",
-            f"{ms(screened) / ms(alone):.2f}x",
-            "<= 10 ms added",
-        ],
-        ["p90 of the screen", f"{percentile(screened, 0.9) * 1000:.2f}", "-", "-"],
     ]
+    for name, times in screened.items():
+        rows.append([f"safety screen, {name}", f"{ms(times):.2f}", f"{ms(times) / ms(alone):.2f}x", "<= 10 ms added"])
+        rows.append([f"p90 of the screen, {name}", f"{percentile(times, 0.9) * 1000:.2f}", "-", "-"])
     print(f"{len(statements)} listener statements, medians per statement")
     print_table(
         "Safety screen cost per statement vs the reflection alone",

@@ -179,7 +179,9 @@ class CachedEmbedder:
         self._file = None
         self._vectors: dict[str, np.ndarray] = {}
         if cache_dir is not None:
-            digest = hashlib.sha256(Path(model_path).read_bytes()[:1_000_000]).hexdigest()[:16]
+            # The file name too: tuned merges share their first megabyte with the base (minilm-<task>-<delta digest>).
+            head = Path(model_path).read_bytes()[:1_000_000] + Path(model_path).name.encode()
+            digest = hashlib.sha256(head).hexdigest()[:16]
             self._file = Path(cache_dir) / f"{self.name}-{digest}.npz"
             if self._file.is_file():
                 with np.load(self._file) as stored:

@@ -939,6 +939,19 @@ def prepare_embedder(
     return out_path
 
 
+def quantize_q8_0(source: Path, target: Path) -> None:
+    """Write source (an f32 GGUF) as Q8_0 with llama.cpp's own quantizer: about 1.6x faster to embed on this CPU."""
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+    params.nthread = 1  # the same bytes on every machine
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
+        raise ValueError(f"llama.cpp could not quantize {source.name}")
+
+
 def verify_against_reference(
     gguf_path: Path, contents: WheelContents, sentences: Sequence[str] = _SELF_CHECK_SENTENCES
 ) -> float:
