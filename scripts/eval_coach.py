@@ -1,15 +1,17 @@
 #!/usr/bin/env python
-"""Evaluate the shipped coach on data it never trained on, next to the regular-expression baseline.
+"""Evaluate the shipped coach on data it never trained on, beside the old design and a regular-expression baseline.
 
 Evaluation only (never used to train or tune lexicons):
   ../shared/data/esconv/esconv_{dev,test}_strategy_turns.csv   (ESConv supporter strategies)
   ../shared/data/welivita_mi/mi_gold_test_output.csv            (MI codes, gold column)
-Each is mapped to the coach's four labels; prints per-class F1 and macro-F1 per data set as Markdown tables.
+Each is mapped to the coach's four labels; prints per-class F1 and macro-F1 per data set as Markdown tables, and a
+summary: the shipped coach (heads over the coach-tuned MiniLM), the old design (heads over the plain MiniLM) and the
+baseline. ESConv dev is the only set used to choose designs; test and MI are measured, never tuned on.
 
     .venv/bin/python scripts/eval_coach.py [--limit N] [--json results.json]
-    .venv/bin/python scripts/eval_coach.py --ceiling   # what the same model shape reaches trained in-domain
+    .venv/bin/python scripts/eval_coach.py --ceiling   # what the old design reaches trained in-domain
 
---ceiling is a diagnostic: it trains throwaway copies of the coach's design on each evaluation set itself (5-fold
+--ceiling is a diagnostic: it trains throwaway copies of the old design on each evaluation set itself (5-fold
 cross-validation) to show how far this shape of model can go on that data at all. Nothing is written or shipped.
 """
 
@@ -28,7 +30,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_coach import DEFAULT_CACHE, DEFAULT_EMBEDDER, CachedEmbedder  # noqa: E402
 
-from companion.rehearse.coach import LABELS, SUBTYPES, Coach, load_model, load_model_file  # noqa: E402
+from companion.rehearse.coach import (  # noqa: E402
+    LABELS,
+    SUBTYPES,
+    TUNED_WEIGHTS_FILE,
+    Coach,
+    load_model,
+    load_model_file,
+)
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -158,57 +167,100 @@ def in_domain_ceiling(embedder, rows: list[tuple[str, str | None, str]], folds: 
     return scores([e.label for e in examples], predicted)
 
 
+def summary_table(report: dict) -> str:
+    """One row a data set: macro-F1 and reflection F1 of every design scored, side by side."""
+    designs = [d for d in ("baseline", "old design", "coach") if any(d in r for r in report.values())]
+    names = {
+        "baseline": "regex baseline",
+        "old design": "old design (frozen MiniLM)",
+        "coach": "shipped coach",
+    }
+    header = [names[d] for d in designs]
+    with_ceiling = any("in_domain_ceiling" in r for r in report.values())
+    if with_ceiling:
+        header.append("old design trained in-domain (ceiling)")
+    lines = [
+        "| set | " + " | ".join(f"{h}: macro-F1 / reflection F1" for h in header) + " |",
+        "| --- |" + " ---: |" * len(header),
+    ]
+    for name, r in report.items():
+        cells = [r[d] for d in designs] + ([r["in_domain_ceiling"]] if with_ceiling else [])
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{c['macro_f1']:.3f} / {c['per_class']['reflection']['f1']:.3f}" for c in cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embed-model", type=Path, default=DEFAULT_EMBEDDER)
     parser.add_argument(
-        "--weights", type=Path, default=None, help="coach weights to score (default: the shipped ones)"
+        "--embed-model", type=Path, default=DEFAULT_EMBEDDER, help="the plain MiniLM (old design)"
+    )
+    parser.add_argument(
+        "--tuned-model", type=Path, default=None, help="the coach-tuned encoder (default: the prepared one)"
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="coach weights over the tuned encoder (default: the shipped ones)",
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--no-embedder", action="store_true", help="score the cue-only fallback model")
     parser.add_argument("--limit", type=int, default=None, help="first N rows of each set (quick look)")
-    parser.add_argument("--only", default=None, help="only the data sets whose name contains this (e.g. MI)")
+    parser.add_argument("--only", default=None, help="only the data sets whose name contains this (e.g. dev)")
     parser.add_argument("--json", type=Path, default=None, help="also write the scores here")
     parser.add_argument(
         "--ceiling",
         action="store_true",
-        help="diagnostic: the same design trained in-domain (5-fold CV on each set; nothing saved)",
+        help="diagnostic: the old design trained in-domain (5-fold CV on each set; nothing saved)",
     )
     args = parser.parse_args(argv)
 
-    embedder = None
-    if not args.no_embedder:
-        embedder = CachedEmbedder(args.embed_model, None if args.no_cache else args.cache)
-    coach = Coach(embedder, model=load_model_file(args.weights) if args.weights else load_model())
+    cache = None if args.no_cache else args.cache
+    embedders: list[CachedEmbedder] = []
+    plain = coach = old = None
+    if args.no_embedder:
+        coach = Coach(None, model=load_model())
+    else:
+        from companion.engines.tuned import find_tuned_encoder
+
+        plain = CachedEmbedder(args.embed_model, cache)
+        embedders.append(plain)
+        old = Coach(plain, model=load_model())
+        tuned_model = args.tuned_model or find_tuned_encoder("coach", [args.embed_model.parent])
+        if tuned_model is None:
+            print(
+                "the coach-tuned encoder is not prepared: run companion models prepare-embedder",
+                file=sys.stderr,
+            )
+            return 2
+        tuned = CachedEmbedder(tuned_model, cache)
+        embedders.append(tuned)
+        weights = load_model_file(args.weights) if args.weights else load_model(TUNED_WEIGHTS_FILE)
+        coach = Coach(tuned, model=weights)
     report = {}
     for name, rows in datasets().items():
         if args.only and args.only.lower() not in name.lower():
             continue
         rows = rows[: args.limit] if args.limit else rows
         gold = [label for _, _, label in rows]
-        predicted = [r.label for r in coach.assess_batch([(text, context) for text, context, _ in rows])]
-        coach_scores = scores(gold, predicted)
+        pairs = [(text, context) for text, context, _ in rows]
+        coach_scores = scores(gold, [r.label for r in coach.assess_batch(pairs)])
         baseline_scores = scores(gold, [baseline_label(text) for text, _, _ in rows])
         report[name] = {"coach": coach_scores, "baseline": baseline_scores}
+        if old is not None:
+            report[name]["old design"] = scores(gold, [r.label for r in old.assess_batch(pairs)])
         print(table(name, coach_scores, baseline_scores))
         print()
-        if args.ceiling and embedder is not None:
-            ceiling = in_domain_ceiling(embedder, rows)
-            report[name]["in_domain_ceiling"] = ceiling
-            per_class = ", ".join(f"{k} {v['f1']:.3f}" for k, v in ceiling["per_class"].items())
-            print(
-                f"in-domain ceiling (diagnostic, 5-fold CV on this set): macro-F1 {ceiling['macro_f1']:.3f} "
-                f"({per_class})"
-            )
-            print()
-    if embedder is not None:
+        if args.ceiling and plain is not None:
+            report[name]["in_domain_ceiling"] = in_domain_ceiling(plain, rows)
+    for embedder in embedders:
         embedder.save()
-    summary = " | ".join(
-        f"{name}: {r['coach']['macro_f1']:.3f} (baseline {r['baseline']['macro_f1']:.3f})"
-        for name, r in report.items()
-    )
-    print(f"macro-F1 -- {summary}")
+    print(summary_table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
