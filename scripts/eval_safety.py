@@ -213,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the tuned safety encoder (default: the one prepare-embedder wrote in models/)",
     )
     parser.add_argument(
+        "--tuned-head",
+        type=Path,
+        default=None,
+        help="the head over the tuned encoder (default: the shipped one)",
+    )
+    parser.add_argument(
         "--cache",
         type=Path,
         default=None,
@@ -265,14 +271,13 @@ def main(argv: list[str] | None = None) -> int:
                 ("rules + trained + exemplars", SemanticScreen(embedder, exemplars=True)),
             ]
             tuned_path = args.tuned_model or find_tuned_encoder("safety", [ROOT / "models"])
-            if tuned_path is not None and Path(tuned_path).is_file() and TUNED_HEAD_FILE.is_file():
+            tuned_head = args.tuned_head or TUNED_HEAD_FILE
+            if tuned_path is not None and Path(tuned_path).is_file() and Path(tuned_head).is_file():
                 tuned_embedder = (
                     CachedEmbedder(tuned_path, args.cache) if args.cache is not None else Embedder(tuned_path)
                 )
                 extra_embedders.append(tuned_embedder)
-                screens.append(
-                    ("rules + tuned encoder", SemanticScreen(tuned_embedder, head=TUNED_HEAD_FILE))
-                )
+                screens.append(("rules + tuned encoder", SemanticScreen(tuned_embedder, head=tuned_head)))
             else:
                 print(
                     "the tuned safety encoder is not prepared, so its column is left out "

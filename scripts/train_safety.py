@@ -115,11 +115,19 @@ def class_index(row: dict) -> int:
 # ---- training ------------------------------------------------------------------------------------------------------
 
 
-def train_head(x: np.ndarray, y: np.ndarray, *, hidden: int, seed: int = SEED, steps: int = STEPS) -> dict:
+def train_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    hidden: int,
+    seed: int = SEED,
+    steps: int = STEPS,
+    classes: int = len(HEAD_CLASSES),
+) -> dict:
     """Weights of a softmax classifier (with one ReLU layer when hidden > 0); classes weighted to balance."""
     rng = np.random.default_rng(seed)
     n, d = x.shape
-    k = len(HEAD_CLASSES)
+    k = classes
     counts = np.bincount(y, minlength=k).astype(np.float64)
     # Benign and crisis weigh the same in total; within crisis, the categories weigh the same.
     weights_per_class = np.where(np.arange(k) == 0, 0.5 / counts[0], 0.5 / ((k - 1) * np.maximum(counts, 1)))

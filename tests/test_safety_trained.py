@@ -25,6 +25,9 @@ from eval_safety import evaluate, load_statements  # noqa: E402
 # (18/175). The floors sit a little under, so a retrain that loses recall fails here.
 FRESH_RECALL_FLOOR = 0.74
 FRESH_FPR_CEILING = 0.13
+# The app's layer, the head over the safety-tuned encoder: measured 0.831 (147/177), FPR 0.091 (16/175).
+TUNED_FRESH_RECALL_FLOOR = 0.80
+TUNED_FRESH_FPR_CEILING = 0.11
 
 
 def _norm(text: str) -> str:
@@ -113,15 +116,40 @@ def test_training_is_deterministic():
 
 
 @pytest.fixture(scope="module")
-def trained_layer(minilm_embedder):
+def frozen_layer(minilm_embedder):
     return SemanticScreen(minilm_embedder)
 
 
+@pytest.fixture(scope="module")
+def tuned_layer(minilm_model):
+    from companion.engines.tuned import find_tuned_encoder
+    from companion.guidance.embed import Embedder
+    from companion.safety.semantic import TUNED_HEAD_FILE
+
+    path = find_tuned_encoder("safety", [minilm_model.parent])
+    if path is None:
+        pytest.fail("the safety-tuned encoder is not prepared: run scripts/setup")
+    with Embedder(path) as embedder:
+        yield SemanticScreen(embedder, head=TUNED_HEAD_FILE)
+
+
+@pytest.fixture(scope="module", params=["tuned", "frozen"])
+def trained_layer(request):
+    return request.getfixturevalue(f"{request.param}_layer")
+
+
 @pytest.mark.embedder
-def test_recall_on_the_fresh_held_out_set_does_not_fall(trained_layer):
-    result = evaluate(load_statements(SAFETY / "heldout.jsonl"), trained_layer)
-    assert result["recall"] >= FRESH_RECALL_FLOOR, [e for e in result["errors"] if e[0] == "missed"]
-    assert result["fpr"] <= FRESH_FPR_CEILING, [e for e in result["errors"] if e[0] != "missed"]
+@pytest.mark.parametrize(
+    ("layer", "recall_floor", "fpr_ceiling"),
+    [
+        ("tuned", TUNED_FRESH_RECALL_FLOOR, TUNED_FRESH_FPR_CEILING),
+        ("frozen", FRESH_RECALL_FLOOR, FRESH_FPR_CEILING),
+    ],
+)
+def test_recall_on_the_fresh_held_out_set_does_not_fall(request, layer, recall_floor, fpr_ceiling):
+    result = evaluate(load_statements(SAFETY / "heldout.jsonl"), request.getfixturevalue(f"{layer}_layer"))
+    assert result["recall"] >= recall_floor, [e for e in result["errors"] if e[0] == "missed"]
+    assert result["fpr"] <= fpr_ceiling, [e for e in result["errors"] if e[0] != "missed"]
 
 
 @pytest.mark.embedder
