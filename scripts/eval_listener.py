@@ -268,6 +268,17 @@ def check_rates(review) -> None:
         print(f"  {source}: {caught}/{n} = {caught / n:.1%}")
     for b in missed:
         print(f"  missed: {b['output'][:160]!r}")
+    # The listener's own first answers on held-out statements, judged by hand (never tuned on).
+    judged_path = DATA / "heldout_judged.jsonl"
+    judged = [json.loads(line) for line in judged_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    passed = [review.review(j["output"], j["statement"]).ok for j in judged]
+    good = [p for j, p in zip(judged, passed, strict=True) if j["label"] == "acceptable"]
+    bad_judged = [p for j, p in zip(judged, passed, strict=True) if j["label"] != "acceptable"]
+    print(
+        f"held-out listener answers judged by hand: acceptable wrongly rejected {good.count(False)}/{len(good)} = "
+        f"{good.count(False) / len(good):.1%}; not acceptable caught {bad_judged.count(False)}/{len(bad_judged)} = "
+        f"{bad_judged.count(False) / len(bad_judged):.1%}"
+    )
 
 
 def main() -> int:
@@ -289,15 +300,24 @@ def main() -> int:
     args = parser.parse_args()
 
     from companion.engines.runtime import route_llama_logs
-    from companion.guidance.embed import Embedder
-    from companion.listen.review import DraftReview
-    from companion.rehearse.coach import Coach
 
     OUT.mkdir(parents=True, exist_ok=True)
     route_llama_logs(OUT / "llama.log")
-    embedder = Embedder(ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf", n_threads=args.threads)
-    coach = Coach(embedder)
-    review = DraftReview(embedder, coach)
+    import tempfile
+
+    from companion.config import Settings
+    from companion.services import Services
+
+    # The review the app builds (text checks, drift, the tuned coach), from a throwaway data folder.
+    services = Services(
+        Settings(
+            home=Path(tempfile.mkdtemp(prefix="eval-listener-")),
+            embed_model=ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf",
+            n_threads=args.threads,
+        )
+    )
+    coach = services.coach
+    review = services.draft_review
     if args.choose_threshold:
         choose_threshold(review, read_set("dev"))
         return 0
