@@ -897,16 +897,20 @@ def bench_coach(args: argparse.Namespace) -> int:
     answers = done.stdout.decode("utf-8").splitlines()
     assert len(answers) == len(lines), (len(answers), done.stderr[-500:])
 
+    from companion.engines.tuned import find_tuned_encoder
     from companion.guidance.embed import Embedder
-    from companion.rehearse.coach import Coach
+    from companion.rehearse.coach import TUNED_WEIGHTS_FILE, Coach, load_model, weights_ship
 
-    with Embedder(embed_model) as embedder:
+    # The encoder the CLI's coach reads with: the coach-tuned copy when setup merged it (as Services chooses).
+    tuned = find_tuned_encoder("coach", [embed_model.parent, *Settings.load().model_search_dirs])
+    use_tuned = tuned is not None and weights_ship(TUNED_WEIGHTS_FILE)
+    with Embedder(tuned if use_tuned else embed_model) as embedder:
         raw = embedder._llm  # the llama_cpp.Llama itself: the floor skips our wrapper
         texts = [line["text"][:3000] for line in lines]
         started = time.perf_counter()
         raw.embed(texts, truncate=True)
         floor_seconds = time.perf_counter() - started
-        coach = Coach(embedder)
+        coach = Coach(embedder, model=load_model(TUNED_WEIGHTS_FILE)) if use_tuned else Coach(embedder)
         started = time.perf_counter()
         coach.assess_batch(lines)
         service_seconds = time.perf_counter() - started
@@ -917,7 +921,7 @@ def bench_coach(args: argparse.Namespace) -> int:
         ("path", "seconds", "lines/s", "vs floor"),
         [
             (
-                "raw llama_cpp embed of every reply (floor)",
+                f"raw llama_cpp embed of every reply with {embedder.name} (floor)",
                 f"{floor_seconds:.1f}",
                 f"{n / floor_seconds:.0f}",
                 "1.00x",
@@ -1211,7 +1215,9 @@ def bench_safety(args: argparse.Namespace) -> int:
         ["safety screen, rules", f"{ms(rules):.2f}", f"{ms(rules) / ms(alone):.2f}x", "-"],
     ]
     for name, times in screened.items():
-        rows.append([f"safety screen, {name}", f"{ms(times):.2f}", f"{ms(times) / ms(alone):.2f}x", "<= 10 ms added"])
+        rows.append(
+            [f"safety screen, {name}", f"{ms(times):.2f}", f"{ms(times) / ms(alone):.2f}x", "<= 10 ms added"]
+        )
         rows.append([f"p90 of the screen, {name}", f"{percentile(times, 0.9) * 1000:.2f}", "-", "-"])
     print(f"{len(statements)} listener statements, medians per statement")
     print_table(
