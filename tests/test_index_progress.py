@@ -146,7 +146,8 @@ def test_ctrl_c_during_knowledge_add_keeps_neither_the_copy_nor_its_sections(
     assert first.returncode == 0, err
     assert "indexed" in err and "Indexing:" not in err  # not a terminal: only the final line
     document = tmp_path / "evening-notes.txt"
-    document.write_text(notes_document(60), encoding="utf-8")
+    # Long enough that indexing is still running when Ctrl+C lands after the first batch (Q8_0 embeds fast).
+    document.write_text(notes_document(600), encoding="utf-8")
 
     primary, secondary = os.openpty()
     proc = _companion(

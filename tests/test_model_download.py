@@ -50,8 +50,12 @@ class LoopbackHub:
         drop_first_get_after: int | None = None,
         delay: float = 0.0,
         advertised_sha256: str | None = None,
+        hold_after: int | None = None,
     ) -> None:
         self.payload = payload
+        # The first GET stops sending after this many bytes until `release` is set: a download caught half-way.
+        self.hold_after = hold_after
+        self.release = threading.Event()
         self.sha256 = advertised_sha256 or hashlib.sha256(payload).hexdigest()
         self.drop_first_get_after = drop_first_get_after
         self.delay = delay  # seconds between chunks: slow enough to stop a download half-way
@@ -125,6 +129,8 @@ class LoopbackHub:
                         self.wfile.write(hub.payload[position:end])
                         self.wfile.flush()
                         position = end
+                        if gets == 1 and hub.hold_after is not None and position >= hub.hold_after:
+                            hub.release.wait(timeout=120)
                         if hub.delay:
                             time.sleep(hub.delay)
                 except (BrokenPipeError, ConnectionResetError):
@@ -340,20 +346,24 @@ def test_cli_pull_with_a_wrong_checksum_is_one_clear_line(companion_home, payloa
 
 def test_ctrl_c_stops_the_cli_download_and_the_next_pull_resumes(companion_home, payload):
     part = companion_home / "models" / (FAST.file + ".partial")
-    with LoopbackHub(payload, delay=0.02) as hub:
+    from companion.engines.models import DOWNLOAD_CHUNK_BYTES
+
+    # Past one client chunk, so a part is on disk while the hub holds the rest back.
+    assert DOWNLOAD_CHUNK_BYTES < len(payload) * 2 // 3 < len(payload)
+    with LoopbackHub(payload, hold_after=len(payload) * 2 // 3) as hub:
         child = _cli(companion_home, hub, "models", "pull", FAST.name)
         deadline = 600
         while deadline and not (part.is_file() and part.stat().st_size > 0):
             time.sleep(0.05)
             deadline -= 1
-        assert part.is_file(), "the download never started"
+        assert part.is_file() and part.stat().st_size > 0, "the download never started"
         child.send_signal(signal.SIGINT)
         _out, err = child.communicate(timeout=120)
         assert child.returncode == 130, err
         assert "Stopped downloading" in err and "kept" in err and "Traceback" not in err
         kept = part.stat().st_size
         assert 0 < kept < len(payload)
-        hub.delay = 0.0
+        hub.release.set()
         again = _cli(companion_home, hub, "models", "pull", FAST.name)
         _out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
