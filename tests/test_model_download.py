@@ -51,10 +51,12 @@ class LoopbackHub:
         delay: float = 0.0,
         advertised_sha256: str | None = None,
         hold_after: int | None = None,
+        hold_for: float = 120.0,
     ) -> None:
         self.payload = payload
         # The first GET stops sending after this many bytes until `release` is set: a download caught half-way.
         self.hold_after = hold_after
+        self.hold_for = hold_for  # at most this long, so a client that only checks between chunks sees the next one
         self.release = threading.Event()
         self.sha256 = advertised_sha256 or hashlib.sha256(payload).hexdigest()
         self.drop_first_get_after = drop_first_get_after
@@ -130,7 +132,7 @@ class LoopbackHub:
                         self.wfile.flush()
                         position = end
                         if gets == 1 and hub.hold_after is not None and position >= hub.hold_after:
-                            hub.release.wait(timeout=120)
+                            hub.release.wait(timeout=hub.hold_for)
                         if hub.delay:
                             time.sleep(hub.delay)
                 except (BrokenPipeError, ConnectionResetError):
@@ -399,7 +401,8 @@ async def test_the_app_downloads_with_progress_can_stop_resumes_and_uses_the_mod
 ):
     from companion.tui.app import CompanionApp
 
-    with LoopbackHub(payload, delay=0.01) as hub:
+    # Held after one client chunk: Esc lands while the transfer waits, and the next chunk shows the app the stop.
+    with LoopbackHub(payload, hold_after=len(payload) * 2 // 3, hold_for=2.0) as hub:
         hub_env(hub)
         app = CompanionApp(app_settings, use_model=True)
         async with app.run_test(size=(100, 30)) as pilot:
@@ -413,7 +416,7 @@ async def test_the_app_downloads_with_progress_can_stop_resumes_and_uses_the_mod
             assert not screen.query_one("#pull-progress", ProgressBar).display
             kept = partial_download(FAST, app_settings).stat().st_size
             assert 0 < kept < len(payload)
-            hub.delay = 0.0
+            hub.release.set()
             await pilot.press("ctrl+d")
             await wait_until(pilot, lambda: screen.pull_outcome == "done", "the download to finish")
             assert hub.ranges()[-1] == kept
