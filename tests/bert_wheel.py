@@ -75,3 +75,16 @@ def tiny_bert_wheel(path: Path, config: BertConfig, seed: int = 5) -> Path:
         archive.writestr(base + "vocab.txt", "\n".join(vocab) + "\n")
         archive.writestr(base + "model.safetensors", safetensors_numpy.save(weights))
     return path
+
+
+def tiny_bert_config(hidden: int = 32, layers: int = 2, heads: int = 4, ff: int = 64, positions: int = 128):
+    """The shape of a tiny BERT for the tests (MiniLM's layout, a few thousand weights)."""
+    return BertConfig(
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        intermediate_size=ff,
+        max_positions=positions,
+        type_vocab_size=2,
+        layer_norm_eps=1e-12,
+    )

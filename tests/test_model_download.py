@@ -56,7 +56,9 @@ class LoopbackHub:
         self.payload = payload
         # The first GET stops sending after this many bytes until `release` is set: a download caught half-way.
         self.hold_after = hold_after
-        self.hold_for = hold_for  # at most this long, so a client that only checks between chunks sees the next one
+        self.hold_for = (
+            hold_for  # at most this long, so a client that only checks between chunks sees the next one
+        )
         self.release = threading.Event()
         self.sha256 = advertised_sha256 or hashlib.sha256(payload).hexdigest()
         self.drop_first_get_after = drop_first_get_after

