@@ -466,3 +466,29 @@ async def test_an_encrypted_journal_asks_for_its_passphrase_and_a_wrong_one_asks
         await wait_until(pilot, lambda: type(app.screen).__name__ == "JournalScreen", "the journal screen")
         sessions = app.screen.query_one("#sessions", OptionList)
         await wait_until(pilot, lambda: sessions.option_count == 1, "the unlocked session")
+
+
+async def test_a_citation_from_the_persons_own_document_opens_that_section(
+    companion_home, minilm_model, shared_article
+):
+    """Real MiniLM, the shared article added as the person's document: its cited section opens whole."""
+    from companion.guidance.knowledge import KnowledgeBase
+
+    settings = Settings.load().with_changes(embed_model=minilm_model)
+    added = KnowledgeBase(settings).add_document(shared_article)
+    app = CompanionApp(settings, use_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = app.screen
+        await reflect(pilot, "We never just sit and talk anymore.")
+        cited = [c for c in screen.result.citations if c["source"].endswith(shared_article.name)]
+        assert cited, screen.result.citations  # the person's document grounds the reflection
+        citations = screen.query_one("#citations", OptionList)
+        citations.focus()
+        citations.highlighted = screen.result.citations.index(cited[0])
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "SectionScreen", "the section to open")
+        section = app.screen.section
+        assert section.source == cited[0]["source"]
+        assert section.text in {s.text for s in added.sections}  # the article's own words, at that section
+        assert plain(app.screen.query_one("#section-text", Static)).split() == section.text.split()
