@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import INTERRUPTIBLE
 
 from companion.guidance.embed import Embedder
 from companion.guidance.index import PENDING_MARKER, UPSERT_BATCH, GuidanceIndex
@@ -106,7 +107,9 @@ def test_remove_source_drops_only_that_documents_sections(tiny_index):
 
 def _companion(args, home: Path, **kwargs):
     env = {**os.environ, "COMPANION_HOME": str(home), "COMPANION_LISTENER": "off", "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "companion", *args], cwd=ROOT, env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "companion", *args], cwd=ROOT, env=env, **INTERRUPTIBLE, **kwargs
+    )
 
 
 def _read_until(fd: int, pattern: str, proc, limit_s: float = 300.0) -> str:

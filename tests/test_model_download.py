@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import INTERRUPTIBLE
 from textual.widgets import DataTable, Label, ProgressBar
 from tui_pilot import fixed_snapshot_settings, open_screen, wait_until
 
@@ -323,6 +324,7 @@ def _cli(home: Path, hub: LoopbackHub, *args: str, **popen) -> subprocess.Popen:
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        **INTERRUPTIBLE,
         **popen,
     )
 
