@@ -287,7 +287,15 @@ class Services:
         """Release the models, the journal and the index (the chat model's owner thread stops); safe to call twice."""
         with self._lock:
             # The index before the embedder it embeds with; the services built on them are dropped too.
-            for name in ("chat_model", "journal", "index", "embedder", "encoder_safety", "encoder_coach"):
+            from companion.engines.tuned import TASKS
+
+            for name in (
+                "chat_model",
+                "journal",
+                "index",
+                "embedder",
+                *(f"encoder_{task}" for task in TASKS),
+            ):
                 service = self._built.pop(name, None)
                 if service is not None and hasattr(service, "close"):
                     service.close()

@@ -270,7 +270,9 @@ def check_rates(review) -> None:
         print(f"  missed: {b['output'][:160]!r}")
     # The listener's own first answers on held-out statements, judged by hand (never tuned on).
     judged_path = DATA / "heldout_judged.jsonl"
-    judged = [json.loads(line) for line in judged_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    judged = [
+        json.loads(line) for line in judged_path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     passed = [review.review(j["output"], j["statement"]).ok for j in judged]
     good = [p for j, p in zip(judged, passed, strict=True) if j["label"] == "acceptable"]
     bad_judged = [p for j, p in zip(judged, passed, strict=True) if j["label"] != "acceptable"]

@@ -257,14 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             from train_coach import CachedEmbedder
 
             from companion.engines.tuned import find_tuned_encoder
-            from companion.guidance.embed import Embedder
             from companion.safety.semantic import TUNED_HEAD_FILE, SemanticScreen
 
-            embedder = (
-                CachedEmbedder(args.embed_model, args.cache)
-                if args.cache is not None
-                else Embedder(args.embed_model)
-            )
+            embedder = CachedEmbedder(args.embed_model, args.cache)
             screens += [
                 ("rules + exemplars", SemanticScreen(embedder, head=None)),
                 ("rules + trained", SemanticScreen(embedder)),
@@ -273,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             tuned_path = args.tuned_model or find_tuned_encoder("safety", [ROOT / "models"])
             tuned_head = args.tuned_head or TUNED_HEAD_FILE
             if tuned_path is not None and Path(tuned_path).is_file() and Path(tuned_head).is_file():
-                tuned_embedder = (
-                    CachedEmbedder(tuned_path, args.cache) if args.cache is not None else Embedder(tuned_path)
-                )
+                tuned_embedder = CachedEmbedder(tuned_path, args.cache)
                 extra_embedders.append(tuned_embedder)
                 screens.append(("rules + tuned encoder", SemanticScreen(tuned_embedder, head=tuned_head)))
             else:
@@ -319,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {level:<9} {line}")
     finally:
         for each in (embedder, *extra_embedders):
-            if each is not None and hasattr(each, "close"):
+            if each is not None:
                 each.close()
     return 0
 

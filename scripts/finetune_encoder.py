@@ -189,21 +189,6 @@ def lora_arrays(classifier: Classifier) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Fixed timestamps and order: the same weights give a byte-identical file."""
-    import io
-    import zipfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for key, array in sorted(arrays.items()):
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, buffer.getvalue())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=sorted(TASKS))
@@ -294,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     arrays["facts"] = np.array(json.dumps(facts, sort_keys=True))
     out = args.out or delta_path(args.task)
-    save_npz(out, arrays)
+    from train_coach import save_arrays
+
+    save_arrays(out, arrays)
     print(f"wrote {out} ({out.stat().st_size} bytes): {facts}")
     return 0
 

