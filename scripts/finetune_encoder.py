@@ -141,17 +141,13 @@ class Classifier:
         self.head.train(on)
 
     def logits(self, ids, mask):
-        return self.head(mean_pooled(self.encoder, ids, mask) * self.scale)
+        import torch
 
-
-def mean_pooled(encoder, ids, mask):
-    """Unit-length mean of the last hidden states over real tokens, as the app's Embedder computes it."""
-    import torch
-
-    hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * m).sum(1) / m.sum(1)
-    return torch.nn.functional.normalize(pooled.float(), dim=-1)
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1)
+        pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+        return self.head(pooled * self.scale)
 
 
 def batches(token_ids: list[list[int]], order: list[int], size: int):
