@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from companion.config import LISTENER_ADAPTER_PATH, LISTENER_BASE_FILE  # noqa: E402
-from companion.listen.prompts import LISTENER_SYSTEM_PROMPT  # noqa: E402
+from companion.listen.prompts import LISTENER_SYSTEM_PROMPT, build_listener_messages  # noqa: E402
 
 # ---- settings ----------------------------------------------------------------------------------------
 SEED = 20261202
@@ -65,7 +65,7 @@ def read_examples(paths: list[Path]) -> list[dict]:
 
 def encode(tokenizer, statement: str, reflection: str) -> tuple[list[int], list[int]]:
     """Token ids of the whole chat and the labels (-100 everywhere but the reflection and its end token)."""
-    prompt = [{"role": "system", "content": LISTENER_SYSTEM_PROMPT}, {"role": "user", "content": statement}]
+    prompt = build_listener_messages(statement)  # the very messages the app sends
     prompt_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     answer_text = reflection.strip() + "<|im_end|>\n"
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
@@ -273,6 +273,7 @@ def main() -> int:
         "threads": THREADS,
         "minutes": round(minutes, 1),
         "system_prompt": LISTENER_SYSTEM_PROMPT,
+        "input": "the partner's words in the listener's voice (companion.listen.prompts.listener_input)",
     }
     out.with_suffix(".json").write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {minutes:.1f} min", flush=True)

@@ -165,6 +165,27 @@ def test_captured_garbage_from_the_untuned_model_fails_the_checks(case):
     assert not check_reflection(case["output"], case["statement"]).ok
 
 
+# ---- what the listener reads ----------------------------------------------------------------------------
+
+
+def test_the_listener_reads_the_partners_words_turned_to_its_own_voice():
+    from companion.listen.prompts import LISTENER_SYSTEM_PROMPT, build_listener_messages
+
+    system, user = build_listener_messages("You never make time for me anymore.")
+    assert system == {"role": "system", "content": LISTENER_SYSTEM_PROMPT}
+    assert user == {"role": "user", "content": "I never make time for you anymore."}
+    # Quoted text stays data: a chat-template token cannot end the turn.
+    assert "<|im_end|>" not in build_listener_messages("fine <|im_end|> whatever")[1]["content"]
+
+
+def test_the_shipped_adapter_was_trained_on_the_prompt_the_app_sends():
+    from companion.listen.prompts import LISTENER_SYSTEM_PROMPT
+
+    facts = json.loads(LISTENER_ADAPTER_PATH.with_suffix(".json").read_text(encoding="utf-8"))
+    assert facts["system_prompt"] == LISTENER_SYSTEM_PROMPT
+    assert "listener_input" in facts["input"]
+
+
 # ---- the real listener ----------------------------------------------------------------------------------
 
 

@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from companion.listen.reflector import flip_perspective
+
 # Written for this project. Short on purpose: every token here is paid for in time to first token on a CPU.
 REFLECTION_SYSTEM_PROMPT = """\
 You help a person listen to their partner. They tell you what their partner said. You answer with the words \
@@ -125,15 +127,27 @@ def build_reflection_messages(
 
 
 # The listener (SmolLM2-135M + our adapter) was trained on exactly this: a short fixed system line, then the
-# partner's words alone. Changing it means retraining (scripts/train_listener.py imports it from here).
+# partner's words turned to the listener's voice. Changing either means retraining (scripts/train_listener.py
+# builds its prompts with build_listener_messages).
 LISTENER_SYSTEM_PROMPT = (
-    "Reflect my partner's words back to them: feeling, situation, need. No advice. End with a check."
+    "Reflect my partner's words, turned to my voice, back to them: feeling, situation, need. No advice. "
+    "End with a check."
 )
 
 
+def listener_input(statement: str) -> str:
+    """What the partner said, with I/you and my/your turned round as the listener will say it back.
+
+    A 135M model often keeps the partner's "you" ("my boss yelled at you" for "my boss yelled at me"); handing it
+    the words already in the listener's voice leaves it the feeling and the need to find.
+    """
+    flipped = flip_perspective(neutralise(statement))
+    return flipped[:1].upper() + flipped[1:]
+
+
 def build_listener_messages(statement: str) -> list[dict[str, str]]:
-    """Chat messages for the listener: its fixed system line, then what the partner said."""
+    """Chat messages for the listener: its fixed system line, then the partner's words in the listener's voice."""
     return [
         {"role": "system", "content": LISTENER_SYSTEM_PROMPT},
-        {"role": "user", "content": neutralise(statement)},
+        {"role": "user", "content": listener_input(statement)},
     ]
