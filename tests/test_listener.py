@@ -264,6 +264,11 @@ def test_reflect_cli_with_a_missing_adapter_answers_with_the_builtin_and_says_wh
 
 FAILING = [
     (
+        "Oh great, you've booked golf on my birthday. Lucky me.",
+        "You're thrilled that I booked golf on your birthday, and you want to celebrate. Is that close?",
+        "sarcasm",
+    ),
+    (
         "I feel ignored when you work late.",
         "Your partner feels ignored when you work late. Did I get that right?",
         "about the text",
@@ -320,6 +325,18 @@ FAILING = [
 def test_each_new_check_rejects_what_it_is_for(statement, answer, kind):
     verdict = check_reflection(answer, statement)
     assert not verdict.ok and any(reason.startswith(kind) for reason in verdict.reasons), verdict.reasons
+
+
+def test_sarcasm_read_as_sarcasm_passes_and_a_plain_glad_statement_is_not_suspected():
+    said = "Oh great, you've booked golf on my birthday. Lucky me."
+    assert check_reflection(
+        "You're hurt that I booked golf on your birthday, and you want to matter. Is that close?", said
+    ).ok
+    assert check_reflection(
+        "Behind the sarcasm you sound let down, and you want your day kept. Is that right?", said
+    ).ok
+    glad = "I'm so happy you booked dinner for my birthday."
+    assert check_reflection("You're happy that I booked dinner for your birthday. Is that right?", glad).ok
 
 
 def test_nearly_every_reference_reflection_passes_the_text_checks():

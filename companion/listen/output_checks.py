@@ -405,6 +405,41 @@ def perspective_reason(text: str, statement: str) -> str | None:
     return None
 
 
+# Signs that the partner means the opposite of their words ("Oh great, you're on call again").
+_SARCASM = re.compile(
+    r"^\W*(?:oh|yes|yeah|wow)?\W*(?:great|brilliant|perfect|lovely|wonderful|fantastic|marvellous|super|sure|fine|"
+    r"cool|nice one|good)\b\W*[,.!]|\boh,? (?:look|great|brilliant|perfect|lovely|sure|wonderful|joy|good|wow|"
+    r"never mind|don['’]t mention it|sorry|how)\b|\blucky me\b|\bbest (?:day|night|weekend) ever\b|"
+    r"\bmy favou?rite (?:\w+ )?(?:interrogation|punishment|torture)|\bexactly what (?:i|we|our \w+) "
+    r"(?:need|needs|needed|wanted)\b|\bwhat could (?:possibly )?go wrong\b|\bno rush\b|\bdon['’]t mind me\b|"
+    r"\bhow (?:passionate|romantic|thoughtful|generous|sweet|kind)(?: of you)?\W*$|\bthat definitely\b|"
+    r"(?:^|[.!?]\s+)(?:sure|right|great|fine|lovely)\W*$|"
+    r"\bwhat['’]s the harm\b|\bsince you['’]re in such a\b|\bit['’]s only been\b|\bi live to\b|"
+    r"\bwill be (?:thrilled|delighted|overjoyed)\b|\bthanks (?:a lot|for nothing)\b|\bwhat a (?:shock|surprise|treat)\b|"
+    r"\bwho knew\b|\bshocker\b|\bmust be nice\b|\bbig surprise\b|\bi love being the (?:only|one)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+# The listener taking those words at face value: the partner glad, grateful or delighted.
+_GLAD_FEELING = re.compile(
+    r"\byou(?:['’]re| are| feel| felt| sound| seem| were|['’]ve been| have been)?\s+(?:so |really |very |a bit |"
+    r"quite |pretty |feeling |truly )*(?:thrilled|happy|glad|pleased|delighted|grateful|thankful|excited|relieved|"
+    r"amused|lucky|proud|content|touched|overjoyed|impressed|charmed|flattered|satisfied|enjoying|loving|love|enjoy|"
+    r"appreciate)\b",
+    re.IGNORECASE,
+)
+_NAMES_THE_IRONY = re.compile(
+    r"\bsarcas\w*|\birony|\bironic|\bbehind the (?:joke|humou?r|\w+ tone)|\bnot really\b", re.IGNORECASE
+)
+
+
+def sarcasm_reason(text: str, statement: str) -> str | None:
+    """A sarcastic complaint answered as if the partner were pleased: the words taken at face value."""
+    if not _SARCASM.search(statement) or _NAMES_THE_IRONY.search(text):
+        return None
+    glad = _GLAD_FEELING.search(text)
+    return f"sarcasm: takes the partner's irony at face value ('{glad.group(0).lower()}')" if glad else None
+
+
 def repetition_reason(text: str) -> str | None:
     """A loop: the same sentence twice, or the same four words three times."""
     sentences = [" ".join(words(s)) for s in _sentences(text)]
@@ -463,6 +498,9 @@ def check_reflection(output: str, statement: str) -> CheckResult:
     turned = perspective_reason(text, statement)
     if turned:
         reasons.append(turned)
+    irony = sarcasm_reason(text, statement)
+    if irony:
+        reasons.append(irony)
     loop = repetition_reason(text)
     if loop:
         reasons.append(loop)
