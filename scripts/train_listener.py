@@ -24,7 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from companion.config import LISTENER_ADAPTER_PATH, LISTENER_BASE_FILE  # noqa: E402
-from companion.listen.prompts import LISTENER_SYSTEM_PROMPT, build_listener_messages  # noqa: E402
+from companion.listen.prompts import (  # noqa: E402
+    LISTENER_SYSTEM_PROMPT,
+    build_listener_messages,
+    listener_input,
+)
 
 # ---- settings ----------------------------------------------------------------------------------------
 SEED = 20261202
@@ -273,7 +277,7 @@ def main() -> int:
         "threads": THREADS,
         "minutes": round(minutes, 1),
         "system_prompt": LISTENER_SYSTEM_PROMPT,
-        "input": "the partner's words in the listener's voice (companion.listen.prompts.listener_input)",
+        "input": f"the partner's words in the listener's voice ({listener_input.__module__}.{listener_input.__name__})",
     }
     out.with_suffix(".json").write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {minutes:.1f} min", flush=True)
