@@ -114,6 +114,14 @@ def ranking_quality(
     return top1 / len(LABELLED_QUERIES), top3 / len(LABELLED_QUERIES)
 
 
+def on_compute(fn, *args, **kwargs):
+    """fn on the process's one llama.cpp thread, where the app's own models compute (compute_thread.py says
+    why): a raw call on any other thread would start a second OpenMP team and slow both sides."""
+    from companion.engines.compute_thread import compute_thread
+
+    return compute_thread().run(lambda: fn(*args, **kwargs))
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     position = (len(ordered) - 1) * fraction
@@ -178,7 +186,7 @@ def bench_search(args: argparse.Namespace) -> int:
         k = args.k
 
         def floor_search(query: str):
-            vector = raw_llama.embed(query)
+            vector = on_compute(raw_llama.embed, query)
             return collection.query(query_embeddings=[vector], n_results=k, include=["distances"])
 
         def ours(query: str):
@@ -408,14 +416,14 @@ def bench_reflect(args: argparse.Namespace) -> int:
 
     # Warm both (page the weights in) before anything is timed.
     chat.complete(first_messages, max_tokens=4)
-    raw.create_chat_completion(messages=first_messages, max_tokens=4)
+    on_compute(raw.create_chat_completion, messages=first_messages, max_tokens=4)
 
     cold_engine, cold_raw, warm_same, warm_other, cold_second = [], [], [], [], []
     for round_number in range(args.rounds):
         print(f"round {round_number + 1}/{args.rounds}", flush=True)
         # Side by side, both from an empty KV cache: the engine path against raw create_chat_completion.
         raw.reset()
-        cold_raw.append(_raw_run(raw, first_messages, **sampling))
+        cold_raw.append(on_compute(_raw_run, raw, first_messages, **sampling))
         chat.forget_prefix()
         cold_engine.append(_engine_run(engine, FIRST_STATEMENT))
         print(
@@ -584,15 +592,15 @@ def bench_listener(args: argparse.Namespace) -> int:
     )
     raw_merged = runtime.load_llama(merged, n_ctx=1024, n_threads=threads, n_gpu_layers=0, seed=20240611)
     for llm in (raw, raw_merged):
-        llm.create_chat_completion(messages=messages, max_tokens=4)  # page the weights in before timing
+        on_compute(llm.create_chat_completion, messages=messages, max_tokens=4)  # page the weights in first
     chat.complete(messages, max_tokens=4)
 
     engine_runs, raw_runs, merged_runs = [], [], []
     for round_number in range(args.rounds):
         raw.reset()
-        raw_runs.append(_raw_run(raw, messages, **sampling))
+        raw_runs.append(on_compute(_raw_run, raw, messages, **sampling))
         raw_merged.reset()
-        merged_runs.append(_raw_run(raw_merged, messages, **sampling))
+        merged_runs.append(on_compute(_raw_run, raw_merged, messages, **sampling))
         chat.forget_prefix()
         engine_runs.append(_engine_run(engine, LISTENER_STATEMENT))
         print(
@@ -908,7 +916,7 @@ def bench_coach(args: argparse.Namespace) -> int:
         raw = embedder._llm  # the llama_cpp.Llama itself: the floor skips our wrapper
         texts = [line["text"][:3000] for line in lines]
         started = time.perf_counter()
-        raw.embed(texts, truncate=True)
+        on_compute(raw.embed, texts, truncate=True)
         floor_seconds = time.perf_counter() - started
         coach = Coach(embedder, model=load_model(TUNED_WEIGHTS_FILE)) if use_tuned else Coach(embedder)
         started = time.perf_counter()

@@ -96,6 +96,7 @@ def bench_index(args: argparse.Namespace) -> int:
     import llama_cpp
 
     from companion.config import Settings
+    from companion.engines.compute_thread import compute_thread
     from companion.guidance.embed import BATCH_TOKENS, MAX_TOKENS, Embedder
     from companion.guidance.index import GuidanceIndex
     from companion.guidance.knowledge import split_document
@@ -159,7 +160,10 @@ def bench_index(args: argparse.Namespace) -> int:
                 count = sum(min(MAX_TOKENS, len(raw[1].tokenize(t.encode(), add_bos=True))) for t in texts)
                 for threads in dict.fromkeys(chosen):
                     began = time.perf_counter()
-                    raw[threads].embed(texts, normalize=False, truncate=True)
+                    # On the app's llama.cpp thread, as the index's own calls run (compute_thread.py says why).
+                    compute_thread().run(
+                        lambda t=threads: raw[t].embed(texts, normalize=False, truncate=True)
+                    )
                     took = time.perf_counter() - began
                     raw_time[threads] += took
                     raw_tokens[threads] += count

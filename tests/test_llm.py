@@ -1,7 +1,8 @@
-"""The chat model's owner thread, on the real tiny GGUF through the real llama_cpp."""
+"""The chat model on the compute thread, on the real tiny GGUF through the real llama_cpp."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -186,3 +187,50 @@ def test_a_closed_model_refuses_new_requests(tiny_chat_model):
     model.close()
     with pytest.raises(ModelError):
         model.complete(messages("hello"), max_tokens=2)
+
+
+def test_the_chat_model_and_the_embedder_compute_on_one_thread(chat, tiny_embed_model):
+    # One OpenMP team in the process: a second computing thread halved decode speed (compute_thread.py).
+    from companion.guidance.embed import Embedder
+
+    seen: dict[str, int] = {}
+    chat.run_on_owner(lambda llm: seen.setdefault("chat", threading.get_ident()))
+    with Embedder(tiny_embed_model, n_threads=1) as embedder:
+        original = embedder._embed_here
+
+        def recording(texts):
+            seen["embed"] = threading.get_ident()
+            return original(texts)
+
+        embedder._embed_here = recording
+        assert embedder.embed(["you never ask about my day"]).shape[0] == 1
+    assert seen["chat"] == seen["embed"] != threading.get_ident()
+
+
+def test_without_a_thread_count_the_chat_model_decodes_on_every_physical_core(tiny_chat_model):
+    from companion.engines.runtime import physical_cores
+
+    cores = physical_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    with ChatModel(tiny_chat_model, n_ctx=256) as model:
+        assert model.run_on_owner(lambda llm: llm.n_threads) == cores
+    with ChatModel(tiny_chat_model, n_ctx=256, n_threads=1) as model:
+        assert model.run_on_owner(lambda llm: llm.n_threads) == 1
+
+
+def test_a_job_that_fails_on_the_compute_thread_raises_in_its_caller_and_the_thread_goes_on():
+    from companion.engines.compute_thread import ComputeThread
+
+    worker = ComputeThread(name="companion-test-compute")
+
+    def fails():
+        raise ValueError("broken job")
+
+    with pytest.raises(ValueError, match="broken job"):
+        worker.run(fails)
+    order: list[int] = []
+    for number in range(5):
+        worker.submit(lambda number=number: order.append(number))
+    # Queued in order, run in order; a job may itself call run() without waiting on itself.
+    assert worker.run(lambda: worker.run(lambda: len(order))) == 5
+    assert order == [0, 1, 2, 3, 4]

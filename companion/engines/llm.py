@@ -1,6 +1,6 @@
-"""The chat model: one owner thread around llama_cpp.Llama that loads once, streams, stops and cancels.
+"""The chat model: llama_cpp.Llama on the process's one compute thread; it loads once, streams, stops and cancels.
 
-Every call to the model goes through a queue to that one thread, so two generations never share the
+Every call to the model is a job on that thread (`compute_thread`), so two generations never share the
 context at once; a request that arrives while another runs waits its turn (or its caller cancels it).
 The static start of every prompt (the system prompt) stays in the KV cache between requests: llama.cpp
 only evaluates the tokens after the longest prefix it already holds, and a small RAM store of saved
@@ -88,16 +88,6 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-@dataclass
-class _Call:
-    """Run a function on the owner thread with the Llama object (bench and maintenance only)."""
-
-    fn: Callable[[Any], Any]
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Any = None
-    error: BaseException | None = None
-
-
 _END = object()
 
 
@@ -110,7 +100,7 @@ def _route_logs(log_file: Path | None) -> None:
 
 
 class ChatModel:
-    """A local GGUF chat model behind one owner thread. Build it off the UI thread: loading takes seconds."""
+    """A local GGUF chat model on the compute thread. Build it off the UI thread: loading takes seconds."""
 
     def __init__(
         self,
@@ -146,7 +136,7 @@ class ChatModel:
         self.n_gpu_layers = n_gpu_layers
         self._load_kwargs = {
             "n_ctx": n_ctx,
-            "n_threads": n_threads,
+            "n_threads": n_threads or runtime.physical_cores(),
             "n_gpu_layers": n_gpu_layers,
             "seed": seed,
         }
@@ -154,21 +144,18 @@ class ChatModel:
             self._load_kwargs["adapter_path"] = self.adapter_path
         self._prefix_cache_bytes = prefix_cache_bytes
         self._log_file = log_file
-        self._jobs: queue.Queue = queue.Queue()
         self._closing = threading.Event()
-        self._loaded = threading.Event()
-        self._load_error: BaseException | None = None
         self._evals: list[tuple[int, int]] = []  # (tokens already held, tokens decoded) per eval call
         self.last_stats: GenerationStats | None = None
         self._formatter = None
-        self._saved_prefixes: OrderedDict[tuple[int, ...], _SavedPrefix] = OrderedDict()  # owner thread only
+        # Touched on the compute thread only.
+        self._saved_prefixes: OrderedDict[tuple[int, ...], _SavedPrefix] = OrderedDict()
         self.generations_running = 0
-        self.max_generations_running = 0  # the owner thread's own record: never above 1
-        self._thread = threading.Thread(target=self._own_the_model, name="companion-chat-model", daemon=True)
-        self._thread.start()
-        self._loaded.wait()
-        if self._load_error is not None:
-            raise self._load_error
+        self.max_generations_running = 0  # the compute thread's own record: never above 1
+        from companion.engines.compute_thread import compute_thread
+
+        self._compute = compute_thread()
+        self._llm = self._compute.run(self._load)
 
     # ---- the public surface -------------------------------------------------------------------
     def stream(
@@ -198,7 +185,7 @@ class ChatModel:
             cancel=cancel or threading.Event(),
             stats=stats if stats is not None else GenerationStats(),
         )
-        self._jobs.put(job)
+        self._compute.submit(lambda: self._run_generation(job))
         return self._pieces(job)
 
     @property
@@ -225,14 +212,15 @@ class ChatModel:
         )
 
     def run_on_owner(self, fn: Callable[[Any], Any]) -> Any:
-        """Run fn(llama) on the owner thread, between generations (benchmarks, tokenising)."""
+        """Run fn(llama) on the compute thread, between generations (benchmarks, tokenising)."""
         self._check_open()
-        call = _Call(fn)
-        self._jobs.put(call)
-        call.done.wait()
-        if call.error is not None:
-            raise call.error
-        return call.result
+
+        def call() -> Any:
+            if self._llm is None:
+                raise ModelError("The chat model was closed.", fix="start the companion again")
+            return fn(self._llm)
+
+        return self._compute.run(call)
 
     def forget_prefix(self) -> None:
         """Drop the cached KV state and saved prefixes, so the next prompt is evaluated from scratch."""
@@ -244,12 +232,24 @@ class ChatModel:
         self.run_on_owner(drop)
 
     def close(self) -> None:
+        """Free the model after the requests already queued (which see the close and stop at once)."""
         if self._closing.is_set():
             return
         self._closing.set()
-        self._jobs.put(None)
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=30)
+
+        def free() -> None:
+            llm, self._llm = self._llm, None
+            if llm is None:
+                return
+            try:
+                llm.close()
+            except Exception:
+                log.warning("the chat model did not close cleanly")
+
+        try:
+            self._compute.run(free, timeout=30)
+        except TimeoutError:
+            log.warning("the chat model was still busy when closed")
 
     def __enter__(self) -> ChatModel:
         return self
@@ -280,47 +280,29 @@ class ChatModel:
         if self._closing.is_set():
             raise ModelError("The chat model was closed.", fix="start the companion again")
 
-    # ---- the owner thread ---------------------------------------------------------------------
-    def _own_the_model(self) -> None:
-        try:
-            _route_logs(self._log_file)
-            from companion.engines import runtime
+    # ---- on the compute thread ---------------------------------------------------------------
+    def _load(self):
+        _route_logs(self._log_file)
+        from companion.engines import runtime
 
-            llm = runtime.load_llama(self.model_path, what="chat model", **self._load_kwargs)
-            self._count_evaluated_tokens(llm)
-        except BaseException as exc:  # handed to the constructor, which raises it in the caller's thread
-            self._load_error = (
-                exc
-                if isinstance(exc, ModelError)
-                else ModelError(
-                    f"The chat model {self.model_path.name} could not be loaded ({type(exc).__name__}).",
-                    fix="check the file with `companion models list`, or run without a model: --no-model",
-                )
-            )
-            self._loaded.set()
-            return
-        log.info("chat model loaded: %s (gpu layers %s)", self.model_path.name, self.n_gpu_layers)
-        self._loaded.set()
         try:
-            while True:
-                job = self._jobs.get()
-                if job is None:
-                    break
-                if isinstance(job, _Call):
-                    try:
-                        job.result = job.fn(llm)
-                    except BaseException as exc:
-                        job.error = exc
-                    finally:
-                        job.done.set()
-                    continue
-                self._generate(llm, job)
-        finally:
-            self._drain_after_close()
-            try:
-                llm.close()
-            except Exception:
-                log.warning("the chat model did not close cleanly")
+            llm = runtime.load_llama(self.model_path, what="chat model", **self._load_kwargs)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(
+                f"The chat model {self.model_path.name} could not be loaded ({type(exc).__name__}).",
+                fix="check the file with `companion models list`, or run without a model: --no-model",
+            ) from None
+        self._count_evaluated_tokens(llm)
+        log.info("chat model loaded: %s (gpu layers %s)", self.model_path.name, self.n_gpu_layers)
+        return llm
+
+    def _run_generation(self, job: _Generation) -> None:
+        if self._llm is None:
+            job.out.put(ModelError("The chat model was closed before this request ran."))
+            return
+        self._generate(self._llm, job)
 
     def _count_evaluated_tokens(self, llm) -> None:
         """Record what each llama eval call decodes: the first call of a generation is the prompt's
@@ -333,18 +315,6 @@ class ChatModel:
             return original_eval(tokens)
 
         llm.eval = eval_and_count
-
-    def _drain_after_close(self) -> None:
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(job, _Generation):
-                job.out.put(ModelError("The chat model was closed before this request ran."))
-            elif isinstance(job, _Call):
-                job.error = ModelError("The chat model was closed.")
-                job.done.set()
 
     def _chat_formatter(self, llm):
         """The model's own chat template from its GGUF metadata (ChatML when it has none)."""

@@ -73,7 +73,7 @@ def thread_options(cpu_count: int | None = None) -> tuple[int, ...]:
 
 
 class Embedder:
-    """`embed(texts)` -> (n, d) float32 rows of unit length. Thread-safe: one lock around llama.cpp."""
+    """`embed(texts)` -> (n, d) float32 rows of unit length. Thread-safe: llama.cpp runs on the compute thread."""
 
     def __init__(
         self,
@@ -83,14 +83,33 @@ class Embedder:
         max_tokens: int = MAX_TOKENS,
         batch_tokens: int = BATCH_TOKENS,
     ) -> None:
-        from companion.engines.runtime import load_llama
+        from companion.engines.compute_thread import compute_thread
 
         self.model_path = Path(model_path)
+        # One computing thread for every model in the process (compute_thread says why).
+        self._compute = compute_thread()
         self._lock = threading.Lock()
         # A configured thread count is used as given; otherwise the fastest is measured as the embedder works.
         self.threads = ThreadChooser([n_threads] if n_threads else thread_options())
         n_threads = n_threads or self.threads.best
-        self._llm = load_llama(
+        self._llm = self._compute.run(lambda: self._load(n_threads, max_tokens, batch_tokens))
+        import llama_cpp
+
+        if self._llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+            self._compute.run(self._llm.close)
+            raise ModelError(
+                f"{self.model_path.name} gives one vector per token, not per sentence (no pooling in its metadata).",
+                fix="use a sentence-embedding GGUF with mean pooling, e.g. companion models prepare-embedder",
+            )
+        train_ctx = int(llama_cpp.llama_model_n_ctx_train(self._llm.model))
+        self.max_tokens = max(8, min(max_tokens, train_ctx))
+        self._threads_now = n_threads
+        self._dimension = int(self._llm.n_embd())
+
+    def _load(self, n_threads: int, max_tokens: int, batch_tokens: int):
+        from companion.engines.runtime import load_llama
+
+        return load_llama(
             self.model_path,
             what="embedding model",
             embedding=True,
@@ -104,18 +123,6 @@ class Embedder:
             # unchanged to a cosine of 0.999999 (scripts/bench.py coach measures it beside the raw call).
             flash_attn=True,
         )
-        import llama_cpp
-
-        if self._llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
-            self._llm.close()
-            raise ModelError(
-                f"{self.model_path.name} gives one vector per token, not per sentence (no pooling in its metadata).",
-                fix="use a sentence-embedding GGUF with mean pooling, e.g. companion models prepare-embedder",
-            )
-        train_ctx = int(llama_cpp.llama_model_n_ctx_train(self._llm.model))
-        self.max_tokens = max(8, min(max_tokens, train_ctx))
-        self._threads_now = n_threads
-        self._dimension = int(self._llm.n_embd())
 
     # ---- public ------------------------------------------------------------------------------------
 
@@ -137,18 +144,7 @@ class Embedder:
         for text in texts:
             if not isinstance(text, str):
                 raise InputError("Only text can be embedded.", fix="pass strings to Embedder.embed")
-        with self._lock:
-            if self._llm is None:
-                raise ModelError("The embedder was closed.", fix="create a new Embedder")
-            prepared = [self._fit(text) for text in texts]
-            vectors = []
-            for threads, part in self._runs(prepared):
-                if threads != self._threads_now:
-                    self._llm._ctx.set_n_threads(threads, threads)
-                    self._threads_now = threads
-                started = time.perf_counter()
-                vectors.extend(self._llm.embed([text for text, _ in part], normalize=False, truncate=True))
-                self.threads.record(threads, sum(count for _, count in part), time.perf_counter() - started)
+        vectors = self._compute.run(lambda: self._embed_here(texts))
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self._dimension)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         # An all-zero row (e.g. a text of only unknown characters) stays zero instead of becoming NaN.
@@ -161,13 +157,15 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for text, [CLS] and [SEP] included (before any cut)."""
         with self._lock:
+            if self._llm is None:
+                raise ModelError("The embedder was closed.", fix="create a new Embedder")
             return len(self._tokenize(text))
 
     def close(self) -> None:
         with self._lock:
             llm, self._llm = self._llm, None
-            if llm is not None:
-                llm.close()
+        if llm is not None:
+            self._compute.run(llm.close)
 
     def __enter__(self) -> Embedder:
         return self
@@ -176,6 +174,21 @@ class Embedder:
         self.close()
 
     # ---- internals ---------------------------------------------------------------------------------
+
+    def _embed_here(self, texts: list[str]) -> list:
+        with self._lock:
+            if self._llm is None:
+                raise ModelError("The embedder was closed.", fix="create a new Embedder")
+            prepared = [self._fit(text) for text in texts]
+            vectors = []
+            for threads, part in self._runs(prepared):
+                if threads != self._threads_now:
+                    self._llm._ctx.set_n_threads(threads, threads)
+                    self._threads_now = threads
+                started = time.perf_counter()
+                vectors.extend(self._llm.embed([text for text, _ in part], normalize=False, truncate=True))
+                self.threads.record(threads, sum(count for _, count in part), time.perf_counter() - started)
+        return vectors
 
     def _tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8", errors="replace"), add_bos=True, special=False)
