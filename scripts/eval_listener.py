@@ -75,7 +75,20 @@ def fewshot_messages(statement: str, firmer: bool) -> list[dict[str, str]]:
     return messages + build_reflection_messages(statement, firmer=firmer)[1:]
 
 
-def make_systems(names, base: Path, adapter: Path, threads: int):
+def listener_files(base: str | None, adapter: str | None) -> tuple[Path, Path | None]:
+    """--base/--adapter as given ("none": no adapter); by default the files the app itself would run."""
+    from companion.engines.listener import merged_listener_path
+
+    base_path = Path(base) if base else ROOT / "models" / LISTENER_BASE_FILE
+    adapter_path = None if adapter == "none" else Path(adapter) if adapter else LISTENER_ADAPTER_PATH
+    if base is None and adapter is None:
+        merged = merged_listener_path(base_path, adapter_path)
+        if merged.is_file():
+            return merged, None
+    return base_path, adapter_path
+
+
+def make_systems(names, base: Path, adapter: Path | None, threads: int):
     from companion.engines.llm import ChatModel
     from companion.listen.reflect import (
         LISTENER_MAX_TOKENS,
@@ -292,8 +305,16 @@ def main() -> int:
     parser.add_argument(
         "--per-topic", type=int, default=0, help="at most N statements of each topic (0: all)"
     )
-    parser.add_argument("--base", default=str(ROOT / "models" / LISTENER_BASE_FILE))
-    parser.add_argument("--adapter", default=str(LISTENER_ADAPTER_PATH))
+    parser.add_argument(
+        "--base",
+        default=None,
+        help="the base GGUF (default: what the app runs, setup's merge when it is there)",
+    )
+    parser.add_argument(
+        "--adapter",
+        default=None,
+        help="the LoRA adapter; none for a base with it merged in",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--save-outputs", action="store_true", help=f"write every draft to {OUT}")
@@ -328,7 +349,9 @@ def main() -> int:
         return 0
     rows = stratified(read_set(args.set), args.per_topic)
     started = time.monotonic()
-    systems = make_systems(args.systems, Path(args.base), Path(args.adapter), args.threads)
+    base, adapter = listener_files(args.base, args.adapter)
+    print(f"listener: {base.name}" + (f" + {adapter.name}" if adapter else ""), file=sys.stderr)
+    systems = make_systems(args.systems, base, adapter, args.threads)
     outputs = evaluate(rows, systems, args.systems, review, coach, args.seed)
     print(f"\n{args.set}: {len(rows)} statements, {time.monotonic() - started:.0f} s\n")
     print(table(outputs))

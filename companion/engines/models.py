@@ -218,6 +218,8 @@ def choose_chat_model(settings: Settings, catalog: Sequence[CatalogModel] | None
         files = find_listener(settings)
     except ModelError as exc:
         return ChatModelDecision(None, problem=str(exc))
+    if files.merged is not None:  # setup's merge decodes faster than the adapter applied at run time
+        return ChatModelDecision(ChatModelChoice(files.merged, "listener", LISTENER_NAME, LISTENER_LICENCE))
     return ChatModelDecision(
         ChatModelChoice(files.base, "listener", LISTENER_NAME, LISTENER_LICENCE, files.adapter)
     )
