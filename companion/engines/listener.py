@@ -116,6 +116,8 @@ def merge_listener(base: Path, adapter: Path, out: Path) -> Path:
     import numpy as np
     from gguf import quants
 
+    from companion.engines.models import write_gguf_file
+
     base_reader, adapter_reader = gguf.GGUFReader(str(base)), gguf.GGUFReader(str(adapter))
     alpha = float(adapter_reader.fields["adapter.lora.alpha"].contents())
     lora = {t.name: np.asarray(t.data, dtype=np.float32) for t in adapter_reader.tensors}
@@ -137,12 +139,7 @@ def merge_listener(base: Path, adapter: Path, out: Path) -> Path:
         kind = gguf.GGMLQuantizationType.Q8_0
         packed = quants.quantize(weight.astype(np.float32), kind)
         writer.add_tensor(tensor.name, packed, raw_shape=packed.shape, raw_dtype=kind)
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
+    write_gguf_file(writer)
     os.chmod(staging, 0o600)  # the data folder keeps every file private
     os.replace(staging, out)
     return out
