@@ -284,7 +284,7 @@ class Services:
         )
 
     def close(self) -> None:
-        """Release the models, the journal and the index (the chat model's owner thread stops); safe to call twice."""
+        """Release the models, the journal and the index (the chat model frees its weights); safe to call twice."""
         with self._lock:
             # The index before the embedder it embeds with; the services built on them are dropped too.
             from companion.engines.tuned import TASKS

@@ -43,7 +43,7 @@ CHATML_TEMPLATE = (
 
 @dataclass
 class GenerationStats:
-    """What one generation cost, measured on the owner thread."""
+    """What one generation cost, measured on the compute thread."""
 
     prompt_tokens: int = 0
     prompt_tokens_evaluated: int = 0  # after reusing the cached prefix
