@@ -76,16 +76,15 @@ def fewshot_messages(statement: str, firmer: bool) -> list[dict[str, str]]:
 
 
 def listener_files(base: str | None, adapter: str | None) -> tuple[Path, Path | None]:
-    """--base/--adapter as given ("none": no adapter); by default the files the app itself would run."""
-    from companion.engines.listener import merged_listener_path
-
-    base_path = Path(base) if base else ROOT / "models" / LISTENER_BASE_FILE
-    adapter_path = None if adapter == "none" else Path(adapter) if adapter else LISTENER_ADAPTER_PATH
+    """--base/--adapter as given ("none": no adapter); by default the files the app itself runs (find_listener)."""
     if base is None and adapter is None:
-        merged = merged_listener_path(base_path, adapter_path)
-        if merged.is_file():
-            return merged, None
-    return base_path, adapter_path
+        from companion.config import Settings
+        from companion.engines.listener import find_listener
+
+        files = find_listener(Settings.load())
+        return (files.merged, None) if files.merged is not None else (files.base, files.adapter)
+    base_path = Path(base) if base else ROOT / "models" / LISTENER_BASE_FILE
+    return base_path, None if adapter == "none" else Path(adapter) if adapter else LISTENER_ADAPTER_PATH
 
 
 def make_systems(names, base: Path, adapter: Path | None, threads: int):

@@ -139,9 +139,12 @@ def merge_listener(base: Path, adapter: Path, out: Path) -> Path:
         kind = gguf.GGMLQuantizationType.Q8_0
         packed = quants.quantize(weight.astype(np.float32), kind)
         writer.add_tensor(tensor.name, packed, raw_shape=packed.shape, raw_dtype=kind)
-    write_gguf_file(writer)
-    os.chmod(staging, 0o600)  # the data folder keeps every file private
-    os.replace(staging, out)
+    try:
+        write_gguf_file(writer)
+        os.chmod(staging, 0o600)  # the data folder keeps every file private
+        os.replace(staging, out)
+    finally:
+        staging.unlink(missing_ok=True)  # only left behind when a write failed
     return out
 
 
@@ -152,7 +155,6 @@ def prepare_merged_listener(base: Path, adapter: Path) -> Path:
         try:
             merge_listener(base, adapter, out)
         except (OSError, ValueError, KeyError) as exc:
-            out.with_name(out.name + ".partial").unlink(missing_ok=True)
             raise ModelError(
                 f"The listener could not be merged with its adapter ({exc}); base + adapter answer instead, "
                 "a little slower.",
