@@ -207,14 +207,17 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
     os.close(slave)
     screen = pyte.Screen(columns, lines)
     stream = pyte.ByteStream(screen)
-    seen = ""
+    permissions_message = "readable by others (mode 755); tightened to 700"
+    help_lines_message = "Help lines for: UK (from your system's language settings; change on the Models screen)"
+    shown = flat = ""
     try:
         for _ in range(MAX_STEPS):
             stream.feed(read_for(master, 1))
-            seen = "\n".join(screen.display)
-            if ("tightened to 700" in seen and "Help lines for: UK" in seen) or child.poll() is not None:
+            shown = "\n".join(screen.display)
+            flat = " ".join(shown.replace("▌", " ").split())  # a toast wraps its text over lines, behind its edge
+            # A toast is drawn over several frames: wait for the whole of both messages, not their first line.
+            if (permissions_message in flat and help_lines_message in flat) or child.poll() is not None:
                 break
-        shown = seen
         os.write(master, b"\x11")  # ctrl+q
         after = b""
         for _ in range(100):
@@ -227,11 +230,8 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
             child.kill()
         child.wait()
         os.close(master)
-    flat = " ".join(shown.replace("▌", " ").split())  # a toast wraps its text over lines, behind its edge
-    assert "readable by others (mode 755); tightened to 700" in flat, shown
-    assert "Help lines for: UK (from your system's language settings; change on the Models screen)" in flat, (
-        shown
-    )
+    assert permissions_message in flat, shown
+    assert help_lines_message in flat, shown
     assert child.returncode == 0
     # Nothing was printed behind the app, to appear only after it closed.
     assert b"tightened" not in after.split(b"\x1b[?1049l")[-1]
