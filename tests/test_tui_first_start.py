@@ -208,14 +208,17 @@ def test_in_a_terminal_the_start_messages_are_on_the_screen_not_behind_it(compan
     screen = pyte.Screen(columns, lines)
     stream = pyte.ByteStream(screen)
     permissions_message = "readable by others (mode 755); tightened to 700"
-    help_lines_message = "Help lines for: UK (from your system's language settings; change on the Models screen)"
+    help_lines_message = (
+        "Help lines for: UK (from your system's language settings; change on the Models screen)"
+    )
     shown = flat = ""
     try:
         for _ in range(MAX_STEPS):
             stream.feed(read_for(master, 1))
             shown = "\n".join(screen.display)
-            flat = " ".join(shown.replace("▌", " ").split())  # a toast wraps its text over lines, behind its edge
-            # A toast is drawn over several frames: wait for the whole of both messages, not their first line.
+            # A toast wraps its text over lines, behind its edge; it is drawn over several frames, so wait for
+            # the whole of both messages, not their first line.
+            flat = " ".join(shown.replace("▌", " ").split())
             if (permissions_message in flat and help_lines_message in flat) or child.poll() is not None:
                 break
         os.write(master, b"\x11")  # ctrl+q
