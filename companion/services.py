@@ -106,6 +106,16 @@ class Services:
         return self._once(f"encoder_{task}", build)
 
     @property
+    def search_embedder(self):
+        """The embedder guidance search runs (engines.tuned.search_embed_model): the copy of MiniLM tuned for
+        retrieval when setup merged it and no embedder is configured, else the shared one."""
+        if self.settings.embed_model is None:
+            tuned = self.tuned_encoder("retrieval")
+            if tuned is not None:
+                return tuned
+        return self.embedder
+
+    @property
     def knowledge(self):
         def build():
             from companion.guidance.knowledge import KnowledgeBase
@@ -124,7 +134,7 @@ class Services:
         sections that need embedding are done (the app's first start shows it on the status line)."""
 
         def build():
-            embedder = self.embedder
+            embedder = self.search_embedder
             if embedder is None:
                 return None
             from companion.guidance.index import GuidanceIndex

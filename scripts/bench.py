@@ -146,11 +146,12 @@ def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
 def bench_search(args: argparse.Namespace) -> int:
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
     from companion.config import Settings
+    from companion.engines.tuned import search_embed_model  # the embedder guidance search runs
     from companion.guidance.embed import Embedder
     from companion.guidance.index import GuidanceIndex
     from companion.guidance.knowledge import KnowledgeBase
 
-    model = Path(args.embed_model) if args.embed_model else Settings(home=ROOT).resolved_embed_model
+    model = Path(args.embed_model) if args.embed_model else search_embed_model(Settings(home=ROOT))
     if model is None or not model.is_file():
         print("bench: the embedder is missing. Fix: companion models prepare-embedder", file=sys.stderr)
         return 2

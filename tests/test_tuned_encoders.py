@@ -145,3 +145,29 @@ def test_the_services_screen_and_coach_with_their_tuned_encoders(minilm_model, t
         assert coach.embedder.name == tuned.shipped("coach").file_name[:-5]
     finally:
         services.close()
+
+
+@pytest.mark.embedder
+def test_guidance_search_embeds_with_the_retrieval_copy_unless_an_embedder_is_configured(
+    minilm_model, tmp_path
+):
+    from companion.config import Settings
+    from companion.services import Services
+
+    retrieval_name = tuned.shipped("retrieval").file_name[:-5]
+    services = Services(Settings(home=tmp_path / "default"))
+    try:
+        assert services.search_embedder.name == retrieval_name
+        assert tuned.search_embed_model(services.settings).stem == retrieval_name
+        index = services.index
+        assert index.embedder_name == retrieval_name  # the index and its queries use the same model
+        assert index.search("We never just sit and talk anymore.", k=3)
+    finally:
+        services.close()
+    configured = Services(Settings(home=tmp_path / "configured", embed_model=minilm_model))
+    try:
+        # A person's own choice of embedder is what search uses.
+        assert configured.search_embedder is configured.embedder
+        assert tuned.search_embed_model(configured.settings) == minilm_model
+    finally:
+        configured.close()

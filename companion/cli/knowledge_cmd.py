@@ -96,7 +96,11 @@ def register(subparsers) -> None:
 
 
 def _embedder(settings):
-    path = settings.resolved_embed_model
+    from companion.engines.tuned import search_embed_model
+
+    path = search_embed_model(
+        settings
+    )  # the one the app searches with, so the index is never rebuilt between them
     if path is None or not path.is_file():
         where = f" ({path} is missing)" if path is not None else ""
         raise ModelError(

@@ -75,6 +75,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     active = choice.path if choice is not None else None
     listener = _listener_state(settings, choice)
     embedder = settings.resolved_embed_model
+    from companion.engines.tuned import search_embed_model
+
+    search_embedder = search_embed_model(settings)
     if getattr(args, "json", False):
         print_json(
             {
@@ -96,6 +99,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "engine": choice.engine if choice is not None else "builtin",
                 "listener": listener,
                 "embedder": str(embedder) if embedder else None,
+                "search_embedder": str(search_embedder) if search_embedder else None,
             }
         )
         return 0
@@ -124,6 +128,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("No chat model available: reflections come from the built-in reflector.")
     if embedder is not None:
         print(f"Embedder: {embedder}")
+        if search_embedder is not None and search_embedder != embedder:
+            print(f"Guidance search embeds with: {search_embedder}")
     else:
         print("Embedder: missing. Build it with `companion models prepare-embedder`.")
     return 0

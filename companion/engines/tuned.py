@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-TASKS: tuple[str, ...] = ("safety", "coach")
+TASKS: tuple[str, ...] = ("safety", "coach", "retrieval")
 # peft module-name suffixes: the q/k/v projections and every dense layer (attention output, FFN up and down).
 LORA_TARGETS: tuple[str, ...] = ("query", "key", "value", "dense")
 
@@ -62,6 +62,16 @@ def find_tuned_encoder(task: str, models_dirs) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def search_embed_model(settings) -> Path | None:
+    """The embedder guidance search runs: one the person configured, else the copy tuned for retrieval when setup
+    merged it, else the plain MiniLM; None when none is prepared."""
+    if settings.embed_model is None:
+        tuned = find_tuned_encoder("retrieval", settings.model_search_dirs)
+        if tuned is not None:
+            return tuned
+    return settings.resolved_embed_model
 
 
 def fits(weights: dict[str, np.ndarray], delta: Path) -> bool:
@@ -149,6 +159,7 @@ __all__ = [
     "TunedEncoder",
     "delta_path",
     "find_tuned_encoder",
+    "search_embed_model",
     "fits",
     "merged_weights",
     "prepare_tuned_encoders",

@@ -128,7 +128,9 @@ class ModelsScreen(CompanionScreen):
         if problem:
             info.append(f"  {problem}\n", style="dim")
         info.append("Embedding model: ", style="bold")
-        embed = settings.resolved_embed_model
+        from companion.engines.tuned import search_embed_model
+
+        embed = search_embed_model(settings)
         info.append(embed.name if embed else "not prepared (run: companion models prepare-embedder)")
         info.append("\nData folder: ", style="bold")
         info.append(str(settings.home))
