@@ -299,6 +299,22 @@ def test_reflect_cli_answers_with_the_listener_out_of_the_box(listener_on, minil
     assert "Traceback" not in result.stderr
 
 
+def test_models_list_names_the_merged_listener_that_answers(listener_on):
+    _require_listener()
+    for extra in ([], ["--json"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "companion", "models", "list", *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ),
+        )
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    listener = json.loads(result.stdout)["listener"]
+    assert listener["ready"] and listener["merged"] == str(merged_listener_path(BASE, LISTENER_ADAPTER_PATH))
+    assert listener["size_mb"] == round(Path(listener["merged"]).stat().st_size / 1e6, 1)
+
+
 def test_reflect_cli_with_a_missing_adapter_answers_with_the_builtin_and_says_why(listener_on, tmp_path):
     env = dict(os.environ, COMPANION_LISTENER_ADAPTER=str(tmp_path / "missing.gguf"))
     result = subprocess.run(

@@ -73,7 +73,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         decision = None  # a named model not yet pulled: the list itself still helps
     choice = decision.choice if decision is not None else None
     active = choice.path if choice is not None else None
-    listener = _listener_state(settings, choice)
+    listener = _listener_state(settings)
     embedder = settings.resolved_embed_model
     from companion.engines.tuned import search_embed_model
 
@@ -135,17 +135,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listener_state(settings, choice) -> dict:
-    """Whether the listener can answer; the choice already checked its files when it picked the listener."""
-    from companion.engines.listener import LISTENER_NAME, ListenerFiles, find_listener
+def _listener_state(settings) -> dict:
+    """Whether the listener can answer, and the files it runs (the merge setup wrote, or base + adapter)."""
+    from companion.engines.listener import LISTENER_NAME, find_listener
 
-    if choice is not None and choice.engine == "listener":
-        files = ListenerFiles(base=choice.path, adapter=choice.adapter)
-    else:
-        try:
-            files = find_listener(settings)
-        except CompanionError as exc:
-            return {"name": LISTENER_NAME, "ready": False, "problem": str(exc), "size_mb": None}
+    try:
+        files = find_listener(settings)
+    except CompanionError as exc:
+        return {"name": LISTENER_NAME, "ready": False, "problem": str(exc), "size_mb": None}
     return {
         "name": LISTENER_NAME,
         "ready": True,
@@ -153,6 +150,7 @@ def _listener_state(settings, choice) -> dict:
         "size_mb": round(files.size_mb, 1),
         "base": str(files.base),
         "adapter": str(files.adapter),
+        "merged": str(files.merged) if files.merged is not None else None,
     }
 
 
