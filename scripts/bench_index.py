@@ -241,5 +241,8 @@ def add_index_parser(subparsers) -> None:
         default=[1.0, 5.0],
         help="sizes of the generated documents in MB (default 1 5)",
     )
-    parser.add_argument("--embed-model", help="embedder GGUF (default: the one guidance search runs, the retrieval-tuned MiniLM once setup merged it)")
+    parser.add_argument(
+        "--embed-model",
+        help="embedder GGUF (default: the one guidance search runs, the retrieval-tuned MiniLM once setup merged it)",
+    )
     parser.set_defaults(func=bench_index)

@@ -115,6 +115,26 @@ def minilm_embedder(minilm_model):
 
 
 @pytest.fixture(scope="session")
+def search_model(minilm_model) -> Path:
+    """The copy of MiniLM tuned for retrieval, which guidance search runs once setup merged it."""
+    from companion.engines.tuned import find_tuned_encoder
+
+    path = find_tuned_encoder("retrieval", [minilm_model.parent])
+    if path is None:
+        pytest.fail("the retrieval-tuned encoder is not merged: run scripts/setup")
+    return path
+
+
+@pytest.fixture(scope="session")
+def search_embedder(search_model):
+    """One real Embedder on the retrieval-tuned MiniLM, for the tests of what search finds."""
+    from companion.guidance.embed import Embedder
+
+    with Embedder(search_model) as real:
+        yield real
+
+
+@pytest.fixture(scope="session")
 def shared_article() -> Path:
     return _require(ARTICLE)
 

@@ -47,18 +47,6 @@ def _index_of_article_beside_bundled(folder: Path, embedder, shared_article: Pat
 
 
 @pytest.fixture(scope="module")
-def search_embedder(minilm_model):
-    """The copy of MiniLM tuned for retrieval, which the app searches with once setup merged it."""
-    from companion.engines.tuned import find_tuned_encoder
-    from companion.guidance.embed import Embedder
-
-    path = find_tuned_encoder("retrieval", [minilm_model.parent])
-    assert path is not None, "the retrieval-tuned encoder is not merged: run scripts/setup"
-    with Embedder(path) as embedder:
-        yield embedder
-
-
-@pytest.fixture(scope="module")
 def article_beside_bundled(tmp_path_factory, search_embedder, shared_article):
     index = _index_of_article_beside_bundled(
         tmp_path_factory.mktemp("ranking"), search_embedder, shared_article

@@ -60,24 +60,24 @@ def test_highlighting_marks_every_form_of_a_matched_word():
     assert highlight("We listen.", ["listening"], "[", "]") == "We [listen]."
 
 
-# ---- quality with the real MiniLM embedder ------------------------------------------------------------
+# ---- quality with the real embedder search runs (MiniLM tuned for retrieval) ---------------------------
 
 
 @pytest.fixture(scope="module")
-def prebuilt_minilm_index(tmp_path_factory, minilm_embedder, bundled_sections):
-    """The bundled guidance embedded by MiniLM once per module; tests search it or work on a copy."""
+def prebuilt_minilm_index(tmp_path_factory, search_embedder, bundled_sections):
+    """The bundled guidance embedded once per module by the embedder search runs; tests search it or a copy."""
     folder = tmp_path_factory.mktemp("minilm") / "index"
-    index = GuidanceIndex(folder, minilm_embedder)
+    index = GuidanceIndex(folder, search_embedder)
     index.refresh(bundled_sections)
     index.close()
     return folder
 
 
 @pytest.fixture(scope="module")
-def guidance(tmp_path_factory, prebuilt_minilm_index, minilm_embedder, bundled_sections):
+def guidance(tmp_path_factory, prebuilt_minilm_index, search_embedder, bundled_sections):
     folder = tmp_path_factory.mktemp("guidance") / "index"
     shutil.copytree(prebuilt_minilm_index, folder)
-    index = GuidanceIndex(folder, minilm_embedder)
+    index = GuidanceIndex(folder, search_embedder)
     assert index.refresh(bundled_sections).embedded == 0
     yield index
     index.close()
@@ -124,11 +124,11 @@ def test_everyday_questions_find_the_matching_guidance_in_the_top_three(guidance
 
 @pytest.mark.embedder
 def test_an_added_article_is_found_for_its_own_topics(
-    home_with_index, settings, minilm_embedder, shared_article
+    home_with_index, settings, search_embedder, shared_article
 ):
     knowledge = KnowledgeBase(settings)
     knowledge.add_document(shared_article)
-    index = GuidanceIndex(settings.index_dir, minilm_embedder)
+    index = GuidanceIndex(settings.index_dir, search_embedder)
     report = index.refresh(knowledge.sections())
     assert (report.added, report.unchanged) == (16, report.total - 16)
     source = f"documents/{shared_article.name}"
@@ -150,8 +150,8 @@ def test_an_added_article_is_found_for_its_own_topics(
 
 
 @pytest.fixture
-def use_minilm(monkeypatch, minilm_model, home_with_index):
-    monkeypatch.setenv("COMPANION_EMBED_MODEL", str(minilm_model))
+def use_minilm(monkeypatch, search_model, home_with_index):
+    monkeypatch.setenv("COMPANION_EMBED_MODEL", str(search_model))
 
 
 @pytest.mark.embedder
