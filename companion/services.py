@@ -107,13 +107,14 @@ class Services:
 
     @property
     def search_embedder(self):
-        """The embedder guidance search runs (engines.tuned.search_embed_model): the copy of MiniLM tuned for
-        retrieval when setup merged it and no embedder is configured, else the shared one."""
-        if self.settings.embed_model is None:
-            tuned = self.tuned_encoder("retrieval")
-            if tuned is not None:
-                return tuned
-        return self.embedder
+        """The embedder guidance search runs: the copy of MiniLM tuned for retrieval when setup merged it and no
+        embedder is configured, else the shared one."""
+        from companion.engines.tuned import search_embed_model
+
+        # The knowledge commands choose by the same function, so the app and the CLI share one index.
+        if search_embed_model(self.settings) == self.settings.resolved_embed_model:
+            return self.embedder
+        return self.tuned_encoder("retrieval")
 
     @property
     def knowledge(self):

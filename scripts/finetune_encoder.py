@@ -230,6 +230,28 @@ def lora_arrays(classifier: Classifier) -> dict[str, np.ndarray]:
     return arrays
 
 
+def optimiser_and_schedule(parameters, lr: float, total: int):
+    """AdamW with a linear warm-up over the first 5% of steps, then a cosine decay to zero at `total`."""
+    import torch
+
+    optimiser = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.01)
+    warmup = max(1, total // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+    )
+    return optimiser, schedule
+
+
+def report_step(step: int, total: int, losses: list[float], started: float, every: int) -> None:
+    if step % every == 0 or step == total:
+        elapsed = time.perf_counter() - started
+        print(
+            f"step {step}/{total}  loss {np.mean(losses[-every:]):.4f}  {elapsed / step:.2f} s/step  "
+            f"{elapsed / 60:.1f} min",
+            flush=True,
+        )
+
+
 def all_vectors(classifier: Classifier, token_ids: list[list[int]], size: int = 32):
     import torch
 
@@ -242,7 +264,7 @@ def all_vectors(classifier: Classifier, token_ids: list[list[int]], size: int = 
     return out
 
 
-def train_retrieval(args, tokenizer, classifier: Classifier) -> tuple[dict, int]:
+def train_retrieval(args, tokenizer, classifier: Classifier) -> tuple[int, int, str]:
     """Contrastive: each query against the sections in its batch (its own and the others' targets, plus random
     ones), cross-entropy on the cosine times SCALE; a batch's queries that share a section share its column."""
     import torch
@@ -265,12 +287,8 @@ def train_retrieval(args, tokenizer, classifier: Classifier) -> tuple[dict, int]
     print(f"dev: the right section first for {dev_accuracy():.3f} of held-apart queries before training")
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total = max(1, int(steps_per_epoch * args.epochs))
-    optimiser = torch.optim.AdamW(
-        [p for p in classifier.encoder.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01
-    )
-    warmup = max(1, total // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+    optimiser, schedule = optimiser_and_schedule(
+        [p for p in classifier.encoder.parameters() if p.requires_grad], args.lr, total
     )
     rng = random.Random(SEED)
     step, started, seen = 0, time.perf_counter(), []
@@ -297,18 +315,13 @@ def train_retrieval(args, tokenizer, classifier: Classifier) -> tuple[dict, int]
             schedule.step()
             step += 1
             seen.append(float(loss.detach()))
-            if step % 10 == 0 or step == total:
-                elapsed = time.perf_counter() - started
-                print(
-                    f"step {step}/{total}  loss {np.mean(seen[-10:]):.4f}  {elapsed / step:.2f} s/step  "
-                    f"{elapsed / 60:.1f} min",
-                    flush=True,
-                )
+            report_step(step, total, seen, started, every=10)
             if step % steps_per_epoch == 0 or step == total:
                 print(f"step {step}: dev first {dev_accuracy():.3f}", flush=True)
     classifier.train(False)
+    # What the run read, for the recorded digest (kept as the shipped delta's facts were computed).
     data = "\n".join(f"{queries[i]}\t{targets[i]}" for i in train) + "\n".join(sections)
-    return {"rows": len(train), "steps": total, "data": data}, total
+    return len(train), total, data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.task == "retrieval":
         started = time.perf_counter()
         classifier = Classifier(encoder, 1)  # the head is unused: the vectors themselves are trained
-        made, total = train_retrieval(args, tokenizer, classifier)
-        return write_delta(args, classifier, made["rows"], total, started, made["data"])
+        rows, total, data = train_retrieval(args, tokenizer, classifier)
+        return write_delta(args, classifier, rows, total, started, data)
     texts, labels, classes = TASKS[args.task]()
     if args.limit:
         texts, labels = texts[: args.limit], labels[: args.limit]
@@ -354,11 +367,7 @@ def main(argv: list[str] | None = None) -> int:
 
     steps_per_epoch = math.ceil(len(texts) / args.batch)
     total = max(1, int(steps_per_epoch * args.epochs))
-    optimiser = torch.optim.AdamW(classifier.parameters(), lr=args.lr, weight_decay=0.01)
-    warmup = max(1, total // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
-    )
+    optimiser, schedule = optimiser_and_schedule(classifier.parameters(), args.lr, total)
     rng = random.Random(SEED)
     step, started, seen_loss = 0, time.perf_counter(), []
     classifier.train(True)
@@ -380,13 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             schedule.step()
             step += 1
             seen_loss.append(float(loss.detach()))
-            if step % 25 == 0 or step == total:
-                elapsed = time.perf_counter() - started
-                print(
-                    f"step {step}/{total}  loss {np.mean(seen_loss[-25:]):.4f}  {elapsed / step:.2f} s/step  "
-                    f"{elapsed / 60:.1f} min",
-                    flush=True,
-                )
+            report_step(step, total, seen_loss, started, every=25)
     classifier.train(False)
     data = "\n".join(f"{t}\t{label}" for t, label in zip(texts, labels, strict=True))
     return write_delta(args, classifier, len(texts), total, started, data)
