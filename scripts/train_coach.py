@@ -22,7 +22,7 @@ import json
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -343,6 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--no-listener", action="store_true", help="leave out the listener's reflections")
+    defaults = TrainingConfig()
+    parser.add_argument(
+        "--feature-weight",
+        type=float,
+        default=defaults.feature_weight,
+        help="how much the engineered cues weigh beside the vector (the tuned encoder's heads: 0.3)",
+    )
+    parser.add_argument(
+        "--l2", type=float, default=defaults.l2, help="L2 penalty (the tuned encoder's heads: 1e-4)"
+    )
     args = parser.parse_args(argv)
 
     pair = load_pair()
@@ -357,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training on {len(train)} examples {dict(Counter(e.label for e in train))}")
 
     embedder = CachedEmbedder(args.embed_model, None if args.no_cache else args.cache)
-    cfg = TrainingConfig()
+    cfg = replace(defaults, feature_weight=args.feature_weight, l2=args.l2)
     model = build_model(embedder, train, cfg)
     embedder.save()
     save_model(model, args.out)

@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from eval_safety import evaluate, everyday_lines, load_statements  # noqa: E402
 
 DEV_FPR_BOUND = 0.10  # the old dev set: rules + trained measured 0.014 (1/69)
-# Everyday partner lines never trained on that the layer flags: measured 0.043 (78/1788); the target is 0.02.
+# Everyday partner lines never trained on that the layer flags: measured 0.048 (99/2069, with the coach's v3 contexts:
+# peer-support lines about diagnoses and grief, 22/188); the target is 0.02.
 EVERYDAY_FLAG_BOUND = 0.05
 
 # Crises the rules miss (checked below), written for this test: in no labelled set and no exemplar list.
@@ -94,10 +95,8 @@ def test_with_the_layer_the_dev_set_keeps_full_recall_and_a_bounded_false_positi
 
 @pytest.mark.embedder
 def test_everyday_partner_lines_the_layer_never_saw_are_rarely_flagged(layer):
-    lines = everyday_lines()[
-        ::4
-    ]  # a fixed quarter keeps the test short; scripts/eval_safety.py reads them all
-    assert len(lines) >= 400
+    lines = everyday_lines()  # all of them: a quarter's share swung by a point with the lines drawn
+    assert len(lines) >= 1600
     flagged = [line for line in lines if not find_categories(line)[0] and layer.find_categories(line)]
     assert len(flagged) / len(lines) <= EVERYDAY_FLAG_BOUND, flagged[:20]
 
