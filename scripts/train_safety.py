@@ -73,10 +73,24 @@ def listener_statements(trained_half: bool) -> list[str]:
     return sorted(set(out))
 
 
-def coach_contexts(trained_half: bool) -> list[str]:
-    """The coach's partner lines (training/coach_examples*.jsonl contexts), split in halves the same way."""
+# The coach files whose contexts the shipped safety layer was trained on. A coach file added later is measured (its
+# unseen half joins the everyday lines) but joins training only when the safety layer is retrained and re-chosen.
+SAFETY_COACH_FILES = (
+    "coach_examples.jsonl",
+    "coach_examples_counselling.jsonl",
+    "coach_examples_couples.jsonl",
+    "coach_examples_peer_chat.jsonl",
+    "coach_examples_v2.jsonl",
+)
+
+
+def coach_contexts(trained_half: bool, *, files: tuple[str, ...] | None = None) -> list[str]:
+    """The coach's partner lines (training/coach_examples*.jsonl contexts, or only `files`), split in halves the
+    same way."""
     out = set()
     for path in sorted((ROOT / "training").glob("coach_examples*.jsonl")):
+        if files is not None and path.name not in files:
+            continue
         for row in _read_jsonl(path):
             if row.get("context") and _even_hash(row["context"]) == trained_half:
                 out.add(row["context"])
@@ -84,7 +98,9 @@ def coach_contexts(trained_half: bool) -> list[str]:
 
 
 def everyday_lines(trained_half: bool) -> list[str]:
-    return sorted(set(listener_statements(trained_half)) | set(coach_contexts(trained_half)))
+    """Trained half: from the files the layer was trained on; unseen half: from every coach file."""
+    files = SAFETY_COACH_FILES if trained_half else None
+    return sorted(set(listener_statements(trained_half)) | set(coach_contexts(trained_half, files=files)))
 
 
 def training_rows() -> list[dict]:
