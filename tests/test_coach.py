@@ -299,6 +299,31 @@ def test_cli_batch_mode_round_trips_json_lines(minilm_model, companion_home, tmp
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.embedder
+def test_cli_coaches_with_the_coach_the_rehearsals_use(minilm_model):
+    """`coach assess` and `coach label` read replies through the service's coach (the coach-tuned encoder), the one
+    the Rehearse screen uses, not the plain MiniLM's fallback heads."""
+    from companion.config import Settings
+    from companion.services import Services
+
+    text = "Oh no, I'm sorry. It sounds like you felt completely invisible at that dinner."
+    context = "Nobody even noticed I'd left the party."
+    coach = Services(Settings.load(), use_model=False).coach
+    assert coach.embedder is not None and "coach" in Path(coach.embedder.model_path).name
+    expected = coach.assess(text, context)
+    proc = subprocess.run(
+        [sys.executable, "-m", "companion", "coach", "assess", text, "--context", context, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    said = json.loads(proc.stdout)
+    assert (said["label"], said["subtype"]) == (expected.label, expected.subtype)
+    assert said["confidence"] == pytest.approx(expected.confidence, abs=1e-3)
+
+
 def test_cli_label_names_a_missing_input_file(companion_home, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "companion", "coach", "label", "--input", str(tmp_path / "nope.jsonl")],

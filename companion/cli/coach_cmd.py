@@ -51,19 +51,18 @@ def register(subparsers) -> None:
 
 
 def build_coach(args: argparse.Namespace):
-    """A Coach over the prepared embedder; without one, the cue-only model (and a note on stderr)."""
-    from companion.rehearse.coach import Coach
+    """The coach the app's rehearsals use (the coach-tuned encoder once merged); without any embedder, the cue-only
+    model (and a note on stderr)."""
     from companion.services import Services
 
-    services = Services(settings_from_args(args), use_model=False)
-    embedder = services.embedder
-    if embedder is None:
+    coach = Services(settings_from_args(args), use_model=False).coach
+    if coach.embedder is None:
         print(
             "companion: the embedder is not prepared; coaching from surface cues only. "
             "Fix: companion models prepare-embedder",
             file=sys.stderr,
         )
-    return Coach(embedder)
+    return coach
 
 
 def run_assess(args: argparse.Namespace) -> int:
