@@ -862,6 +862,8 @@ def bench_coach(args: argparse.Namespace) -> int:
     if embed_model is None:
         print("the embedder is not prepared. Fix: companion models prepare-embedder", file=sys.stderr)
         return 2
+    from companion.services import Services
+
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, COMPANION_HOME=home, COMPANION_EMBED_MODEL=str(embed_model))
         started = time.perf_counter()
@@ -873,27 +875,23 @@ def bench_coach(args: argparse.Namespace) -> int:
             check=True,
         )
         cli_seconds = time.perf_counter() - started
-    answers = done.stdout.decode("utf-8").splitlines()
-    assert len(answers) == len(lines), (len(answers), done.stderr[-500:])
+        answers = done.stdout.decode("utf-8").splitlines()
+        assert len(answers) == len(lines), (len(answers), done.stderr[-500:])
 
-    from companion.engines.tuned import find_tuned_encoder
-    from companion.guidance.embed import Embedder
-    from companion.rehearse.coach import TUNED_WEIGHTS_FILE, Coach, load_model, weights_ship
-
-    # The encoder the CLI's coach reads with: the coach-tuned copy when setup merged it (as Services chooses).
-    tuned = find_tuned_encoder("coach", [embed_model.parent, *Settings.load().model_search_dirs])
-    use_tuned = tuned is not None and weights_ship(TUNED_WEIGHTS_FILE)
-    with Embedder(tuned if use_tuned else embed_model) as embedder:
-        raw = embedder._llm  # the llama_cpp.Llama itself: the floor skips our wrapper
-        texts = [line["text"][:3000] for line in lines]
-        started = time.perf_counter()
-        on_compute(raw.embed, texts, truncate=True)
-        floor_seconds = time.perf_counter() - started
-        coach = Coach(embedder, model=load_model(TUNED_WEIGHTS_FILE)) if use_tuned else Coach(embedder)
-        started = time.perf_counter()
-        coach.assess_batch(lines)
-        service_seconds = time.perf_counter() - started
-        embedded = coach.last_embedded
+        # The coach the CLI runs, from the same settings: the service decides which encoder and heads.
+        settings = Settings.load(Path(home)).with_changes(embed_model=embed_model)
+        with Services(settings, use_model=False) as services:
+            coach = services.coach
+            embedder = coach.embedder
+            raw = embedder._llm  # the llama_cpp.Llama itself: the floor skips our wrapper
+            texts = [line["text"][:3000] for line in lines]
+            started = time.perf_counter()
+            on_compute(raw.embed, texts, truncate=True)
+            floor_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            coach.assess_batch(lines)
+            service_seconds = time.perf_counter() - started
+            embedded = coach.last_embedded
     n = len(lines)
     print_table(
         f"coach: {n} ESConv replies with their context, one run (seconds)",

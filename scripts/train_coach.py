@@ -22,7 +22,7 @@ import json
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,14 @@ class TrainingConfig:
     steps: int = 600
     learning_rate: float = 0.05
     own_weight: float = 3.0  # our examples count more than PAIR's health-behaviour reflections
+
+
+# The heads over the coach-tuned encoder: its vector already carries the labels, so the cues weigh less beside it
+# (chosen on ESConv dev, over the tuned vectors: macro-F1 0.638 against 0.626 with the plain settings).
+DESIGNS = {
+    "plain": TrainingConfig(),
+    "tuned": TrainingConfig(feature_weight=0.3, l2=1e-4),
+}
 
 
 # ---- data -------------------------------------------------------------------------------------------------
@@ -343,15 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--no-listener", action="store_true", help="leave out the listener's reflections")
-    defaults = TrainingConfig()
     parser.add_argument(
-        "--feature-weight",
-        type=float,
-        default=defaults.feature_weight,
-        help="how much the engineered cues weigh beside the vector (the tuned encoder's heads: 0.3)",
-    )
-    parser.add_argument(
-        "--l2", type=float, default=defaults.l2, help="L2 penalty (the tuned encoder's heads: 1e-4)"
+        "--design",
+        choices=sorted(DESIGNS),
+        default="plain",
+        help="plain: heads over the plain MiniLM; tuned: heads over the coach-tuned encoder",
     )
     args = parser.parse_args(argv)
 
@@ -367,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training on {len(train)} examples {dict(Counter(e.label for e in train))}")
 
     embedder = CachedEmbedder(args.embed_model, None if args.no_cache else args.cache)
-    cfg = replace(defaults, feature_weight=args.feature_weight, l2=args.l2)
+    cfg = DESIGNS[args.design]
     model = build_model(embedder, train, cfg)
     embedder.save()
     save_model(model, args.out)
