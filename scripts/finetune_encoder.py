@@ -159,12 +159,12 @@ def load_base(wheel: Path):
 class Classifier:
     """The LoRA-wrapped encoder, mean pooling and unit length as the app's Embedder does, and a linear head."""
 
-    def __init__(self, encoder, n_classes: int) -> None:
+    def __init__(self, encoder, n_classes: int, targets: tuple[str, ...] = LORA_TARGETS) -> None:
         import torch
         from peft import LoraConfig, get_peft_model
 
         lora = LoraConfig(
-            r=RANK, lora_alpha=ALPHA, lora_dropout=0.05, bias="none", target_modules=list(LORA_TARGETS)
+            r=RANK, lora_alpha=ALPHA, lora_dropout=0.05, bias="none", target_modules=list(targets)
         )
         self.encoder = get_peft_model(encoder, lora)
         self.head = torch.nn.Linear(encoder.config.hidden_size, n_classes)
@@ -264,6 +264,52 @@ def all_vectors(classifier: Classifier, token_ids: list[list[int]], size: int = 
     return out
 
 
+def fit_classifier(
+    classifier: Classifier,
+    token_ids: list[list[int]],
+    labels: list[int],
+    n_classes: int,
+    *,
+    epochs,
+    batch,
+    lr,
+) -> int:
+    """Class-balanced cross-entropy through the head, LoRA and head trained together; returns the step count."""
+    import torch
+
+    y = torch.tensor(labels)
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    # Each class weighs the same in the loss, so the mix of the training rows does not set the prior.
+    class_weight = torch.tensor(counts.sum() / (n_classes * np.maximum(counts, 1)), dtype=torch.float32)
+    steps_per_epoch = math.ceil(len(token_ids) / batch)
+    total = max(1, int(steps_per_epoch * epochs))
+    optimiser, schedule = optimiser_and_schedule(classifier.parameters(), lr, total)
+    rng = random.Random(SEED)
+    step, started, seen_loss = 0, time.perf_counter(), []
+    classifier.train(True)
+    while step < total:
+        order = list(range(len(token_ids)))
+        rng.shuffle(order)
+        plan = batches(token_ids, order, batch)
+        rng.shuffle(plan)
+        for rows in plan:
+            if step >= total:
+                break
+            ids, mask = pad(token_ids, rows)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = classifier.logits(ids, mask)
+            loss = torch.nn.functional.cross_entropy(logits.float(), y[rows], weight=class_weight)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            seen_loss.append(float(loss.detach()))
+            report_step(step, total, seen_loss, started, every=25)
+    classifier.train(False)
+    return total
+
+
 def train_retrieval(args, tokenizer, classifier: Classifier) -> tuple[int, int, str]:
     """Contrastive: each query against the sections in its batch (its own and the others' targets, plus random
     ones), cross-entropy on the cosine times SCALE; a batch's queries that share a section share its column."""
@@ -357,40 +403,14 @@ def main(argv: list[str] | None = None) -> int:
         texts, labels = texts[: args.limit], labels[: args.limit]
     token_ids = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     classifier = Classifier(encoder, len(classes))
-    y = torch.tensor(labels)
-    counts = np.bincount(labels, minlength=len(classes)).astype(np.float64)
-    # Each class weighs the same in the loss, so the mix of the training rows does not set the prior.
-    class_weight = torch.tensor(counts.sum() / (len(classes) * np.maximum(counts, 1)), dtype=torch.float32)
     print(
-        f"{args.task}: {len(texts)} rows, classes {dict(zip(classes, counts.astype(int).tolist(), strict=True))}"
+        f"{args.task}: {len(texts)} rows, classes "
+        f"{dict(zip(classes, np.bincount(labels, minlength=len(classes)).tolist(), strict=True))}"
     )
-
-    steps_per_epoch = math.ceil(len(texts) / args.batch)
-    total = max(1, int(steps_per_epoch * args.epochs))
-    optimiser, schedule = optimiser_and_schedule(classifier.parameters(), args.lr, total)
-    rng = random.Random(SEED)
-    step, started, seen_loss = 0, time.perf_counter(), []
-    classifier.train(True)
-    while step < total:
-        order = list(range(len(texts)))
-        rng.shuffle(order)
-        plan = batches(token_ids, order, args.batch)
-        rng.shuffle(plan)
-        for rows in plan:
-            if step >= total:
-                break
-            ids, mask = pad(token_ids, rows)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                logits = classifier.logits(ids, mask)
-            loss = torch.nn.functional.cross_entropy(logits.float(), y[rows], weight=class_weight)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            step += 1
-            seen_loss.append(float(loss.detach()))
-            report_step(step, total, seen_loss, started, every=25)
-    classifier.train(False)
+    started = time.perf_counter()
+    total = fit_classifier(
+        classifier, token_ids, labels, len(classes), epochs=args.epochs, batch=args.batch, lr=args.lr
+    )
     data = "\n".join(f"{t}\t{label}" for t, label in zip(texts, labels, strict=True))
     return write_delta(args, classifier, len(texts), total, started, data)
 
